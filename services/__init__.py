@@ -1,0 +1,1 @@
+"""Pure-Python services of the calendar sync (no Odoo imports here)."""

@@ -1,0 +1,263 @@
+"""OAuth tokens for Microsoft Graph, obtained and refreshed by msal.
+
+Two modes:
+
+- delegated (default): authorization-code flow with PKCE, started by
+  :meth:`TokenProvider.start_auth`
+  (msal builds the authorize URL, the PKCE S256 challenge and the state) and finished by
+  :meth:`TokenProvider.finish_auth`; later calls of :meth:`TokenProvider.get_token` refresh
+  silently with the refresh token kept in msal's cache.
+- app-only (``app_only=True``): client credentials with ``{resource}/.default``.
+
+The token cache is an msal ``SerializableTokenCache``; :meth:`TokenProvider.cache_state` gives its
+serialized form whenever it changed so the caller can persist it (the refresh token rotated by
+the identity platform is always in it). Tokens and the client secret are never logged.
+"""
+
+import logging
+import threading
+
+import msal
+import requests
+
+from .errors import AuthError, ReconnectNeeded, TransportError
+
+_logger = logging.getLogger(__name__)
+
+DELEGATED_SCOPES = ["Calendars.ReadWrite", "User.Read", "MailboxSettings.ReadWrite"]
+GRAPH_RESOURCE = "https://graph.microsoft.com"
+# msal adds these to every delegated request itself and refuses them as input.
+RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
+# Token errors meaning the grant is gone: only a new sign-in helps.
+RECONNECT_ERRORS = frozenset(
+    {"invalid_grant", "interaction_required", "consent_required", "login_required"}
+)
+
+
+class _TimeoutSession(requests.Session):
+    """A session that puts a timeout on every request msal sends."""
+
+    def __init__(self, timeout, verify):
+        super().__init__()
+        self._default_timeout = timeout
+        self.verify = verify
+
+    def request(self, method, url, *args, **kwargs):
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._default_timeout
+        return super().request(method, url, *args, **kwargs)
+
+
+def app_only_scopes(resource=GRAPH_RESOURCE):
+    """Scopes of the client-credentials grant for ``resource`` (e.g. Graph's root URL)."""
+    return [resource.rstrip("/") + "/.default"]
+
+
+class TokenProvider:
+    """Hands out access tokens for one account (delegated) or one application (app-only).
+
+    Nothing touches the network before the first token operation: building a provider is cheap.
+    """
+
+    def __init__(
+        self,
+        client_id,
+        client_secret,
+        authority,
+        scopes=None,
+        cache_state=None,
+        verify=True,
+        timeout=(5, 30),
+        app_only=False,
+        account_username=None,
+        resource=GRAPH_RESOURCE,
+        session=None,
+    ):
+        if not client_id or not authority:
+            raise AuthError(400, "invalid_configuration", "client id and authority are required")
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.authority = authority
+        self.app_only = app_only
+        if scopes is None:
+            scopes = app_only_scopes(resource) if app_only else DELEGATED_SCOPES
+        self.scopes = [s for s in scopes if s not in RESERVED_SCOPES]
+        self.account_username = account_username
+        self._session = session or _TimeoutSession(timeout, verify)
+        self._cache = msal.SerializableTokenCache()
+        if cache_state:
+            try:
+                self._cache.deserialize(cache_state)
+            except ValueError:
+                _logger.warning("Ignoring an unreadable token cache for client %s", client_id)
+        self._app = None
+        self._lock = threading.RLock()
+
+    def __repr__(self):
+        mode = "app-only" if self.app_only else "delegated"
+        return f"<TokenProvider {mode} client={self.client_id} account={self.account_username}>"
+
+    # -- msal application ---------------------------------------------------------------------
+
+    @property
+    def app(self):
+        """The msal confidential client, built on first use (it reads the OpenID metadata)."""
+        with self._lock:
+            if self._app is None:
+                try:
+                    self._app = msal.ConfidentialClientApplication(
+                        self.client_id,
+                        client_credential=self._client_secret,
+                        authority=self.authority,
+                        token_cache=self._cache,
+                        http_client=self._session,
+                        instance_discovery=False,
+                    )
+                except requests.RequestException as exc:
+                    raise TransportError(
+                        f"Cannot reach the authority {self.authority}: {type(exc).__name__}"
+                    ) from exc
+                except ValueError as exc:
+                    raise AuthError(
+                        400, "invalid_authority", f"Unusable authority {self.authority}: {exc}"
+                    ) from exc
+            return self._app
+
+    # -- delegated sign-in ----------------------------------------------------------------------
+
+    def start_auth(self, redirect_uri, state=None, login_hint=None):
+        """Start the authorization-code flow with PKCE.
+
+        Returns msal's flow dict (JSON-serializable; keep it server-side until the redirect
+        comes back). Its ``auth_uri`` is the address the browser must open.
+        """
+        if self.app_only:
+            raise AuthError(400, "invalid_request", "app-only access has no user sign-in")
+        return self._call(
+            self.app.initiate_auth_code_flow,
+            self.scopes,
+            redirect_uri=redirect_uri,
+            state=state,
+            login_hint=login_hint,
+        )
+
+    def finish_auth(self, flow, auth_response):
+        """Redeem the redirect's query parameters (``code``, ``state``...) for tokens.
+
+        Returns ``{"email", "name", "oid", "tenant_id", "scopes"}``. A state mismatch, a
+        missing code or a refused code raises :class:`AuthError`.
+        """
+        if not isinstance(flow, dict) or not isinstance(auth_response, dict):
+            raise AuthError(400, "invalid_request", "missing sign-in flow or response")
+        with self._lock:
+            try:
+                result = self._call(
+                    self.app.acquire_token_by_auth_code_flow, dict(flow), dict(auth_response)
+                )
+            except ValueError as exc:
+                # msal raises ValueError for a state mismatch or a flow it cannot use.
+                message = "state mismatch" if "state" in str(exc) else "invalid sign-in response"
+                raise AuthError(400, "invalid_state", f"Sign-in rejected: {message}") from exc
+            if "error" in result:
+                raise AuthError(
+                    400,
+                    result.get("error"),
+                    result.get("error_description") or "sign-in failed",
+                )
+            claims = result.get("id_token_claims") or {}
+            email = claims.get("preferred_username") or claims.get("email") or claims.get("upn")
+            if not email:
+                accounts = self.app.get_accounts()
+                email = accounts[0].get("username") if accounts else None
+            self.account_username = email
+            return {
+                "email": email,
+                "name": claims.get("name"),
+                "oid": claims.get("oid"),
+                "tenant_id": claims.get("tid"),
+                "scopes": (result.get("scope") or "").split(),
+            }
+
+    # -- tokens ---------------------------------------------------------------------------------
+
+    def get_token(self, force_refresh=False):
+        """Return a valid access token, refreshing it (or forcing a refresh) as needed.
+
+        Delegated: raises :class:`ReconnectNeeded` when no account is cached or the refresh
+        token is refused (``invalid_grant``...). App-only: raises :class:`AuthError` when the
+        application credentials are refused.
+        """
+        with self._lock:
+            if self.app_only:
+                return self._app_only_token(force_refresh)
+            account = self._account()
+            if account is None:
+                raise ReconnectNeeded(
+                    401, "no_account", "No signed-in account in the token cache: reconnect"
+                )
+            result = self._call(
+                self.app.acquire_token_silent_with_error,
+                self.scopes,
+                account,
+                force_refresh=force_refresh,
+            )
+            if not result:
+                raise ReconnectNeeded(
+                    401, "no_refresh_token", "No usable refresh token in the cache: reconnect"
+                )
+            if "access_token" in result:
+                return result["access_token"]
+            error = result.get("error") or "token_error"
+            description = result.get("error_description") or "token refresh failed"
+            if error in RECONNECT_ERRORS:
+                raise ReconnectNeeded(401, error, description)
+            raise AuthError(result.get("status", 400) or 400, error, description)
+
+    def _app_only_token(self, force_refresh):
+        if force_refresh:
+            self.app.remove_tokens_for_client()
+        result = self._call(self.app.acquire_token_for_client, self.scopes)
+        if "access_token" in result:
+            return result["access_token"]
+        raise AuthError(
+            401,
+            result.get("error") or "token_error",
+            result.get("error_description") or "client credentials refused",
+        )
+
+    def _account(self):
+        accounts = self.app.get_accounts(username=self.account_username or None)
+        if not accounts and self.account_username:
+            return None
+        return accounts[0] if accounts else None
+
+    def _call(self, func, *args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except requests.RequestException as exc:
+            raise TransportError(
+                f"Identity platform unreachable at {self.authority}: {type(exc).__name__}"
+            ) from exc
+
+    # -- cache ----------------------------------------------------------------------------------
+
+    def cache_state(self):
+        """Return the serialized token cache if it changed since the last call, else None."""
+        with self._lock:
+            if not self._cache.has_state_changed:
+                return None
+            state = self._cache.serialize()
+            self._cache.has_state_changed = False
+            return state
+
+    def serialize(self):
+        """Return the serialized token cache, changed or not."""
+        with self._lock:
+            return self._cache.serialize()
+
+    def clear(self):
+        """Forget every token and account (disconnect); the next cache_state() is empty."""
+        with self._lock:
+            self._cache.deserialize("{}")
+            self._cache.has_state_changed = True
+            self.account_username = None
