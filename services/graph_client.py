@@ -464,6 +464,11 @@ class GraphClient:
             last = page
         return DeltaResult(events=events, removed=removed, delta_link=last and last.delta_link)
 
+    def add_extended_property(self, events, property_id=EXTENDED_PROPERTY_ID):
+        """Fill ``singleValueExtendedProperties`` of the given events (batched GETs)."""
+        if events:
+            self._add_extended_property(events, property_id)
+
     def _add_extended_property(self, events, property_id):
         """Fill ``singleValueExtendedProperties`` of events with batched GETs."""
         expand = quote(expand_extended_property(property_id), safe="()=' ")

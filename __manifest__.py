@@ -1,0 +1,22 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+{
+    "name": "Office 365 Calendar Sync",
+    "summary": "Two-way sync of activities, meetings and leaves with Microsoft 365 calendars",
+    "version": "18.0.1.0.0",
+    "category": "Productivity/Calendar",
+    "license": "LGPL-3",
+    "author": "office365_calendar_sync contributors",
+    "website": "https://github.com/office365-calendar-sync/office365_calendar_sync",
+    "development_status": "Alpha",
+    "depends": ["mail", "calendar", "contacts", "hr_holidays"],
+    "external_dependencies": {
+        "python": ["msal", "requests", "dateutil", "tzlocal"],
+    },
+    "data": [
+        "security/office365_calendar_sync_security.xml",
+        "security/ir.model.access.csv",
+        "data/ir_cron.xml",
+    ],
+    "installable": True,
+    "application": False,
+}

@@ -1,0 +1,404 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""One Office 365 mailbox connection per user: tokens, delta state and the per-user sync run."""
+
+import base64
+import hashlib
+import logging
+import time
+from datetime import timedelta
+
+from odoo import api, fields, models, modules
+from odoo.tools import SQL
+
+from ..services import decisions
+from ..services.auth import TokenProvider
+from ..services.errors import GraphError, ReconnectNeeded, ResyncRequired, ThrottledError
+from ..services.graph_client import EXTENDED_PROPERTY_ID, GraphClient
+from ..services.runstats import RunStats
+
+_logger = logging.getLogger(__name__)
+
+PARAM = "office365_calendar_sync."
+DEFAULT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
+DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
+OPTIONS = ("activities", "events", "holidays")
+
+
+def _fernet(secret):
+    from cryptography.fernet import Fernet  # noqa: PLC0415 (optional heavy import)
+
+    key = base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest())
+    return Fernet(key)
+
+
+class Office365Account(models.Model):
+    _name = "office365.account"
+    _description = "Office 365 mailbox connection"
+    _rec_name = "email"
+
+    user_id = fields.Many2one("res.users", required=True, index=True, ondelete="cascade")
+    email = fields.Char("Connected account")
+    state = fields.Selection(
+        [
+            ("disconnected", "Not connected"),
+            ("connected", "Connected"),
+            ("reconnect", "Reconnect needed"),
+        ],
+        default="disconnected",
+        required=True,
+    )
+    token_cache = fields.Text(groups="base.group_system", copy=False, prefetch=False)
+    delta_link = fields.Text(groups="base.group_system", copy=False, prefetch=False)
+    delta_window_start = fields.Date(copy=False)
+    sync_requested_at = fields.Datetime(copy=False, index=True)
+    next_sync_at = fields.Datetime(copy=False, index=True)
+    last_sync_at = fields.Datetime(copy=False)
+    last_error = fields.Text(copy=False)
+
+    _sql_constraints = [
+        ("user_unique", "unique(user_id)", "One Office 365 connection per user."),
+    ]
+
+    # ------------------------------------------------------------------
+    # Configuration
+    # ------------------------------------------------------------------
+    @api.model
+    def _o365_config(self):
+        get = self.env["ir.config_parameter"].sudo().get_param
+        ca_bundle = get(PARAM + "ca_bundle") or ""
+        return {
+            "client_id": get(PARAM + "client_id") or "",
+            "client_secret": get(PARAM + "client_secret") or "",
+            "tenant": get(PARAM + "tenant") or "organizations",
+            "mode": get(PARAM + "mode") or "user",
+            "graph_url": (get(PARAM + "graph_url") or DEFAULT_GRAPH_URL).rstrip("/"),
+            "login_url": (get(PARAM + "login_url") or DEFAULT_LOGIN_URL).rstrip("/"),
+            "verify": ca_bundle or True,
+            "page_size": int(get(PARAM + "page_size") or 100),
+            "interval": int(get(PARAM + "sync_interval_minutes") or 15),
+        }
+
+    def _o365_setting(self, name):
+        self.ensure_one()
+        settings = self.env["res.users.settings"].sudo()._find_or_create_for_user(self.user_id)
+        return settings._o365_effective(name)
+
+    def _o365_prevented(self):
+        return decisions.Prevented(
+            **{
+                f"{side}_{op}": bool(self._o365_setting(f"o365_prevent_{side}_{op}"))
+                for side in ("odoo", "outlook")
+                for op in ("create", "update", "delete")
+            }
+        )
+
+    def _o365_time_zone(self):
+        self.ensure_one()
+        return self.user_id.tz or "UTC"
+
+    def _o365_category_name(self):
+        return "Odoo"
+
+    def _o365_enabled_options(self):
+        self.ensure_one()
+        settings = self.env["res.users.settings"].sudo()._find_or_create_for_user(self.user_id)
+        return {option for option in OPTIONS if settings[f"o365_{option}_enabled"]}
+
+    # ------------------------------------------------------------------
+    # Tokens
+    # ------------------------------------------------------------------
+    def _o365_secret_box(self):
+        secret = self.env["ir.config_parameter"].sudo().get_param("database.secret") or ""
+        return _fernet(secret + ":office365_calendar_sync")
+
+    def _o365_read_token_cache(self):
+        self.ensure_one()
+        raw = self.sudo().token_cache
+        if not raw:
+            return None
+        try:
+            return self._o365_secret_box().decrypt(raw.encode()).decode()
+        except Exception:  # a wrong key must not crash the run
+            _logger.error("Office 365 token cache of user %s cannot be decrypted", self.user_id.id)
+            return None
+
+    def _o365_store_token_cache(self, state):
+        """Persist msal's serialized cache (with the rotated refresh token), encrypted."""
+        self.ensure_one()
+        if state is None:
+            return
+        encrypted = self._o365_secret_box().encrypt(state.encode()).decode() if state else False
+        self.sudo().token_cache = encrypted
+
+    def _o365_token_provider(self, config=None):
+        config = config or self._o365_config()
+        return TokenProvider(
+            config["client_id"],
+            config["client_secret"],
+            f"{config['login_url']}/{config['tenant']}",
+            cache_state=self._o365_read_token_cache() if self else None,
+            verify=config["verify"],
+            app_only=config["mode"] == "app",
+            account_username=self.email if self else None,
+        )
+
+    def _o365_graph_client(self):
+        """The one place models get a Microsoft Graph client (tests may swap it)."""
+        self.ensure_one()
+        config = self._o365_config()
+        return GraphClient(
+            config["graph_url"],
+            self._o365_token_provider(config),
+            mailbox=self.email if config["mode"] == "app" else None,
+            verify=config["verify"],
+            page_size=config["page_size"],
+        )
+
+    # ------------------------------------------------------------------
+    # Triggering and claiming
+    # ------------------------------------------------------------------
+    @api.model
+    def _o365_trigger_sync(self):
+        """Wake the sync job once per transaction, after commit (coalesces bursts of changes)."""
+        data = self.env.cr.precommit.data
+        if data.get("office365_calendar_sync.triggered"):
+            return
+        data["office365_calendar_sync.triggered"] = True
+        cron = self.env.ref("office365_calendar_sync.ir_cron_office365_sync", False)
+        if cron:
+            cron.sudo()._trigger()
+
+    @api.model
+    def _o365_claim_next(self, skip_ids=()):
+        """Lock one account that needs a sync; rows held by other workers are skipped."""
+        query = SQL(
+            """
+            SELECT a.id FROM office365_account a
+             WHERE a.state = 'connected'
+               AND a.id != ALL(%(skip)s)
+               AND (a.sync_requested_at IS NOT NULL
+                    OR a.next_sync_at IS NULL OR a.next_sync_at <= (now() at time zone 'UTC')
+                    OR EXISTS (SELECT 1 FROM office365_link l
+                                WHERE l.user_id = a.user_id
+                                  AND l.state IN ('pending', 'to_delete')))
+             ORDER BY a.sync_requested_at NULLS LAST, a.next_sync_at NULLS FIRST, a.id
+             LIMIT 1
+             FOR UPDATE OF a SKIP LOCKED
+            """,
+            skip=list(skip_ids),
+        )
+        self.env.cr.execute(query)
+        row = self.env.cr.fetchone()
+        return self.browse(row[0]) if row else self.browse()
+
+    @api.model
+    def _cron_sync(self, max_accounts=500, max_seconds=240):
+        """Sync every account that needs it; any number of workers can run this at once."""
+        started = time.monotonic()
+        done = []
+        testing = modules.module.current_test
+        while len(done) < max_accounts and time.monotonic() - started < max_seconds:
+            account = self._o365_claim_next(skip_ids=done)
+            if not account:
+                break
+            done.append(account.id)
+            account._o365_sync()
+            if not testing:
+                # Commit per user: releases this user's row lock and keeps finished work even if a
+                # later user crashes the worker.
+                self.env.cr.commit()
+        remaining = self._o365_count_due(skip_ids=done)
+        cron = self.env.context.get("cron_id") and self.env["ir.cron"].browse(
+            self.env.context["cron_id"]
+        )
+        if cron and hasattr(cron, "_notify_progress"):
+            cron._notify_progress(done=len(done), remaining=remaining)
+        elif remaining:
+            self._o365_trigger_sync()
+        return len(done)
+
+    @api.model
+    def _o365_count_due(self, skip_ids=()):
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT count(*) FROM office365_account a
+                 WHERE a.state = 'connected' AND a.id != ALL(%(skip)s)
+                   AND (a.sync_requested_at IS NOT NULL OR a.next_sync_at IS NULL
+                        OR a.next_sync_at <= (now() at time zone 'UTC'))
+                """,
+                skip=list(skip_ids),
+            )
+        )
+        return self.env.cr.fetchone()[0]
+
+    # ------------------------------------------------------------------
+    # One user's run
+    # ------------------------------------------------------------------
+    def _o365_sync(self, options=None):
+        """Pull then push for this (locked) account; never raises for Graph errors."""
+        self.ensure_one()
+        options = set(options or self._o365_enabled_options())
+        stats = RunStats()
+        start = fields.Datetime.now()
+        t0 = time.monotonic()
+        config = self._o365_config()
+        client = None
+        requested_at = self.sync_requested_at
+        try:
+            client = self._o365_graph_client()
+            if options:
+                self._o365_pull(client, stats, options)
+                self.env["office365.link"]._o365_push(self, client, stats, options)
+            self.last_error = False
+        except ReconnectNeeded as exc:
+            self.write({"state": "reconnect", "last_error": str(exc)})
+            stats.fatal = f"Reconnect needed: {exc}"
+        except ThrottledError as exc:
+            stats.fatal = f"Microsoft Graph is throttling this mailbox: {exc}"
+            self.last_error = stats.fatal
+        except GraphError as exc:
+            stats.fatal = f"Microsoft Graph error: {exc}"
+            self.last_error = stats.fatal
+        finally:
+            if client is not None:
+                self._o365_store_token_cache(client.token_provider.cache_state())
+        if stats.fatal:
+            _logger.error("Office 365 sync of user %s failed: %s", self.user_id.id, stats.fatal)
+            for option in options:
+                stats.touch(option)
+        vals = {
+            "last_sync_at": start,
+            "next_sync_at": fields.Datetime.now() + timedelta(minutes=config["interval"]),
+        }
+        if self.sync_requested_at == requested_at:
+            vals["sync_requested_at"] = False
+        self.write(vals)
+        self.env["office365.sync.log"]._o365_record(
+            self.user_id, stats, start, time.monotonic() - t0
+        )
+        return stats
+
+    def _o365_window(self):
+        today = fields.Date.context_today(self)
+        past = self._o365_setting("o365_past_days")
+        future = self._o365_setting("o365_future_days")
+        return today - timedelta(days=past), today + timedelta(days=future)
+
+    def _o365_pull(self, client, stats, options):
+        """Read the calendar's changes since the last delta and route each event."""
+        start, end = self._o365_window()
+        delta_link = self.sudo().delta_link or None
+        if self.delta_window_start and abs((start - self.delta_window_start).days) > 7:
+            delta_link = None  # the window moved: start a new delta (no duplicates: by id)
+        calendar_id = self._o365_setting("o365_calendar_id") or None
+        for attempt in range(2):
+            try:
+                for page in client.iter_delta_pages(
+                    start,
+                    end,
+                    delta_link=delta_link,
+                    calendar_id=calendar_id,
+                ):
+                    self._o365_process_page(client, page.events, page.removed, stats, options)
+                    if page.delta_link:
+                        self.sudo().write(
+                            {"delta_link": page.delta_link, "delta_window_start": start}
+                        )
+                return
+            except ResyncRequired:
+                if attempt:
+                    raise
+                _logger.warning("Delta state of user %s expired: full resync", self.user_id.id)
+                delta_link = None
+
+    def _o365_process_page(self, client, events, removed, stats, options):
+        """Route one delta page: our own events to their records, the rest to the inbound log."""
+        link_model = self.env["office365.link"].sudo()
+        ids = [ev.get("id") for ev in events if isinstance(ev, dict) and ev.get("id")]
+        links = link_model.search(
+            [("user_id", "=", self.user_id.id), ("event_id", "in", ids + list(removed))]
+        )
+        by_event = {link.event_id: link for link in links}
+        ours, foreign, unknown_ours = {}, [], []
+        category = self._o365_category_name()
+        for event in events:
+            if not isinstance(event, dict) or not event.get("id"):
+                stats.error("events", f"Malformed Outlook event skipped: {str(event)[:200]}")
+                continue
+            link = by_event.get(event["id"])
+            if link:
+                ours[link.id] = event
+            elif category in (event.get("categories") or []) or _our_ref(event):
+                unknown_ours.append(event)
+            else:
+                foreign.append(event)
+        refs = {}
+        if unknown_ours:
+            # Delta cannot $expand: fetch our extended property only for the few events that
+            # carry our category but no link (reinstall, or a crash before the commit).
+            client.add_extended_property(unknown_ours, EXTENDED_PROPERTY_ID)
+            for event in unknown_ours:
+                ref = _our_ref(event)
+                if ref:
+                    refs[ref] = event
+                else:
+                    foreign.append(event)
+        if refs:
+            self._o365_adopt(refs, ours, stats)
+        by_model = {}
+        for link in link_model.browse(list(ours)):
+            by_model.setdefault(link.res_model, link_model.browse())
+            by_model[link.res_model] |= link
+        for res_model, model_links in by_model.items():
+            if res_model in self.env:
+                self.env[res_model]._o365_apply_remote(model_links, ours, self, stats)
+        gone = link_model.browse([by_event[rid].id for rid in removed if rid in by_event])
+        gone = gone.filtered(lambda ln: ln.state != "to_delete")
+        for res_model, model_links in gone.grouped("res_model").items():
+            if res_model in self.env:
+                self.env[res_model]._o365_remote_deleted(model_links, self, stats)
+        foreign_removed = [rid for rid in removed if rid not in by_event]
+        if "events" in options and (foreign or foreign_removed):
+            self.env["office365.inbound.event"]._o365_process(self, foreign, foreign_removed, stats)
+
+    def _o365_adopt(self, refs, ours, stats):
+        """Events carrying our identity but unknown to this database's links: re-link them.
+
+        After a reinstall or a crash between the Graph write and the commit, the event is found
+        again by its extended property instead of being created a second time.
+        """
+        link_model = self.env["office365.link"].sudo()
+        wanted = {}
+        for ref, event in refs.items():
+            res_model, _sep, res_id = ref.partition(",")
+            if res_id.isdigit():
+                wanted[(res_model, int(res_id))] = event
+        if not wanted:
+            return
+        candidates = link_model.search(
+            [
+                ("user_id", "=", self.user_id.id),
+                ("event_id", "=", False),
+                ("res_model", "in", list({model for model, _id in wanted})),
+                ("res_id", "in", list({res_id for _model, res_id in wanted})),
+            ]
+        )
+        for link in candidates:
+            event = wanted.get((link.res_model, link.res_id))
+            if event:
+                link.write(
+                    {
+                        "event_id": event["id"],
+                        "ical_uid": event.get("iCalUId"),
+                        "change_key": event.get("changeKey"),
+                    }
+                )
+                ours[link.id] = event
+
+
+def _our_ref(event):
+    for prop in event.get("singleValueExtendedProperties") or []:
+        if isinstance(prop, dict) and prop.get("id", "").lower() == EXTENDED_PROPERTY_ID.lower():
+            return prop.get("value")
+    return None

@@ -1,0 +1,212 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""What every record pushed to Outlook shares: change tracking, write planning, inbound merge.
+
+A concrete model (activity, meeting, leave) inherits this mixin and provides only its mapping:
+
+- ``_o365_kind`` and ``_o365_watched_fields`` (a write to one of them re-pushes the record);
+- ``_o365_targets()``: record id -> user id whose mailbox gets the event (False: none);
+- ``_o365_values(account, link)``: the record as normalized values (``services.mapping``);
+- ``_o365_inbound_fields`` and ``_o365_write_inbound()``: what Outlook may change in Odoo;
+- ``_o365_restore_outlook``: whether other Outlook-side edits are put back at once.
+"""
+
+import logging
+
+from odoo import api, fields, models
+
+from ..services import decisions, mapping
+from ..services.graph_client import EXTENDED_PROPERTY_ID
+
+_logger = logging.getLogger(__name__)
+
+CTX_INBOUND = "office365_calendar_sync_inbound"
+CATEGORY_NAME = "Odoo"
+
+
+class Office365SyncMixin(models.AbstractModel):
+    _name = "office365.sync.mixin"
+    _description = "Record pushed to Office 365 calendars"
+
+    _o365_kind = None
+    _o365_watched_fields = ()
+    _o365_inbound_fields = frozenset()
+    _o365_restore_outlook = False
+
+    # ------------------------------------------------------------------
+    # Change tracking
+    # ------------------------------------------------------------------
+    @api.model_create_multi
+    def create(self, vals_list):
+        records = super().create(vals_list)
+        if not self.env.context.get(CTX_INBOUND):
+            records._o365_touch()
+        return records
+
+    def write(self, vals):
+        result = super().write(vals)
+        if not self.env.context.get(CTX_INBOUND) and set(vals) & set(self._o365_watched_fields):
+            self._o365_touch()
+        return result
+
+    def unlink(self):
+        if self.ids:
+            self.env["office365.link"]._o365_mark(
+                self._o365_kind, self._name, dict.fromkeys(self.ids, False)
+            )
+        return super().unlink()
+
+    def _o365_touch(self):
+        """Queue these records for the sync job (or for removal from Outlook)."""
+        if not self or not self._o365_kind:
+            return
+        if not self.env["res.users.settings"]._o365_any_enabled():
+            if (
+                not self.env["office365.link"]
+                .sudo()
+                .search_count([("res_model", "=", self._name), ("res_id", "in", self.ids)], limit=1)
+            ):
+                return
+        self.env["office365.link"]._o365_mark(self._o365_kind, self._name, self._o365_targets())
+
+    def _o365_targets(self):
+        raise NotImplementedError
+
+    def _o365_values(self, account, link):
+        raise NotImplementedError
+
+    def _o365_write_inbound(self, link, changes, theirs, stats):
+        """Apply Outlook's ``changes`` (normalized keys) to this record."""
+        raise NotImplementedError
+
+    def _o365_option(self):
+        return "holidays" if self._o365_kind == "leave" else "activities"
+
+    # ------------------------------------------------------------------
+    # Outbound planning
+    # ------------------------------------------------------------------
+    def _o365_plan_writes(self, links, account, stats, prevented):
+        """Yield (link, WriteOp, values) for the pending ``links`` of these records."""
+        by_id = {rec.id: rec for rec in self}
+        option = self._o365_option()
+        time_zone = account._o365_time_zone()
+        for link in links:
+            record = by_id.get(link.res_id)
+            if record is None:
+                continue
+            try:
+                values = record._o365_values(account, link)
+            except (mapping.MappingError, ValueError) as exc:
+                message = f"Cannot build the Outlook event: {exc}"
+                link.write({"state": "error", "error": message})
+                stats.error(option, message, link.res_model, link.res_id, link.event_id or "")
+                continue
+            if not link.event_id:
+                if not prevented.allows("outlook", "create"):
+                    stats.count(option, "skipped")
+                    continue
+                values.setdefault("categories", [account._o365_category_name()])
+                payload = mapping.values_to_graph(
+                    values, link._o365_ref(), EXTENDED_PROPERTY_ID, time_zone
+                )
+                yield link, link._o365_create_op(payload), values
+                continue
+            previous = link.synced_values or {}
+            changed = {key: val for key, val in values.items() if previous.get(key) != val}
+            if not changed:
+                link.write({"state": "synced", "error": False})
+                stats.count(option, "skipped")
+                continue
+            if not prevented.allows("outlook", "update"):
+                stats.count(option, "skipped")
+                link.write({"state": "synced"})
+                continue
+            if {"start", "end", "all_day"} & set(changed):
+                changed.update({k: values[k] for k in ("start", "end", "all_day") if k in values})
+            if "attendees" in changed and "attendee_names" in values:
+                changed["attendee_names"] = values["attendee_names"]
+            payload = mapping.values_to_graph(changed, time_zone=time_zone)
+            yield link, link._o365_update_op(payload), {**previous, **values}
+
+    # ------------------------------------------------------------------
+    # Inbound: Outlook changed (or deleted) one of our events
+    # ------------------------------------------------------------------
+    @api.model
+    def _o365_apply_remote(self, links, events, account, stats):
+        """Merge Outlook's version of our events into Odoo (field-level, per the user's rules)."""
+        option = self._o365_option()
+        records = self.sudo().with_context(active_test=False).browse(links.mapped("res_id"))
+        by_id = {rec.id: rec for rec in records.exists()}
+        prevented = account._o365_prevented()
+        rule = account._o365_setting("o365_same_field_rule") or decisions.NEWEST_WINS
+        for link in links:
+            event = events[link.id]
+            if event.get("changeKey") and event.get("changeKey") == link.change_key:
+                continue  # our own write coming back
+            record = by_id.get(link.res_id)
+            if record is None:
+                continue
+            try:
+                theirs = mapping.graph_to_values(event)
+                ours = record._o365_values(account, link)
+            except (mapping.MappingError, ValueError) as exc:
+                stats.error(option, f"Outlook event not applied: {exc}", self._name, record.id)
+                continue
+            odoo_is_newer = bool(
+                record.write_date
+                and link.last_sync
+                and record.write_date > link.last_sync
+                and (event.get("lastModifiedDateTime") or "")[:19] < record.write_date.isoformat()
+            )
+            result = decisions.merge(
+                link.synced_values,
+                ours,
+                theirs,
+                self._o365_inbound_fields,
+                rule,
+                odoo_is_newer,
+                self._o365_restore_outlook,
+            )
+            vals = {
+                "change_key": event.get("changeKey") or link.change_key,
+                "synced_values": result.values,
+                "last_sync": fields.Datetime.now(),
+            }
+            if result.to_odoo:
+                if prevented.allows("odoo", "update"):
+                    record.with_context(**{CTX_INBOUND: True})._o365_write_inbound(
+                        link, result.to_odoo, theirs, stats
+                    )
+                    stats.count(option, "updated")
+                else:
+                    stats.count(option, "skipped")
+            if result.to_outlook and self._o365_restore_outlook:
+                vals["state"] = "pending"
+                vals["synced_values"] = {
+                    **result.values,
+                    **{key: theirs.get(key) for key in result.to_outlook},
+                }
+                stats.error(
+                    option,
+                    "Edited in Outlook; restored from Odoo: "
+                    + ", ".join(sorted(result.to_outlook)),
+                    self._name,
+                    record.id,
+                    link.event_id,
+                    level="info",
+                )
+            link.write(vals)
+
+    @api.model
+    def _o365_remote_deleted(self, links, account, stats):
+        """Outlook deleted our event: the Odoo record stays, the link is dropped, the log says so."""
+        option = self._o365_option()
+        for link in links:
+            stats.error(
+                option,
+                "The event was deleted in Outlook; the Odoo record is kept and no longer synced.",
+                link.res_model,
+                link.res_id,
+                link.event_id,
+                level="warning",
+            )
+        links.write({"state": "detached", "event_id": False, "change_key": False})

@@ -1,0 +1,124 @@
+"""Decision logic shared by every synced kind: field-level merge and conflict rules.
+
+Every synced record is compared through a *normalized values* dict (see ``services.mapping``):
+the same keys on both sides (``subject``, ``body``, ``start``, ``end``, ``all_day``, ``location``,
+``attendees``, ...), so one merge serves activities, meetings and leaves.
+"""
+
+from dataclasses import dataclass, field
+
+ODOO_WINS = "odoo"
+OUTLOOK_WINS = "outlook"
+NEWEST_WINS = "newest"
+SAME_FIELD_RULES = (ODOO_WINS, OUTLOOK_WINS, NEWEST_WINS)
+
+DELETE_WINS = "delete"
+UPDATE_WINS = "update"
+
+
+@dataclass
+class MergeResult:
+    """Outcome of merging an item changed on one or both sides since the last sync."""
+
+    values: dict = field(default_factory=dict)  # the new common state (next snapshot)
+    to_odoo: dict = field(default_factory=dict)  # fields Odoo must take from Outlook
+    to_outlook: dict = field(default_factory=dict)  # fields Outlook must take from Odoo
+    conflicts: list = field(default_factory=list)  # (field, winner) for fields changed on both
+
+
+def merge(
+    base,
+    ours,
+    theirs,
+    inbound_fields,
+    same_field_rule=NEWEST_WINS,
+    odoo_is_newer=False,
+    restore_outlook=True,
+):
+    """Three-way merge of ``ours`` (Odoo) and ``theirs`` (Outlook) against ``base``.
+
+    - A field changed on one side only takes that side's value (edits to different fields both
+      survive).
+    - A field changed on both sides to different values follows ``same_field_rule``.
+    - Fields outside ``inbound_fields`` never flow from Outlook to Odoo: Odoo's value stays and,
+      when ``restore_outlook`` is set, Outlook is put back to it.
+    ``base`` may be empty (never synced): then Odoo's values win, as for a first push.
+    """
+    if same_field_rule not in SAME_FIELD_RULES:
+        raise ValueError(f"Unknown conflict rule {same_field_rule!r}")
+    base = base or {}
+    result = MergeResult()
+    for name in sorted(set(ours) | set(theirs)):
+        mine, other = ours.get(name), theirs.get(name)
+        if name not in theirs:
+            result.values[name] = mine
+            continue
+        if name not in ours:
+            result.values[name] = other
+            continue
+        if mine == other:
+            result.values[name] = mine
+            continue
+        if name not in inbound_fields:
+            result.values[name] = mine
+            if restore_outlook:
+                result.to_outlook[name] = mine
+            continue
+        if not base:
+            winner = ODOO_WINS
+        else:
+            odoo_changed = mine != base.get(name)
+            outlook_changed = other != base.get(name)
+            if outlook_changed and not odoo_changed:
+                winner = OUTLOOK_WINS
+            elif odoo_changed and not outlook_changed:
+                winner = ODOO_WINS
+            else:
+                winner = _same_field_winner(same_field_rule, odoo_is_newer)
+                result.conflicts.append((name, winner))
+        if winner == ODOO_WINS:
+            result.values[name] = mine
+            result.to_outlook[name] = mine
+        else:
+            result.values[name] = other
+            result.to_odoo[name] = other
+    return result
+
+
+def _same_field_winner(rule, odoo_is_newer):
+    if rule == NEWEST_WINS:
+        return ODOO_WINS if odoo_is_newer else OUTLOOK_WINS
+    return rule
+
+
+def delete_vs_update(rule, deleted_side):
+    """Decide an item deleted on ``deleted_side`` ("odoo"/"outlook") and updated on the other.
+
+    Returns ``"delete"`` (propagate the deletion) or ``"keep"`` (the updated side survives and the
+    deleted side gets the item back).
+    """
+    if rule not in (DELETE_WINS, UPDATE_WINS):
+        raise ValueError(f"Unknown delete rule {rule!r}")
+    if deleted_side not in (ODOO_WINS, OUTLOOK_WINS):
+        raise ValueError(f"Unknown side {deleted_side!r}")
+    return "delete" if rule == DELETE_WINS else "keep"
+
+
+def split_categories(text):
+    """Parse a comma-separated category list, case-insensitively, ignoring blanks."""
+    return {part.strip().casefold() for part in (text or "").split(",") if part.strip()}
+
+
+@dataclass(frozen=True)
+class Prevented:
+    """Operations the user (or the admin, for everyone) forbids, per side."""
+
+    odoo_create: bool = False
+    odoo_update: bool = False
+    odoo_delete: bool = False
+    outlook_create: bool = False
+    outlook_update: bool = False
+    outlook_delete: bool = False
+
+    def allows(self, side, operation):
+        return not getattr(self, f"{side}_{operation}")
