@@ -1,0 +1,790 @@
+#!/usr/bin/env python3
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Run every test suite of the addon and print one closing line ``N passed, N failed``.
+
+Standard library only: it runs before any dependency is installed in the Odoo interpreter.
+
+1. Pure tests (``tests/pure``) with pytest; counts come from pytest's JUnit XML report.
+2. Odoo tests, when an Odoo 18 server is found (``ODOO_BIN``, else ``odoo`` on PATH):
+   the addon's Python dependencies are made importable by the server's interpreter
+   (``ODOO_PYTHON``, else the launcher's shebang), PostgreSQL is installed/started when
+   needed, a throw-away database is created, the addon is installed with its tests, then
+   upgraded (``-u``) and uninstalled; the database is always dropped at the end.
+
+The last line printed is ``N passed, N failed`` (both suites; errors count as failed) and the
+exit status is non-zero on any failure. Skipped tests are never counted as passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import getpass
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE = "office365_calendar_sync"
+BUILD = ROOT / "build"
+ODOO_LOG = BUILD / "odoo-test.log"
+JUNIT_XML = BUILD / "pytest-junit.xml"
+REQUIRED_MAJOR = 18
+
+# Time limits (seconds) so a hung server never eats the whole CI budget (90 minutes).
+INSTALL_TIMEOUT = int(os.environ.get("O365_TEST_INSTALL_TIMEOUT", 50 * 60))
+UPGRADE_TIMEOUT = int(os.environ.get("O365_TEST_UPGRADE_TIMEOUT", 12 * 60))
+UNINSTALL_TIMEOUT = int(os.environ.get("O365_TEST_UNINSTALL_TIMEOUT", 12 * 60))
+
+HOW_TO_PROVIDE_ODOO = (
+    "To run the Odoo tests, provide an Odoo 18 server: put an `odoo` command on PATH, or set\n"
+    "ODOO_BIN=/path/to/odoo-bin (or an odoo launcher script); set ODOO_PYTHON=/path/to/python\n"
+    "when the server's interpreter is not the one named in that script's shebang line."
+)
+
+LOG_RE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \d+ (?P<level>[A-Z?]+) (?P<db>\S+) "
+    r"(?P<logger>[^\s:]+): (?P<msg>.*)$"
+)
+SUMMARY_RE = re.compile(
+    r"(?P<failed>\d+) failed, (?P<errors>\d+) error\(s\) of (?P<run>\d+) tests "
+    r"when loading database"
+)
+SKIP_RE = re.compile(r"^skipped \S+ : ")
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class Interrupted(Exception):
+    """Raised from the SIGTERM handler so that clean-up (drop database) still runs."""
+
+
+def _on_sigterm(signum, frame):
+    raise Interrupted(f"received signal {signum}")
+
+
+# --------------------------------------------------------------------------- output helpers
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def section(title: str) -> None:
+    say()
+    say("=" * 78)
+    say(f"== {title}")
+    say("=" * 78)
+
+
+def show_cmd(cmd: list[str]) -> None:
+    say("$ " + " ".join(_quote(c) for c in cmd))
+
+
+def _quote(arg: str) -> str:
+    return arg if re.fullmatch(r"[\w@%+=:,./-]+", arg) else repr(arg)
+
+
+@dataclass
+class Tally:
+    """Counts of one suite or check group."""
+
+    name: str
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def fail(self, message: str) -> None:
+        self.failed += 1
+        self.problems.append(message)
+        say(f"!! FAILURE ({self.name}): {message}")
+
+
+def run(cmd, *, check=False, capture=False, env=None, cwd=None, quiet=False, input_text=None):
+    """Run a command, echoing it first. Returns the CompletedProcess."""
+    if not quiet:
+        show_cmd([str(c) for c in cmd])
+    proc = subprocess.run(
+        [str(c) for c in cmd],
+        cwd=cwd or ROOT,
+        env=env,
+        text=True,
+        input=input_text,
+        stdout=subprocess.PIPE if capture else None,
+        stderr=subprocess.STDOUT if capture else None,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        out = (proc.stdout or "").strip()
+        raise RuntimeError(f"command failed ({proc.returncode}): {' '.join(map(str, cmd))}\n{out}")
+    return proc
+
+
+# --------------------------------------------------------------------------- pure tests
+
+
+def venv_python() -> str:
+    candidate = ROOT / ".venv" / "bin" / "python"
+    return str(candidate) if candidate.exists() else sys.executable
+
+
+def parse_junit(path: Path) -> tuple[int, int, int, list[str]]:
+    """Return (passed, failed, skipped, failed test names) from a JUnit XML report."""
+    tree = ET.parse(path)
+    passed = failed = skipped = 0
+    names = []
+    for case in tree.getroot().iter("testcase"):
+        tags = {child.tag for child in case}
+        label = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
+        if tags & {"failure", "error"}:
+            failed += 1
+            names.append(label)
+        elif "skipped" in tags:
+            skipped += 1
+        else:
+            passed += 1
+    return passed, failed, skipped, names
+
+
+def run_pure_tests(extra_args: list[str]) -> Tally:
+    tally = Tally("pure tests")
+    section("Pure tests: pytest tests/pure (no Odoo needed)")
+    BUILD.mkdir(exist_ok=True)
+    if JUNIT_XML.exists():
+        JUNIT_XML.unlink()
+    cmd = [
+        venv_python(),
+        "-m",
+        "pytest",
+        "tests/pure",
+        f"--junitxml={JUNIT_XML}",
+        "-o",
+        "junit_family=xunit2",
+        "-rfEs",
+        *extra_args,
+    ]
+    started = time.monotonic()
+    rc = run(cmd).returncode
+    say(f"-- pytest exited with {rc} after {time.monotonic() - started:.1f}s")
+    if rc == 5:
+        tally.notes.append("pytest collected no test")
+        say("-- pytest collected no test (exit code 5): nothing counted")
+        return tally
+    if not JUNIT_XML.exists():
+        tally.fail(f"pytest exited with {rc} and wrote no JUnit report")
+        return tally
+    try:
+        passed, failed, skipped, names = parse_junit(JUNIT_XML)
+    except ET.ParseError as exc:
+        tally.fail(f"unreadable JUnit report {JUNIT_XML}: {exc}")
+        return tally
+    tally.passed, tally.skipped = passed, skipped
+    tally.failed += failed
+    tally.problems.extend(f"pytest: {name}" for name in names)
+    if rc not in (0, 1, 5) or (rc != 0 and failed == 0):
+        tally.fail(f"pytest exited with {rc} (interrupted, internal or usage error)")
+    return tally
+
+
+# --------------------------------------------------------------------------- Odoo detection
+
+
+@dataclass
+class OdooServer:
+    launcher: str
+    command: list[str]
+    python: str | None
+    version: str
+
+
+def _shebang_interpreter(path: str) -> str | None:
+    """The interpreter a script's ``#!`` line resolves to, if it is a Python interpreter."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(512).decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    if not first.startswith("#!"):
+        return None
+    parts = first[2:].split()
+    if not parts:
+        return None
+    if os.path.basename(parts[0]) == "env":
+        rest = [p for p in parts[1:] if not p.startswith("-") and "=" not in p]
+        if not rest:
+            return None
+        interpreter = shutil.which(rest[0])
+    else:
+        interpreter = parts[0]
+    if not interpreter or not os.path.basename(interpreter).startswith("python"):
+        return None
+    return interpreter if os.access(interpreter, os.X_OK) else None
+
+
+def find_odoo(tally: Tally) -> OdooServer | None:
+    """Locate an Odoo 18 server. None means: no server (skip); problems are recorded."""
+    explicit = os.environ.get("ODOO_BIN")
+    if explicit:
+        launcher = shutil.which(explicit) or explicit
+        if not os.path.isfile(launcher):
+            tally.fail(f"ODOO_BIN={explicit} does not exist")
+            return None
+        origin = "ODOO_BIN"
+    else:
+        launcher = shutil.which("odoo") or shutil.which("odoo-bin")
+        if not launcher:
+            return None
+        origin = "PATH"
+    launcher = os.path.abspath(launcher)
+    python = os.environ.get("ODOO_PYTHON") or _shebang_interpreter(launcher)
+    if os.environ.get("ODOO_PYTHON"):
+        command = [python, launcher]
+    elif os.access(launcher, os.X_OK):
+        command = [launcher]
+    elif python:
+        command = [python, launcher]
+    else:
+        tally.fail(f"{launcher} is not executable and no interpreter found (set ODOO_PYTHON)")
+        return None
+    say(f"-- Odoo launcher ({origin}): {launcher}")
+    say(f"-- Odoo interpreter: {python or 'unknown (set ODOO_PYTHON)'}")
+    proc = run([*command, "--version"], capture=True)
+    output = ANSI_RE.sub("", proc.stdout or "")
+    say(output.strip())
+    match = re.search(r"[Ss]erver\s+(\d+)\.(\d+)", output) or re.search(
+        r"\b(\d+)\.(\d+)\b", output
+    )
+    if proc.returncode != 0 or not match:
+        message = f"`{' '.join(command)} --version` failed (exit {proc.returncode})"
+        if explicit:
+            tally.fail(message)
+        else:
+            say(f"-- {message}")
+        return None
+    version = f"{match.group(1)}.{match.group(2)}"
+    if int(match.group(1)) != REQUIRED_MAJOR:
+        message = f"{launcher} is Odoo {version}, this addon needs Odoo {REQUIRED_MAJOR}"
+        if explicit:
+            tally.fail(message)
+        else:
+            say(f"-- {message}")
+        return None
+    return OdooServer(launcher=launcher, command=command, python=python, version=version)
+
+
+# --------------------------------------------------------------------------- Python deps
+
+
+def _manifest() -> dict:
+    return ast.literal_eval((ROOT / "__manifest__.py").read_text(encoding="utf-8"))
+
+
+def _requirement_names(path: Path) -> list[str]:
+    names = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        name = re.split(r"[\s<>=!~;\[]", line, maxsplit=1)[0]
+        if name:
+            names.append(name)
+    return names
+
+
+DEPS_CHECK = """
+import importlib, importlib.metadata, sys
+missing = []
+for name in filter(None, sys.argv[1].split(",")):
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        missing.append("import %s (%s)" % (name, exc.__class__.__name__))
+for dist in filter(None, sys.argv[2].split(",")):
+    try:
+        importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        missing.append("distribution %s" % dist)
+print("missing: " + ", ".join(missing) if missing else "all present")
+sys.exit(1 if missing else 0)
+"""
+
+
+def ensure_python_deps(server: OdooServer, tally: Tally) -> bool:
+    section("Odoo interpreter: the addon's Python dependencies")
+    if not server.python:
+        say("-- interpreter unknown: cannot check dependencies (set ODOO_PYTHON); going on")
+        tally.notes.append("Python dependencies of the Odoo interpreter not checked")
+        return True
+    modules = list(_manifest().get("external_dependencies", {}).get("python", []))
+    modules.append("cryptography")
+    dists = _requirement_names(ROOT / "requirements.txt")
+    check = [server.python, "-c", DEPS_CHECK, ",".join(modules), ",".join(dists)]
+    proc = run(check, capture=True)
+    say((proc.stdout or "").strip())
+    if proc.returncode == 0:
+        return True
+    pip = [server.python, "-m", "pip", "install", "-r", str(ROOT / "requirements.txt")]
+    proc = run(pip, capture=True)
+    say((proc.stdout or "").strip()[-3000:])
+    if proc.returncode != 0 and "externally-managed-environment" in (proc.stdout or ""):
+        say("-- pip refused (externally managed environment): retrying with --break-system-packages")
+        proc = run([*pip, "--break-system-packages"], capture=True)
+        say((proc.stdout or "").strip()[-3000:])
+    proc = run(check, capture=True)
+    say((proc.stdout or "").strip())
+    if proc.returncode != 0:
+        tally.fail(
+            f"the Odoo interpreter {server.python} still lacks the addon's dependencies "
+            "(install requirements.txt into it)"
+        )
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _os_user() -> str:
+    return getpass.getuser()
+
+
+def _psql_ok() -> bool:
+    if not shutil.which("psql"):
+        return False
+    proc = run(["psql", "-d", "postgres", "-tAc", "select 1"], capture=True, quiet=True)
+    return proc.returncode == 0 and proc.stdout.strip().endswith("1")
+
+
+def _wait_ready(seconds: int = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if shutil.which("pg_isready"):
+            if run(["pg_isready", "-q"], quiet=True).returncode == 0:
+                return True
+        elif _psql_ok():
+            return True
+        time.sleep(1)
+    return False
+
+
+def ensure_postgres(tally: Tally) -> bool:
+    section("PostgreSQL")
+    if os.environ.get("PGHOST") or os.environ.get("PGUSER"):
+        say(
+            f"-- PGHOST={os.environ.get('PGHOST', '')} PGUSER={os.environ.get('PGUSER', '')} set: "
+            "using that server as configured, no local set-up"
+        )
+        return True
+    if not (shutil.which("psql") and shutil.which("pg_ctlcluster")):
+        if _is_root() and shutil.which("apt-get"):
+            say("-- PostgreSQL not installed: installing it from Debian")
+            apt_env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            run(["apt-get", "update"], env=apt_env)
+            if run(["apt-get", "install", "-y", "postgresql"], env=apt_env).returncode != 0:
+                tally.fail("apt-get install postgresql failed")
+                return False
+        elif not shutil.which("psql"):
+            tally.fail("PostgreSQL is not installed and cannot be installed (not root on Debian)")
+            return False
+    if shutil.which("pg_lsclusters"):
+        listing = run(["pg_lsclusters", "--no-header"], capture=True).stdout or ""
+        say(listing.rstrip())
+        clusters = [line.split() for line in listing.splitlines() if line.strip()]
+        if not clusters and shutil.which("pg_createcluster"):
+            versions = sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: int(v) if v.isdigit() else 0)
+            if versions:
+                run(["pg_createcluster", versions[-1], "main", "--start"])
+        for parts in clusters:
+            if len(parts) >= 4 and parts[3] != "online":
+                run(["pg_ctlcluster", parts[0], parts[1], "start"])
+    elif not _wait_ready(2) and shutil.which("service"):
+        run(["service", "postgresql", "start"])
+    if not _wait_ready(60):
+        tally.fail("PostgreSQL does not accept connections (pg_isready)")
+        return False
+    user = _os_user()
+    if not _psql_ok():
+        if _is_root() and user != "postgres":
+            say(f"-- creating PostgreSQL superuser role {user!r}")
+            run(["su", "postgres", "-s", "/bin/sh", "-c", f"createuser -s {user}"])
+        if not _psql_ok():
+            tally.fail(
+                f"cannot connect to PostgreSQL as {user!r}: create that role "
+                f"(su postgres -c 'createuser -s {user}') or set PGHOST/PGUSER/PGPASSWORD"
+            )
+            return False
+    say(f"-- PostgreSQL ready, connecting as {os.environ.get('PGUSER') or user!r}")
+    return True
+
+
+# --------------------------------------------------------------------------- Odoo runs
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LogScan:
+    """What a streamed Odoo log said."""
+
+    summary: tuple[int, int, int] | None = None
+    skipped: int = 0
+    unexpected_errors: list[str] = field(default_factory=list)
+    warnings_of_module: list[str] = field(default_factory=list)
+    modules_loaded: bool = False
+
+    def feed(self, line: str) -> None:
+        line = ANSI_RE.sub("", line.rstrip("\n"))
+        match = LOG_RE.match(line)
+        if not match:
+            return
+        level, logger, msg = match.group("level"), match.group("logger"), match.group("msg")
+        summary = SUMMARY_RE.search(msg)
+        if summary:
+            self.summary = (
+                int(summary.group("failed")),
+                int(summary.group("errors")),
+                int(summary.group("run")),
+            )
+            return
+        if msg == "Modules loaded.":
+            self.modules_loaded = True
+        if level == "INFO" and SKIP_RE.match(msg):
+            self.skipped += 1
+        elif level in ("ERROR", "CRITICAL"):
+            if self._reported_by_test_result(msg):
+                return
+            self.unexpected_errors.append(f"{level} {logger}: {msg[:300]}")
+        elif level == "WARNING" and MODULE in logger:
+            self.warnings_of_module.append(f"{logger}: {msg[:300]}")
+
+    @staticmethod
+    def _reported_by_test_result(msg: str) -> bool:
+        # Failing tests are logged as "FAIL: ..." / "ERROR: ..." and already counted by the
+        # summary line; so is the loader's echo of that fact.
+        return (
+            msg.startswith(("FAIL: ", "ERROR: "))
+            or msg == "At least one test failed when loading the modules."
+        )
+
+
+def stream_odoo(cmd: list[str], log_file, timeout: int, input_text: str | None = None):
+    """Run an Odoo command, streaming its output to the console and the log file."""
+    show_cmd(cmd)
+    log_file.write("$ " + " ".join(_quote(c) for c in cmd) + "\n")
+    log_file.flush()
+    scan = LogScan()
+    env = dict(os.environ)
+    env.pop("ODOO_PY_COLORS", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        bufsize=1,
+        start_new_session=True,
+    )
+    timed_out = threading.Event()
+
+    def _kill():
+        timed_out.set()
+        _kill_group(proc)
+
+    timer = threading.Timer(timeout, _kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        if input_text is not None:
+            proc.stdin.write(input_text)
+            proc.stdin.close()
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            log_file.write(line)
+            scan.feed(line)
+        rc = proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            _kill_group(proc)
+            proc.wait()
+        log_file.flush()
+    if timed_out.is_set():
+        rc = None
+    return rc, scan
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+UNINSTALL_SCRIPT = f"""
+module = env["ir.module.module"].search([("name", "=", "{MODULE}")])
+assert module, "module {MODULE} is unknown to this database"
+assert module.state == "installed", "module state before uninstall: %s" % module.state
+module.button_immediate_uninstall()
+env.invalidate_all()
+state = env["ir.module.module"].search([("name", "=", "{MODULE}")]).state
+left = env["ir.model.data"].search_count([("module", "=", "{MODULE}")])
+print("O365_UNINSTALL_RESULT state=%s leftover_xmlids=%d" % (state, left))
+"""
+
+
+def drop_database(server: OdooServer, db: str, data_dir: Path) -> None:
+    say(f"-- dropping database {db}")
+    if shutil.which("dropdb"):
+        proc = run(["dropdb", "--if-exists", "--force", db], capture=True)
+        if proc.returncode != 0:
+            proc = run(["dropdb", "--if-exists", db], capture=True)
+    else:
+        proc = run([*server.command, "db", "--data-dir", str(data_dir), "drop", db], capture=True)
+    if proc.returncode != 0:
+        say(f"!! could not drop database {db}: {(proc.stdout or '').strip()[-500:]}")
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def run_odoo_tests(server: OdooServer, tally: Tally, test_tags: str, keep_db: bool) -> None:
+    addons_dir = BUILD / "addons"
+    link = addons_dir / MODULE
+    addons_dir.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(ROOT, target_is_directory=True)
+    data_dir = BUILD / f"odoo-data-{os.getpid()}"
+    db = f"o365_test_{os.getpid()}_{secrets.token_hex(3)}"
+    base = [
+        *server.command,
+        "-d",
+        db,
+        f"--db-filter=^{db}$",
+        f"--addons-path={addons_dir}",
+        f"--data-dir={data_dir}",
+        "--max-cron-threads=0",
+        "--workers=0",
+        "--http-interface=127.0.0.1",
+    ]
+    say(f"-- addons path {addons_dir} ({MODULE} -> {ROOT})")
+    say(f"-- database {db}; full log in {ODOO_LOG}")
+    try:
+        with open(ODOO_LOG, "w", encoding="utf-8") as log_file:
+            section(f"Odoo {server.version}: install {MODULE} and run its tests ({test_tags})")
+            started = time.monotonic()
+            rc, scan = stream_odoo(
+                [
+                    *base,
+                    f"--http-port={free_port()}",
+                    "-i",
+                    MODULE,
+                    "--test-enable",
+                    f"--test-tags={test_tags}",
+                    "--without-demo=all",
+                    "--log-level=test",
+                    "--stop-after-init",
+                ],
+                log_file,
+                INSTALL_TIMEOUT,
+            )
+            say(f"-- install + tests: exit {rc} after {time.monotonic() - started:.0f}s")
+            _account_test_run(tally, rc, scan)
+
+            section(f"Odoo: upgrade {MODULE} (-u) on the same database")
+            started = time.monotonic()
+            rc, scan = stream_odoo(
+                [*base, f"--http-port={free_port()}", "-u", MODULE, "--stop-after-init"],
+                log_file,
+                UPGRADE_TIMEOUT,
+            )
+            say(f"-- upgrade: exit {rc} after {time.monotonic() - started:.0f}s")
+            _account_check(tally, "upgrade (-u)", rc, scan, need_loaded=True)
+
+            section(f"Odoo: uninstall {MODULE}")
+            started = time.monotonic()
+            shell = [*server.command, "shell", *base[len(server.command) :]]
+            rc, scan = stream_odoo(shell, log_file, UNINSTALL_TIMEOUT, input_text=UNINSTALL_SCRIPT)
+            say(f"-- uninstall: exit {rc} after {time.monotonic() - started:.0f}s")
+            _account_uninstall(tally, rc, scan)
+    finally:
+        section("Odoo: clean-up")
+        if keep_db:
+            say(f"-- --keep-db: database {db} and {data_dir} kept")
+        else:
+            drop_database(server, db, data_dir)
+        if link.is_symlink():
+            link.unlink()
+
+
+def _account_test_run(tally: Tally, rc, scan: LogScan) -> None:
+    if rc is None:
+        tally.fail(f"install + tests timed out after {INSTALL_TIMEOUT}s")
+    if scan.summary is None:
+        tally.fail(
+            "no 'N failed, N error(s) of N tests when loading database' line in the log "
+            "(the server stopped before the end: see errors above)"
+        )
+    else:
+        failures, errors, run_count = scan.summary
+        failed = failures + errors
+        skipped = min(scan.skipped, max(run_count - failed, 0))
+        tally.passed += max(run_count - failed - skipped, 0)
+        tally.failed += failed
+        tally.skipped += skipped
+        if failed:
+            tally.problems.append(f"{failures} failed, {errors} error(s) among {run_count} Odoo tests")
+        if run_count == 0:
+            tally.fail("no Odoo test ran (are the test modules imported in tests/__init__.py?)")
+        say(
+            f"-- Odoo tests: {run_count} run, {failures} failed, {errors} error(s), "
+            f"{skipped} skipped"
+        )
+    if scan.unexpected_errors:
+        tally.fail(
+            "ERROR/CRITICAL lines in the Odoo log that no test reported "
+            f"({len(scan.unexpected_errors)}):\n    " + "\n    ".join(scan.unexpected_errors[:20])
+        )
+    elif rc not in (0, None) and scan.summary and not sum(scan.summary[:2]):
+        tally.fail(f"Odoo exited with {rc} although every test passed")
+    if scan.warnings_of_module:
+        tally.notes.append(
+            f"{len(scan.warnings_of_module)} WARNING line(s) from {MODULE} in {ODOO_LOG}"
+        )
+
+
+def _account_check(tally: Tally, label: str, rc, scan: LogScan, need_loaded: bool) -> None:
+    problems = []
+    if rc is None:
+        problems.append("timed out")
+    elif rc != 0:
+        problems.append(f"exit code {rc}")
+    if scan.unexpected_errors:
+        problems.append("ERROR/CRITICAL lines:\n    " + "\n    ".join(scan.unexpected_errors[:20]))
+    if need_loaded and not scan.modules_loaded:
+        problems.append("'Modules loaded.' never logged")
+    if problems:
+        tally.fail(f"{label}: " + "; ".join(problems))
+    else:
+        tally.passed += 1
+        say(f"-- {label}: passed")
+
+
+def _account_uninstall(tally: Tally, rc, scan: LogScan) -> None:
+    log_text = ODOO_LOG.read_text(encoding="utf-8", errors="replace")
+    results = re.findall(r"O365_UNINSTALL_RESULT state=(\S+) leftover_xmlids=(\d+)", log_text)
+    problems = []
+    if rc is None:
+        problems.append("timed out")
+    elif rc != 0:
+        problems.append(f"exit code {rc}")
+    if scan.unexpected_errors:
+        problems.append("ERROR/CRITICAL lines:\n    " + "\n    ".join(scan.unexpected_errors[:20]))
+    if not results:
+        problems.append("the uninstall script printed no result")
+    else:
+        state, left = results[-1]
+        if state != "uninstalled":
+            problems.append(f"module state after uninstall is {state!r}")
+        if int(left) != 0:
+            problems.append(f"{left} ir.model.data rows of {MODULE} left after uninstall")
+    if problems:
+        tally.fail("uninstall: " + "; ".join(problems))
+    else:
+        tally.passed += 1
+        say("-- uninstall: passed")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pure-only", action="store_true", help="run only the pure tests")
+    parser.add_argument("--odoo-only", action="store_true", help="run only the Odoo tests")
+    parser.add_argument(
+        "--test-tags",
+        default=os.environ.get("ODOO_TEST_TAGS") or f"/{MODULE}",
+        help=f"Odoo --test-tags spec (default /{MODULE}; env ODOO_TEST_TAGS)",
+    )
+    parser.add_argument("--keep-db", action="store_true", help="keep the Odoo test database")
+    args, pytest_args = parser.parse_known_args(argv)
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    os.chdir(ROOT)
+    BUILD.mkdir(exist_ok=True)
+    started = time.monotonic()
+    tallies: list[Tally] = []
+    skip_message = None
+    try:
+        if not args.odoo_only:
+            tallies.append(run_pure_tests(pytest_args))
+        if args.pure_only:
+            skip_message = "ODOO TESTS SKIPPED: --pure-only was asked for"
+        else:
+            odoo = Tally("Odoo tests")
+            tallies.append(odoo)
+            section("Odoo 18 server detection")
+            server = find_odoo(odoo)
+            if server is None:
+                if not odoo.failed:
+                    skip_message = "ODOO TESTS SKIPPED: no Odoo 18 server found"
+            elif ensure_python_deps(server, odoo) and ensure_postgres(odoo):
+                run_odoo_tests(server, odoo, args.test_tags, args.keep_db)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        tallies.append(Tally("interrupted"))
+        tallies[-1].fail(f"test run interrupted: {exc or 'keyboard interrupt'}")
+
+    section(f"Summary ({time.monotonic() - started:.0f}s)")
+    for tally in tallies:
+        say(
+            f"{tally.name}: {tally.passed} passed, {tally.failed} failed, "
+            f"{tally.skipped} skipped"
+        )
+        for problem in tally.problems:
+            say(f"  - {problem}")
+        for note in tally.notes:
+            say(f"  * {note}")
+    if skip_message:
+        say()
+        say("*" * 78)
+        say(skip_message)
+        say(HOW_TO_PROVIDE_ODOO)
+        say("*" * 78)
+    passed = sum(t.passed for t in tallies)
+    failed = sum(t.failed for t in tallies)
+    skipped = sum(t.skipped for t in tallies)
+    if skipped:
+        say(f"({skipped} skipped test(s) are counted neither as passed nor as failed)")
+    say(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
