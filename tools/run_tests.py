@@ -262,9 +262,7 @@ def find_odoo(tally: Tally) -> OdooServer | None:
     proc = run([*command, "--version"], capture=True)
     output = ANSI_RE.sub("", proc.stdout or "")
     say(output.strip())
-    match = re.search(r"[Ss]erver\s+(\d+)\.(\d+)", output) or re.search(
-        r"\b(\d+)\.(\d+)\b", output
-    )
+    match = re.search(r"[Ss]erver\s+(\d+)\.(\d+)", output) or re.search(r"\b(\d+)\.(\d+)\b", output)
     if proc.returncode != 0 or not match:
         message = f"`{' '.join(command)} --version` failed (exit {proc.returncode})"
         if explicit:
@@ -338,7 +336,7 @@ def ensure_python_deps(server: OdooServer, tally: Tally) -> bool:
     proc = run(pip, capture=True)
     say((proc.stdout or "").strip()[-3000:])
     if proc.returncode != 0 and "externally-managed-environment" in (proc.stdout or ""):
-        say("-- pip refused (externally managed environment): retrying with --break-system-packages")
+        say("-- pip refused (externally managed environment): retry with --break-system-packages")
         proc = run([*pip, "--break-system-packages"], capture=True)
         say((proc.stdout or "").strip()[-3000:])
     proc = run(check, capture=True)
@@ -406,7 +404,9 @@ def ensure_postgres(tally: Tally) -> bool:
         say(listing.rstrip())
         clusters = [line.split() for line in listing.splitlines() if line.strip()]
         if not clusters and shutil.which("pg_createcluster"):
-            versions = sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: int(v) if v.isdigit() else 0)
+            versions = sorted(
+                (v for v in os.listdir("/usr/lib/postgresql") if v.isdigit()), key=int
+            )
             if versions:
                 run(["pg_createcluster", versions[-1], "main", "--start"])
         for parts in clusters:
@@ -659,7 +659,7 @@ def _account_test_run(tally: Tally, rc, scan: LogScan) -> None:
         tally.failed += failed
         tally.skipped += skipped
         if failed:
-            tally.problems.append(f"{failures} failed, {errors} error(s) among {run_count} Odoo tests")
+            tally.problems.append(f"{failures} failed, {errors} error(s) of {run_count} Odoo tests")
         if run_count == 0:
             tally.fail("no Odoo test ran (are the test modules imported in tests/__init__.py?)")
         say(
@@ -763,10 +763,7 @@ def main(argv: list[str] | None = None) -> int:
 
     section(f"Summary ({time.monotonic() - started:.0f}s)")
     for tally in tallies:
-        say(
-            f"{tally.name}: {tally.passed} passed, {tally.failed} failed, "
-            f"{tally.skipped} skipped"
-        )
+        say(f"{tally.name}: {tally.passed} passed, {tally.failed} failed, {tally.skipped} skipped")
         for problem in tally.problems:
             say(f"  - {problem}")
         for note in tally.notes:

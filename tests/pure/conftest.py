@@ -14,7 +14,7 @@ def pytest_collection_finish(session):
     """
     for item in session.items:
         for node in item.listchain():
-            if isinstance(node, pytest.Package) and (node.path / "__manifest__.py").is_file():
+            if isinstance(node, pytest.Package):
                 node.setup = _no_package_setup
 
 
