@@ -1,0 +1,52 @@
+"""Local Microsoft Graph emulator (calendar subset) used by tests, benchmarks and the demo.
+
+In-process use (tests)::
+
+    from emulator import GraphEmulator
+
+    with GraphEmulator(latency=0.0) as emu:            # https://127.0.0.1:<random port>
+        box = emu.add_mailbox("alice@example.com")
+        emu.register_app("client-id", "secret", ["https://odoo.local/callback"])
+        tokens = emu.issue_tokens("alice@example.com", "client-id")
+        session = requests.Session()
+        session.verify = emu.ca_path                    # self-signed certificate made at start
+        session.get(emu.base_url + "/me/events",
+                    headers={"Authorization": "Bearer " + tokens["access_token"]}, timeout=10)
+        box.create_event({...})                         # a change made by the user in Outlook
+        emu.faults.add("throttle", count=2, retry_after=1)
+        emu.counters["POST /$batch"]
+
+``authority`` (``https://127.0.0.1:PORT/organizations``) works as an msal authority with
+``instance_discovery=False`` and an ``http_client`` that trusts ``ca_path``; any tenant
+segment is accepted. The identity endpoints are the v2.0 ones: ``/{tenant}/v2.0/.well-known/
+openid-configuration``, ``/{tenant}/oauth2/v2.0/authorize`` (redirects with a code for
+``login_hint`` or the first mailbox) and ``/{tenant}/oauth2/v2.0/token`` (authorization_code
+with PKCE, rotating refresh_token, client_credentials).
+
+Command line (demo, benchmarks)::
+
+    python -m emulator --port 8765 --mailboxes a@example.com,b@example.com \\
+        --client-id X --client-secret Y --latency 0.02 [--state-file state.json]
+
+prints ``base_url``, ``authority`` and ``ca_path`` and serves until interrupted; with
+``--state-file`` mailboxes, events, apps and tokens survive a restart.
+
+Differences from Microsoft Graph worth knowing:
+
+- ``http://`` notification URLs are accepted on localhost (Graph requires https).
+- Access tokens are unsigned JWTs, also checked server-side (expiry, fault injection).
+- Refresh tokens rotate strictly: a used refresh token answers ``invalid_grant``.
+- ``calendarView/delta`` honours ``$expand=singleValueExtendedProperties(...)`` (Graph
+  documents ``$expand`` as unsupported there); its default page size is 10.
+- A repeated create with a known ``transactionId`` returns the existing event (201) when
+  subject, start and end are the same, else 400 ``ErrorDuplicateTransactionId``.
+- ``$batch`` responses come back shuffled (``emu.shuffle_batch = False`` keeps order).
+- ``counters`` count HTTP requests under ``"total"``, and every request (batch items
+  included) under ``"METHOD /normalized/path"``; ``counters["batch_items"]`` counts items.
+"""
+
+from .faults import FaultInjector
+from .server import GraphEmulator
+from .store import GraphError, Mailbox
+
+__all__ = ["FaultInjector", "GraphEmulator", "GraphError", "Mailbox"]

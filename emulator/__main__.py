@@ -1,0 +1,71 @@
+"""``python -m emulator``: run the Graph emulator in the foreground (see the package doc)."""
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from .server import GraphEmulator
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m emulator", description="Local Microsoft Graph calendar emulator."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--mailboxes", default="", help="comma-separated e-mail addresses")
+    parser.add_argument("--client-id", help="register this application")
+    parser.add_argument("--client-secret", help="its secret")
+    parser.add_argument(
+        "--redirect-uri",
+        action="append",
+        default=[],
+        help="allowed redirect URI (repeatable; none = any)",
+    )
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
+    parser.add_argument("--state-file", help="load at start, save at exit")
+    parser.add_argument(
+        "--auto-notify",
+        action="store_true",
+        help="POST change notifications to subscriptions on every change",
+    )
+    parser.add_argument("--no-tls", action="store_true", help="plain http (msal needs https)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    emu = GraphEmulator(
+        host=args.host,
+        port=args.port,
+        latency=args.latency,
+        tls=not args.no_tls,
+        auto_notify=args.auto_notify,
+        state_file=args.state_file,
+    )
+    for email in filter(None, (m.strip() for m in args.mailboxes.split(","))):
+        emu.add_mailbox(email)
+    if args.client_id:
+        emu.register_app(args.client_id, args.client_secret, args.redirect_uri or None)
+    emu.start()
+    print("base_url=%s" % emu.base_url)
+    print("authority=%s" % emu.authority)
+    print("ca_path=%s" % (emu.ca_path or ""))
+    sys.stdout.flush()
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,435 @@
+"""Microsoft identity platform (v2.0) endpoints of the emulator, enough for msal.
+
+Access tokens are unsigned JWTs (``alg: none``) that carry the identity (``oid``, ``upn``,
+``tid``, ``scp`` or ``roles``); the emulator also keeps them server-side so it can expire
+or revoke them. Refresh tokens are opaque and ROTATE: each use returns a new one and the
+used one stops working (``invalid_grant``).
+"""
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+import uuid
+from urllib.parse import urlencode
+
+from .timeutil import now_utc
+
+ACCESS_LIFETIME = 3600
+CODE_LIFETIME = 600
+DEFAULT_SCOPES = "Calendars.ReadWrite User.Read MailboxSettings.ReadWrite"
+_OIDC_SCOPES = {"openid", "profile", "offline_access", "email"}
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unsigned_jwt(claims):
+    header = b64url(json.dumps({"typ": "JWT", "alg": "none"}).encode())
+    return "%s.%s." % (header, b64url(json.dumps(claims).encode()))
+
+
+class OAuthError(Exception):
+    """An OAuth error answered as ``{"error", "error_description", "error_codes"}``."""
+
+    def __init__(self, status, error, aadsts, description):
+        super().__init__(description)
+        self.status = status
+        self.error = error
+        self.aadsts = aadsts
+        self.description = description
+
+    def body(self):
+        trace = str(uuid.uuid4())
+        return {
+            "error": self.error,
+            "error_description": "AADSTS%d: %s Trace ID: %s Correlation ID: %s Timestamp: %s"
+            % (
+                self.aadsts,
+                self.description,
+                trace,
+                trace,
+                now_utc().strftime("%Y-%m-%d %H:%M:%SZ"),
+            ),
+            "error_codes": [self.aadsts],
+            "timestamp": now_utc().strftime("%Y-%m-%d %H:%M:%SZ"),
+            "trace_id": trace,
+            "correlation_id": trace,
+        }
+
+
+class AccessToken:
+    __slots__ = ("client_id", "expires", "scopes", "serial", "user_id")
+
+    def __init__(self, user_id, client_id, scopes, expires, serial):
+        self.user_id = user_id
+        self.client_id = client_id
+        self.scopes = scopes
+        self.expires = expires
+        self.serial = serial
+
+
+class AuthServer:
+    """Apps, authorization codes, access and refresh tokens (guarded by the emulator lock)."""
+
+    def __init__(self, emulator):
+        self._emu = emulator
+        self.apps = {}
+        self.codes = {}
+        self.access = {}
+        self.refresh = {}
+        self.serial = 0
+        # user id -> serial: access tokens with a serial at or below it are rejected.
+        self.access_cutoff = {}
+
+    # ----- setup --------------------------------------------------------------------------
+
+    def register_app(self, client_id, client_secret=None, redirect_uris=None):
+        self.apps[client_id] = {"secret": client_secret, "redirect_uris": list(redirect_uris or [])}
+
+    def _scopes(self, scope):
+        names = [s for s in (scope or "").replace(",", " ").split() if s]
+        return " ".join(s for s in names if s.lower() not in _OIDC_SCOPES) or DEFAULT_SCOPES
+
+    # ----- token issuance -----------------------------------------------------------------
+
+    def issue(self, mailbox, client_id, scopes=DEFAULT_SCOPES, nonce=None, with_refresh=True):
+        """A token response for ``mailbox`` (None: app-only) as the token endpoint returns."""
+        self.serial += 1
+        now = int(time.time())
+        tenant = self._emu.tenant_id
+        issuer = "%s/%s/v2.0" % (self._emu.root_url, tenant)
+        if mailbox is None:
+            claims = {
+                "aud": "https://graph.microsoft.com",
+                "iss": issuer,
+                "iat": now,
+                "nbf": now,
+                "exp": now + ACCESS_LIFETIME,
+                "appid": client_id,
+                "tid": tenant,
+                "roles": ["Calendars.ReadWrite", "User.Read.All", "MailboxSettings.ReadWrite"],
+                "idtyp": "app",
+                "jti": secrets.token_hex(8),
+            }
+        else:
+            claims = {
+                "aud": "https://graph.microsoft.com",
+                "iss": issuer,
+                "iat": now,
+                "nbf": now,
+                "exp": now + ACCESS_LIFETIME,
+                "appid": client_id,
+                "oid": mailbox.user_id,
+                "upn": mailbox.email,
+                "name": mailbox.display_name,
+                "tid": tenant,
+                "scp": scopes,
+                "idtyp": "user",
+                "jti": secrets.token_hex(8),
+            }
+        access_token = unsigned_jwt(claims)
+        self.access[access_token] = AccessToken(
+            mailbox.user_id if mailbox else None,
+            client_id,
+            scopes,
+            now + ACCESS_LIFETIME,
+            self.serial,
+        )
+        out = {
+            "token_type": "Bearer",
+            "scope": scopes if mailbox else "https://graph.microsoft.com/.default",
+            "expires_in": ACCESS_LIFETIME,
+            "ext_expires_in": ACCESS_LIFETIME,
+            "access_token": access_token,
+        }
+        if mailbox is None:
+            return out
+        if with_refresh:
+            refresh_token = "0.EMU" + secrets.token_urlsafe(48)
+            self.refresh[refresh_token] = {
+                "user_id": mailbox.user_id,
+                "client_id": client_id,
+                "scopes": scopes,
+                "state": "valid",
+            }
+            out["refresh_token"] = refresh_token
+        id_claims = {
+            "aud": client_id,
+            "iss": issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ACCESS_LIFETIME,
+            "name": mailbox.display_name,
+            "oid": mailbox.user_id,
+            "sub": mailbox.user_id,
+            "preferred_username": mailbox.email,
+            "tid": tenant,
+            "ver": "2.0",
+        }
+        if nonce:
+            id_claims["nonce"] = nonce
+        out["id_token"] = unsigned_jwt(id_claims)
+        out["client_info"] = b64url(json.dumps({"uid": mailbox.user_id, "utid": tenant}).encode())
+        return out
+
+    def authorize_code(
+        self,
+        mailbox,
+        client_id,
+        redirect_uri,
+        code_challenge,
+        code_challenge_method="S256",
+        scope=DEFAULT_SCOPES,
+        nonce=None,
+    ):
+        code = "0.EMUCODE" + secrets.token_urlsafe(32)
+        self.codes[code] = {
+            "user_id": mailbox.user_id,
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "challenge": code_challenge,
+            "method": code_challenge_method or "plain",
+            "scopes": self._scopes(scope),
+            "nonce": nonce,
+            "expires": time.time() + CODE_LIFETIME,
+        }
+        return code
+
+    # ----- endpoints ----------------------------------------------------------------------
+
+    def authorize(self, params):
+        """GET /{tenant}/oauth2/v2.0/authorize: returns the redirect Location."""
+        client_id = params.get("client_id")
+        redirect_uri = params.get("redirect_uri")
+        app = self.apps.get(client_id)
+        if app is None:
+            raise OAuthError(
+                400,
+                "unauthorized_client",
+                700016,
+                "Application with identifier '%s' was not found in the directory." % client_id,
+            )
+        if not redirect_uri or (app["redirect_uris"] and redirect_uri not in app["redirect_uris"]):
+            raise OAuthError(
+                400,
+                "invalid_request",
+                50011,
+                "The redirect URI '%s' specified "
+                "in the request does not match the redirect URIs configured for "
+                "the application." % redirect_uri,
+            )
+        query = {}
+        if params.get("response_type") != "code":
+            query = {
+                "error": "unsupported_response_type",
+                "error_description": "AADSTS700054: response_type must be code.",
+            }
+        else:
+            hint = params.get("login_hint") or self._emu.default_user
+            mailbox = self._emu.find_mailbox(hint) if hint else None
+            if mailbox is None:
+                query = {
+                    "error": "access_denied",
+                    "error_description": "AADSTS50034: The user account %s does not "
+                    "exist in the directory." % (hint or "(none)"),
+                }
+            else:
+                query = {
+                    "code": self.authorize_code(
+                        mailbox,
+                        client_id,
+                        redirect_uri,
+                        params.get("code_challenge"),
+                        params.get("code_challenge_method"),
+                        params.get("scope"),
+                        params.get("nonce"),
+                    )
+                }
+        if params.get("state") is not None:
+            query["state"] = params["state"]
+        query["session_state"] = str(uuid.uuid4())
+        sep = "&" if "?" in redirect_uri else "?"
+        return redirect_uri + sep + urlencode(query)
+
+    def _check_client(self, form):
+        client_id = form.get("client_id")
+        app = self.apps.get(client_id)
+        if app is None:
+            raise OAuthError(
+                400,
+                "unauthorized_client",
+                700016,
+                "Application with identifier '%s' was not found in the directory." % client_id,
+            )
+        if app["secret"] is not None and form.get("client_secret") != app["secret"]:
+            raise OAuthError(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided. "
+                "Ensure the secret being sent in the request is the client secret "
+                "value, not the client secret ID.",
+            )
+        return client_id
+
+    def token(self, form):
+        """POST /{tenant}/oauth2/v2.0/token: returns a token response dict."""
+        grant = form.get("grant_type")
+        if grant not in ("authorization_code", "refresh_token", "client_credentials"):
+            raise OAuthError(
+                400,
+                "unsupported_grant_type",
+                70003,
+                "The app requested an unsupported grant type '%s'." % grant,
+            )
+        client_id = self._check_client(form)
+        if grant == "client_credentials":
+            scope = form.get("scope") or ""
+            if not scope.endswith("/.default"):
+                raise OAuthError(
+                    400,
+                    "invalid_scope",
+                    1002012,
+                    "The provided value for scope "
+                    "%s is not valid. Client credential flows must have a scope "
+                    "value with /.default suffixed to the resource identifier." % scope,
+                )
+            return self.issue(None, client_id)
+        if grant == "authorization_code":
+            return self._redeem_code(form, client_id)
+        return self._redeem_refresh(form, client_id)
+
+    def _redeem_code(self, form, client_id):
+        code = self.codes.pop(form.get("code") or "", None)
+        if code is None or code["expires"] < time.time():
+            raise OAuthError(
+                400,
+                "invalid_grant",
+                70008,
+                "The provided authorization code or "
+                "refresh token has expired due to inactivity, or was already "
+                "redeemed.",
+            )
+        if code["client_id"] != client_id:
+            raise OAuthError(
+                400,
+                "invalid_grant",
+                70000,
+                "The provided authorization code was issued to another client.",
+            )
+        if form.get("redirect_uri") != code["redirect_uri"]:
+            raise OAuthError(
+                400,
+                "invalid_grant",
+                50148,
+                "The redirect_uri does not match the one used in the authorization request.",
+            )
+        if code["challenge"]:
+            verifier = form.get("code_verifier") or ""
+            if code["method"] == "S256":
+                computed = b64url(hashlib.sha256(verifier.encode()).digest())
+            else:
+                computed = verifier
+            if not verifier or computed != code["challenge"]:
+                raise OAuthError(
+                    400,
+                    "invalid_grant",
+                    501481,
+                    "The Code_Verifier does not "
+                    "match the code_challenge supplied in the authorization "
+                    "request.",
+                )
+        mailbox = self._emu.mailbox_by_id(code["user_id"])
+        return self.issue(mailbox, client_id, code["scopes"], nonce=code["nonce"])
+
+    def _redeem_refresh(self, form, client_id):
+        record = self.refresh.get(form.get("refresh_token") or "")
+        if record is None:
+            raise OAuthError(
+                400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid."
+            )
+        if record["state"] == "revoked":
+            self._emu.faults.count("revoke_refresh")
+            raise OAuthError(
+                400,
+                "invalid_grant",
+                50173,
+                "The provided grant has expired due "
+                "to it being revoked, a fresh auth token is needed. The user might "
+                "have changed or reset their password.",
+            )
+        if record["state"] == "used":
+            raise OAuthError(
+                400,
+                "invalid_grant",
+                70000,
+                "The provided value for the "
+                "'refresh_token' is not valid: the refresh token was already "
+                "redeemed and has been replaced by a newer one.",
+            )
+        if record["client_id"] != client_id:
+            raise OAuthError(
+                400, "invalid_grant", 70000, "The refresh token was issued to another client."
+            )
+        record["state"] = "used"
+        mailbox = self._emu.mailbox_by_id(record["user_id"])
+        scopes = self._scopes(form.get("scope")) if form.get("scope") else record["scopes"]
+        return self.issue(mailbox, client_id, scopes)
+
+    # ----- validation of Graph requests ---------------------------------------------------
+
+    def check_access(self, authorization):
+        """Return the AccessToken of a ``Bearer`` header or raise (status, code, message)."""
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise PermissionError("Access token is empty.")
+        token = self.access.get(authorization[7:].strip())
+        if token is None:
+            raise PermissionError(
+                "IDX14100: JWT is not well formed, there are no dots (.). "
+                "The token needs to be in JWS or JWE Compact Serialization "
+                "Format."
+            )
+        if token.expires < time.time():
+            raise PermissionError("Lifetime validation failed, the token is expired.")
+        if token.user_id and token.serial <= self.access_cutoff.get(token.user_id, 0):
+            self._emu.faults.count("expire_access")
+            raise PermissionError("Lifetime validation failed, the token is expired.")
+        return token
+
+    def revoke_refresh(self, user_id=None):
+        for record in self.refresh.values():
+            if user_id is None or record["user_id"] == user_id:
+                if record["state"] == "valid":
+                    record["state"] = "revoked"
+
+    def expire_access(self, user_id=None):
+        users = [user_id] if user_id else {t.user_id for t in self.access.values() if t.user_id}
+        for uid in users:
+            self.access_cutoff[uid] = self.serial
+
+    # ----- persistence --------------------------------------------------------------------
+
+    def dump(self):
+        now = time.time()
+        return {
+            "apps": self.apps,
+            "refresh": self.refresh,
+            "serial": self.serial,
+            "access": {
+                k: [v.user_id, v.client_id, v.scopes, v.expires, v.serial]
+                for k, v in self.access.items()
+                if v.expires > now
+            },
+            "access_cutoff": self.access_cutoff,
+        }
+
+    def load(self, data):
+        self.apps.update(data.get("apps", {}))
+        self.refresh.update(data.get("refresh", {}))
+        self.serial = data.get("serial", 0)
+        self.access_cutoff.update(data.get("access_cutoff", {}))
+        for key, value in data.get("access", {}).items():
+            self.access[key] = AccessToken(*value)
