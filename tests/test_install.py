@@ -62,9 +62,10 @@ class TestInstall(TransactionCase):
         for name in self.own_models:
             model = self.env[name]
             with self.subTest(model=name):
-                self.assertTrue(model.fields_get(attributes=["type"]))
+                fields = model.fields_get(attributes=["type"])
                 if model._abstract or not model._auto:
                     continue
+                self.assertIn("id", fields)
                 self.assertTrue(model._table)
                 self.env.cr.execute("SELECT to_regclass(%s)", [model._table])
                 self.assertIsNotNone(self.env.cr.fetchone()[0], f"no table {model._table}")

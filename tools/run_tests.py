@@ -206,6 +206,21 @@ class OdooServer:
     command: list[str]
     python: str | None
     version: str
+    addons_dirs: list[str] = field(default_factory=list)
+
+
+def _server_addons_dirs(launcher: str) -> list[str]:
+    """Core addons folders to put on --addons-path besides ours.
+
+    A source checkout's ``odoo-bin`` only adds ``odoo/addons`` by itself, not ``addons``
+    (mail, calendar, ...). ``ODOO_ADDONS_PATH`` adds more (comma-separated).
+    """
+    dirs = []
+    base = Path(os.path.realpath(launcher)).parent
+    if (base / "odoo" / "__init__.py").is_file():
+        dirs += [str(d) for d in (base / "odoo" / "addons", base / "addons") if d.is_dir()]
+    dirs += [d for d in os.environ.get("ODOO_ADDONS_PATH", "").split(",") if d.strip()]
+    return dirs
 
 
 def _shebang_interpreter(path: str) -> str | None:
@@ -264,7 +279,10 @@ def find_odoo(tally: Tally) -> OdooServer | None:
     say(output.strip())
     match = re.search(r"[Ss]erver\s+(\d+)\.(\d+)", output) or re.search(r"\b(\d+)\.(\d+)\b", output)
     if proc.returncode != 0 or not match:
-        message = f"`{' '.join(command)} --version` failed (exit {proc.returncode})"
+        message = (
+            f"`{' '.join(command)} --version` failed (exit {proc.returncode}); "
+            "is ODOO_PYTHON the server's interpreter?"
+        )
         if explicit:
             tally.fail(message)
         else:
@@ -278,7 +296,13 @@ def find_odoo(tally: Tally) -> OdooServer | None:
         else:
             say(f"-- {message}")
         return None
-    return OdooServer(launcher=launcher, command=command, python=python, version=version)
+    return OdooServer(
+        launcher=launcher,
+        command=command,
+        python=python,
+        version=version,
+        addons_dirs=_server_addons_dirs(launcher),
+    )
 
 
 # --------------------------------------------------------------------------- Python deps
@@ -328,7 +352,8 @@ def ensure_python_deps(server: OdooServer, tally: Tally) -> bool:
     modules.append("cryptography")
     dists = _requirement_names(ROOT / "requirements.txt")
     check = [server.python, "-c", DEPS_CHECK, ",".join(modules), ",".join(dists)]
-    proc = run(check, capture=True)
+    say(f"-- {server.python}: import {', '.join(modules)}")
+    proc = run(check, capture=True, quiet=True)
     say((proc.stdout or "").strip())
     if proc.returncode == 0:
         return True
@@ -339,7 +364,7 @@ def ensure_python_deps(server: OdooServer, tally: Tally) -> bool:
         say("-- pip refused (externally managed environment): retry with --break-system-packages")
         proc = run([*pip, "--break-system-packages"], capture=True)
         say((proc.stdout or "").strip()[-3000:])
-    proc = run(check, capture=True)
+    proc = run(check, capture=True, quiet=True)
     say((proc.stdout or "").strip())
     if proc.returncode != 0:
         tally.fail(
@@ -456,7 +481,8 @@ class LogScan:
         match = LOG_RE.match(line)
         if not match:
             return
-        level, logger, msg = match.group("level"), match.group("logger"), match.group("msg")
+        level, logger = match.group("level"), match.group("logger")
+        msg = match.group("msg").strip()
         summary = SUMMARY_RE.search(msg)
         if summary:
             self.summary = (
@@ -587,7 +613,7 @@ def run_odoo_tests(server: OdooServer, tally: Tally, test_tags: str, keep_db: bo
         "-d",
         db,
         f"--db-filter=^{db}$",
-        f"--addons-path={addons_dir}",
+        "--addons-path=" + ",".join([str(addons_dir), *server.addons_dirs]),
         f"--data-dir={data_dir}",
         "--max-cron-threads=0",
         "--workers=0",
@@ -616,6 +642,10 @@ def run_odoo_tests(server: OdooServer, tally: Tally, test_tags: str, keep_db: bo
             )
             say(f"-- install + tests: exit {rc} after {time.monotonic() - started:.0f}s")
             _account_test_run(tally, rc, scan)
+            if scan.summary is None and not scan.modules_loaded:
+                tally.fail("upgrade (-u): not run, the install failed")
+                tally.fail("uninstall: not run, the install failed")
+                return
 
             section(f"Odoo: upgrade {MODULE} (-u) on the same database")
             started = time.monotonic()
