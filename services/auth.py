@@ -35,7 +35,11 @@ RECONNECT_ERRORS = frozenset(
 
 
 class _TimeoutSession(requests.Session):
-    """A session that puts a timeout on every request msal sends."""
+    """A session that puts a timeout and our ``verify`` on every request msal sends.
+
+    ``verify`` is passed per request because requests lets ``REQUESTS_CA_BUNDLE`` from the
+    environment override a session-level value.
+    """
 
     def __init__(self, timeout, verify):
         super().__init__()
@@ -45,6 +49,8 @@ class _TimeoutSession(requests.Session):
     def request(self, method, url, *args, **kwargs):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._default_timeout
+        if kwargs.get("verify") is None:
+            kwargs["verify"] = self.verify
         return super().request(method, url, *args, **kwargs)
 
 
@@ -125,11 +131,13 @@ class TokenProvider:
 
     # -- delegated sign-in ----------------------------------------------------------------------
 
-    def start_auth(self, redirect_uri, state=None, login_hint=None):
+    def start_auth(self, redirect_uri, state=None, login_hint=None, response_mode=None):
         """Start the authorization-code flow with PKCE.
 
         Returns msal's flow dict (JSON-serializable; keep it server-side until the redirect
-        comes back). Its ``auth_uri`` is the address the browser must open.
+        comes back). Its ``auth_uri`` is the address the browser must open. ``response_mode``
+        ``"form_post"`` makes the identity platform POST the answer to ``redirect_uri``
+        (default: query string of a GET).
         """
         if self.app_only:
             raise AuthError(400, "invalid_request", "app-only access has no user sign-in")
@@ -139,6 +147,7 @@ class TokenProvider:
             redirect_uri=redirect_uri,
             state=state,
             login_hint=login_hint,
+            response_mode=response_mode,
         )
 
     def finish_auth(self, flow, auth_response):

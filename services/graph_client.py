@@ -283,6 +283,8 @@ class GraphClient:
                     headers=send_headers,
                     params=params,
                     timeout=self.timeout,
+                    # Per request: REQUESTS_CA_BUNDLE would override the session's value.
+                    verify=self.session.verify,
                 )
             except requests.RequestException as exc:
                 self._notify(method, log_path, 0)
