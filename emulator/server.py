@@ -119,6 +119,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         if isinstance(self.connection, ssl.SSLSocket):
             self.connection.do_handshake()
 
@@ -153,9 +157,12 @@ class _Handler(BaseHTTPRequestHandler):
         headers["Content-Length"] = str(len(payload))
         for key, value in headers.items():
             self.send_header(key, str(value))
-        self.end_headers()
+        # One write for headers and body (no Nagle / delayed-ACK stall between them).
+        self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD":
-            self.wfile.write(payload)
+            self._headers_buffer.append(payload)
+        self.wfile.write(b"".join(self._headers_buffer))
+        self._headers_buffer = []
 
     def drop(self):
         self.close_connection = True
@@ -227,7 +234,7 @@ class GraphEmulator:
             )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
+            kwargs={"poll_interval": 0.02},
             name="graph-emulator",
             daemon=True,
         )

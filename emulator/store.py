@@ -536,6 +536,9 @@ class Mailbox:
                     event["_ext"].pop(prop["id"], None)
                 else:
                     event["_ext"][prop["id"]] = prop["value"]
+            event["singleValueExtendedProperties"] = [
+                {"id": k, "value": v} for k, v in event["_ext"].items()
+            ]
         if "isAllDay" in data:
             event["isAllDay"] = _bool(data["isAllDay"], "isAllDay")
         self._apply_times(event, data)
@@ -582,6 +585,10 @@ class Mailbox:
                 raise invalid("the end of the event is before its start", "end")
         event["originalStartTimeZone"] = event["_start_tz"]
         event["originalEndTimeZone"] = event["_end_tz"]
+        # Stored copy in UTC, so mailbox.events reads like Graph without Prefer headers.
+        for key in ("start", "end"):
+            local = event["_" + key].replace(tzinfo=None)
+            event[key] = {"dateTime": fmt_local(local), "timeZone": "UTC"}
 
     def _blank(self):
         now = fmt_instant(now_utc())
@@ -623,6 +630,7 @@ class Mailbox:
             "recurrence": None,
             "attendees": [],
             "organizer": self.organizer(),
+            "singleValueExtendedProperties": [],
             "_ext": {},
             "_deleted_occ": [],
             "_seq": 0,
@@ -859,6 +867,8 @@ class Mailbox:
                 tzinfo=None
             )
         item["_occ_key"] = key
+        item["start"] = {"dateTime": fmt_local(start.replace(tzinfo=None)), "timeZone": "UTC"}
+        item["end"] = {"dateTime": fmt_local(end.replace(tzinfo=None)), "timeZone": "UTC"}
         item["originalStart"] = fmt_instant(start)
         uid = master["iCalUId"]
         item["iCalUId"] = (
@@ -895,7 +905,7 @@ class Mailbox:
         """The event as Graph returns it (times in UTC unless ``tz_name``)."""
         out = {"@odata.etag": 'W/"%s"' % event["changeKey"]}
         for key, value in event.items():
-            if not key.startswith("_"):
+            if not key.startswith("_") and key != "singleValueExtendedProperties":
                 out[key] = copy.deepcopy(value)
         if event.get("transactionId") is None:
             out.pop("transactionId", None)
