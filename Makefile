@@ -60,7 +60,7 @@ test-odoo: $(VENV_STAMP)
 
 # Check only: never rewrites files. `make format` applies ruff's fixes and formatting.
 lint: $(LINT_STAMP)
-	$(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
+	$(VENV)/bin/pre-commit run --all-files
 
 format: $(LINT_STAMP)
 	$(VENV)/bin/ruff check --fix .
