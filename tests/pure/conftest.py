@@ -66,3 +66,85 @@ def pytest_collection_finish(session):
 
 def _no_package_setup():
     return None
+
+
+# ----- Graph client (services/) ---------------------------------------------------------------
+
+from urllib.parse import parse_qsl, urlsplit  # noqa: E402
+
+from services.auth import TokenProvider  # noqa: E402
+from services.graph_client import GraphClient  # noqa: E402
+
+CLIENT_REDIRECT_URI = "https://odoo.example.com/office365_calendar_sync/oauth"
+CLIENT_USER = "alice@example.com"
+
+
+class SleepRecorder(list):
+    """Stands in for ``time.sleep``: records the waits instead of waiting."""
+
+    def __call__(self, seconds):
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps():
+    return SleepRecorder()
+
+
+@pytest.fixture
+def connect(emulator):
+    """``connect(email, **provider_kwargs)``: a TokenProvider signed in by the real PKCE flow.
+
+    The browser step is a GET of msal's ``auth_uri`` on the emulator, whose redirect carries
+    the code and the state back.
+    """
+
+    def _connect(email=CLIENT_USER, **kwargs):
+        emulator.add_mailbox(email)
+        provider = TokenProvider(
+            EMULATOR_CLIENT_ID,
+            EMULATOR_CLIENT_SECRET,
+            emulator.authority,
+            verify=emulator.ca_path,
+            **kwargs,
+        )
+        flow = provider.start_auth(CLIENT_REDIRECT_URI, login_hint=email)
+        with GraphSession(emulator) as browser:
+            answer = browser.get(flow["auth_uri"], allow_redirects=False)
+        assert answer.status_code == 302, answer.text
+        query = dict(parse_qsl(urlsplit(answer.headers["Location"]).query))
+        provider.finish_auth(flow, query)
+        return provider
+
+    return _connect
+
+
+@pytest.fixture
+def token_provider(connect):
+    """alice@example.com connected through the delegated PKCE flow."""
+    return connect(CLIENT_USER)
+
+
+@pytest.fixture
+def make_client(emulator, token_provider, sleeps):
+    """``make_client(**kwargs)``: a GraphClient on the emulator with recorded sleeps."""
+    clients = []
+
+    def _make(provider=None, **kwargs):
+        kwargs.setdefault("sleep", sleeps)
+        kwargs.setdefault("rng", lambda: 0.5)
+        kwargs.setdefault("timeout", (5, 20))
+        kwargs.setdefault("verify", emulator.ca_path)
+        graph_client = GraphClient(emulator.base_url, provider or token_provider, **kwargs)
+        clients.append(graph_client)
+        return graph_client
+
+    yield _make
+    for graph_client in clients:
+        graph_client.close()
+
+
+@pytest.fixture
+def client(make_client):
+    """A delegated GraphClient for alice@example.com."""
+    return make_client()
