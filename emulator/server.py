@@ -542,9 +542,11 @@ class GraphEmulator:
 
     def _instance_discovery(self, query):
         host = urlsplit(self.root_url).netloc
+        asked = urlsplit(query.get("authorization_endpoint", "")).path.split("/")
+        tenant = next((s for s in asked if s), "organizations")
         return {
             "tenant_discovery_endpoint": "%s/%s/v2.0/.well-known/openid-configuration"
-            % (self.root_url, "organizations"),
+            % (self.root_url, tenant),
             "api-version": "1.1",
             "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
         }
