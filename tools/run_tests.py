@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import getpass
 import os
 import re
@@ -37,8 +38,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = "office365_calendar_sync"
 BUILD = ROOT / "build"
+# Final reports; while running, each run writes to files named after its process id so that two
+# runs in one checkout never share a file, an addons folder or a database.
 ODOO_LOG = BUILD / "odoo-test.log"
 JUNIT_XML = BUILD / "pytest-junit.xml"
+RUN_ID = os.getpid()
 REQUIRED_MAJOR = 18
 
 # Time limits (seconds) so a hung server never eats the whole CI budget (90 minutes).
@@ -61,6 +65,7 @@ SUMMARY_RE = re.compile(
     r"when loading database"
 )
 SKIP_RE = re.compile(r"^skipped \S+ : ")
+UNINSTALL_RE = re.compile(r"O365_UNINSTALL_RESULT state=(\S+) leftover_xmlids=(\d+)")
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -161,14 +166,15 @@ def run_pure_tests(extra_args: list[str]) -> Tally:
     tally = Tally("pure tests")
     section("Pure tests: pytest tests/pure (no Odoo needed)")
     BUILD.mkdir(exist_ok=True)
-    if JUNIT_XML.exists():
-        JUNIT_XML.unlink()
+    junit = BUILD / f"pytest-junit-{RUN_ID}.xml"
+    if junit.exists():
+        junit.unlink()
     cmd = [
         venv_python(),
         "-m",
         "pytest",
         "tests/pure",
-        f"--junitxml={JUNIT_XML}",
+        f"--junitxml={junit}",
         "-o",
         "junit_family=xunit2",
         "-rfEs",
@@ -181,14 +187,17 @@ def run_pure_tests(extra_args: list[str]) -> Tally:
         tally.notes.append("pytest collected no test")
         say("-- pytest collected no test (exit code 5): nothing counted")
         return tally
-    if not JUNIT_XML.exists():
+    if not junit.exists():
         tally.fail(f"pytest exited with {rc} and wrote no JUnit report")
         return tally
     try:
-        passed, failed, skipped, names = parse_junit(JUNIT_XML)
+        passed, failed, skipped, names = parse_junit(junit)
     except ET.ParseError as exc:
-        tally.fail(f"unreadable JUnit report {JUNIT_XML}: {exc}")
+        tally.fail(f"unreadable JUnit report {junit}: {exc}")
         return tally
+    finally:
+        if junit.exists():
+            os.replace(junit, JUNIT_XML)
     tally.passed, tally.skipped = passed, skipped
     tally.failed += failed
     tally.problems.extend(f"pytest: {name}" for name in names)
@@ -434,9 +443,13 @@ def ensure_postgres(tally: Tally) -> bool:
             )
             if versions:
                 run(["pg_createcluster", versions[-1], "main", "--start"])
-        for parts in clusters:
-            if len(parts) >= 4 and parts[3] != "online":
-                run(["pg_ctlcluster", parts[0], parts[1], "start"])
+        if clusters and not any(len(parts) >= 4 and parts[3] == "online" for parts in clusters):
+            # Start one cluster, the newest version's (pg_lsclusters lists versions ascending).
+            version, name = clusters[-1][0], clusters[-1][1]
+            if run(["pg_ctlcluster", version, name, "start"]).returncode != 0 and shutil.which(
+                "service"
+            ):
+                run(["service", "postgresql", "start"])
     elif not _wait_ready(2) and shutil.which("service"):
         run(["service", "postgresql", "start"])
     if not _wait_ready(60):
@@ -475,9 +488,13 @@ class LogScan:
     unexpected_errors: list[str] = field(default_factory=list)
     warnings_of_module: list[str] = field(default_factory=list)
     modules_loaded: bool = False
+    uninstall_results: list[tuple[str, str]] = field(default_factory=list)
 
     def feed(self, line: str) -> None:
         line = ANSI_RE.sub("", line.rstrip("\n"))
+        result = UNINSTALL_RE.search(line)
+        if result:
+            self.uninstall_results.append(result.groups())
         match = LOG_RE.match(line)
         if not match:
             return
@@ -600,14 +617,15 @@ def drop_database(server: OdooServer, db: str, data_dir: Path) -> None:
 
 
 def run_odoo_tests(server: OdooServer, tally: Tally, test_tags: str, keep_db: bool) -> None:
-    addons_dir = BUILD / "addons"
+    addons_dir = BUILD / f"addons-{RUN_ID}"
     link = addons_dir / MODULE
     addons_dir.mkdir(parents=True, exist_ok=True)
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(ROOT, target_is_directory=True)
-    data_dir = BUILD / f"odoo-data-{os.getpid()}"
-    db = f"o365_test_{os.getpid()}_{secrets.token_hex(3)}"
+    data_dir = BUILD / f"odoo-data-{RUN_ID}"
+    log_path = BUILD / f"odoo-test-{RUN_ID}.log"
+    db = f"o365_test_{RUN_ID}_{secrets.token_hex(3)}"
     base = [
         *server.command,
         "-d",
@@ -622,7 +640,7 @@ def run_odoo_tests(server: OdooServer, tally: Tally, test_tags: str, keep_db: bo
     say(f"-- addons path {addons_dir} ({MODULE} -> {ROOT})")
     say(f"-- database {db}; full log in {ODOO_LOG}")
     try:
-        with open(ODOO_LOG, "w", encoding="utf-8") as log_file:
+        with open(log_path, "w", encoding="utf-8") as log_file:
             section(f"Odoo {server.version}: install {MODULE} and run its tests ({test_tags})")
             started = time.monotonic()
             rc, scan = stream_odoo(
@@ -669,8 +687,13 @@ def run_odoo_tests(server: OdooServer, tally: Tally, test_tags: str, keep_db: bo
             say(f"-- --keep-db: database {db} and {data_dir} kept")
         else:
             drop_database(server, db, data_dir)
+        # The link points at the checkout itself: never leave that loop behind.
         if link.is_symlink():
             link.unlink()
+        with contextlib.suppress(OSError):
+            addons_dir.rmdir()
+        if log_path.exists():
+            os.replace(log_path, ODOO_LOG)
 
 
 def _account_test_run(tally: Tally, rc, scan: LogScan) -> None:
@@ -727,8 +750,7 @@ def _account_check(tally: Tally, label: str, rc, scan: LogScan, need_loaded: boo
 
 
 def _account_uninstall(tally: Tally, rc, scan: LogScan) -> None:
-    log_text = ODOO_LOG.read_text(encoding="utf-8", errors="replace")
-    results = re.findall(r"O365_UNINSTALL_RESULT state=(\S+) leftover_xmlids=(\d+)", log_text)
+    results = scan.uninstall_results
     problems = []
     if rc is None:
         problems.append("timed out")
@@ -765,6 +787,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep-db", action="store_true", help="keep the Odoo test database")
     args, pytest_args = parser.parse_known_args(argv)
+    pytest_args = [arg for arg in pytest_args if arg != "--"]
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     os.chdir(ROOT)
