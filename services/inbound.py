@@ -1,0 +1,190 @@
+"""Decisions for "Sync Office 365 events": which Outlook meetings are logged in Odoo, and how.
+
+Pure logic (no Odoo): the model gathers the facts (existing state, settings, known contacts,
+internal domains) and applies what these functions decide.
+
+Rules (the seed's semantics):
+
+- events created by the addon (its category or its extended property) are never logged;
+- private events are excluded by default; an event first seen private is remembered and is not
+  logged when it later becomes non-private; a logged event that becomes private stays logged;
+- exclude/include categories only decide whether a not-yet-logged event is logged: an excluded
+  event moved to an included category gets logged, a logged event moved to an excluded
+  category stays logged (and keeps being updated);
+- meetings whose people are all inside the company's own domains are internal: never logged;
+- a cancelled (or deleted) meeting removes the open activities of its contacts.
+"""
+
+from dataclasses import dataclass
+from html import escape
+
+from .mapping import clean_email
+
+LOG = "log"  # create or update the logged meeting
+SKIP = "skip"  # not logged (reason given)
+IGNORE = "ignore"  # not a meeting occurrence (series master): nothing to count
+BLOCK_PRIVATE = "block_private"  # first seen private: remember it, never log it
+CANCEL = "cancel"  # the logged meeting was cancelled in Outlook
+
+# States of a meeting known to Odoo (office365.inbound.event.state)
+LOGGED = "logged"
+PRIVATE = "private"
+CANCELLED = "cancelled"
+
+PRIVATE_SENSITIVITIES = ("private", "confidential")
+DESCRIPTION_MAX = 20000  # characters of the invitation body kept on the activity
+
+
+@dataclass(frozen=True)
+class Filters:
+    """One user's "Sync Office 365 events" filters."""
+
+    include_private: bool = False
+    include_categories: frozenset = frozenset()
+    exclude_categories: frozenset = frozenset()
+    category_name: str = "Odoo"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str
+    reason: str = ""
+
+
+def email_domain(email):
+    email = clean_email(email)
+    return email.rpartition("@")[2] if email else ""
+
+
+def internal_domains(param_text, fallback_emails=()):
+    """Domains of the company: the admin list if set, else the domains of ``fallback_emails``."""
+    domains = {
+        part.strip().lstrip("@").casefold()
+        for part in (param_text or "").split(",")
+        if part.strip()
+    }
+    if domains:
+        return domains
+    return {email_domain(email) for email in fallback_emails if email_domain(email)}
+
+
+def meeting_key(event):
+    """(iCalUId, occurrence key): one logged meeting per occurrence of a series.
+
+    ``originalStart`` identifies an occurrence even after it was moved; single events use "".
+    """
+    uid = event.get("iCalUId") or event.get("id") or ""
+    occurrence = ""
+    if event.get("type") in ("occurrence", "exception"):
+        occurrence = event.get("originalStart") or (event.get("start") or {}).get("dateTime") or ""
+    return uid, occurrence
+
+
+def is_private(event):
+    return (event.get("sensitivity") or "normal").casefold() in PRIVATE_SENSITIVITIES
+
+
+def is_ours(event, category_name, our_ref=None):
+    """Created by the addon: carries its category or its extended property."""
+    if our_ref:
+        return True
+    wanted = (category_name or "").casefold()
+    return bool(wanted) and any(
+        (cat or "").casefold() == wanted for cat in event.get("categories") or []
+    )
+
+
+def category_reason(categories, filters):
+    """Why the categories keep a not-yet-logged event out ("" when they let it in)."""
+    cats = {(cat or "").strip().casefold() for cat in categories or [] if (cat or "").strip()}
+    excluded = cats & filters.exclude_categories
+    if excluded:
+        return "in an excluded category (%s)" % ", ".join(sorted(excluded))
+    if filters.include_categories and not cats & filters.include_categories:
+        return "in none of the included categories"
+    return ""
+
+
+def people(values):
+    """Every address of the meeting: organizer first, then attendees (deduplicated)."""
+    out = []
+    for email in [values.get("organizer")] + list(values.get("attendees") or []):
+        email = clean_email(email)
+        if email and email not in out:
+            out.append(email)
+    return out
+
+
+def split_people(emails, domains, internal_emails):
+    """(internal, external) addresses; internal = company domain or an internal user's address."""
+    internal, external = [], []
+    for email in emails:
+        if email in internal_emails or email_domain(email) in domains:
+            internal.append(email)
+        else:
+            external.append(email)
+    return internal, external
+
+
+def decide(event, values, state, filters, external, our_ref=None):
+    """What to do with one Outlook event of a syncing user.
+
+    ``values``: ``mapping.graph_to_values(event)``; ``state``: the known meeting's state (None
+    when new); ``external``: the meeting's addresses outside the company.
+    """
+    if event.get("type") == "seriesMaster":
+        return Decision(IGNORE)
+    if is_ours(event, filters.category_name, our_ref):
+        return Decision(SKIP, "created by Odoo")
+    if event.get("isCancelled"):
+        if state == LOGGED:
+            return Decision(CANCEL, "cancelled in Outlook")
+        return Decision(SKIP, "cancelled")
+    if state == LOGGED:
+        return Decision(LOG)  # private or category changes never remove a logged meeting
+    if state == PRIVATE:
+        return Decision(SKIP, "private when first synced")
+    if is_private(event) and not filters.include_private:
+        return Decision(BLOCK_PRIVATE, "private")
+    reason = category_reason(values.get("categories"), filters)
+    if reason:
+        return Decision(SKIP, reason)
+    if not external:
+        return Decision(SKIP, "internal meeting")
+    return Decision(LOG)
+
+
+def cancel_on_removal(is_organizer_copy, other_copies):
+    """A meeting removed from one mailbox is cancelled when the organizer's copy went, or when
+    no syncing user has it any more; otherwise only that user stops attending."""
+    return bool(is_organizer_copy or not other_copies)
+
+
+def truncate_description(html):
+    """(description, truncated): the invitation body cut to DESCRIPTION_MAX with a notice."""
+    html = html or ""
+    if len(html) <= DESCRIPTION_MAX:
+        return html, False
+    notice = (
+        "<p><i>[Description truncated: the Outlook invitation is %d characters long; "
+        "open the meeting in Outlook for the rest.]</i></p>" % len(html)
+    )
+    return html[:DESCRIPTION_MAX] + notice, True
+
+
+def details_html(rows):
+    """The meeting's details as HTML lines (``rows``: (label, value) pairs; empty ones left out)."""
+    parts = [
+        "<li><b>%s:</b> %s</li>" % (escape(label), escape(str(value)))
+        for label, value in rows
+        if value
+    ]
+    return "<ul>%s</ul>" % "".join(parts) if parts else ""
+
+
+def strip_details(note, details):
+    """The user's description part of an activity note that starts with our ``details``."""
+    note = note or ""
+    if details and note.startswith(details):
+        return note[len(details) :]
+    return note
