@@ -1,0 +1,258 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Option "Sync ERP activities", meetings: Odoo meetings as Outlook meetings of the organizer.
+
+Outlook sends the invitations from the organizer's mailbox, so Odoo's own invitation e-mails are
+not sent for these meetings.
+"""
+
+import contextlib
+
+from odoo import api, fields, models
+from odoo.tools import is_html_empty
+
+from ..services import mapping_activity
+from ..services.mapping import MappingError, clean_email
+from ..services.runstats import RunStats
+
+OPTION = "activities"
+PREPARED = "office365_calendar_sync.prepared.calendar.event"
+MS_CALENDAR_NOTE = (
+    "Meetings are not synced by Office 365 Calendar Sync for this user: Odoo's Outlook Calendar "
+    "synchronization is active for them and already sends their meetings to Outlook."
+)
+
+
+class CalendarEvent(models.Model):
+    _name = "calendar.event"
+    _inherit = ["calendar.event", "office365.sync.mixin"]
+
+    _o365_kind = "meeting"
+    _o365_watched_fields = (
+        "name",
+        "description",
+        "location",
+        "start",
+        "stop",
+        "allday",
+        "start_date",
+        "stop_date",
+        "partner_ids",
+        "attendee_ids",
+        "user_id",
+        "active",
+        "res_model_id",
+    )
+    # Subject and notes edited in Outlook do not come back; times, place and attendees do.
+    _o365_inbound_fields = frozenset({"start", "end", "all_day", "location", "attendees"})
+    _o365_restore_outlook = False
+    _o365_snapshot_outlook = True
+
+    # ------------------------------------------------------------------
+    # Which mailbox gets the meeting
+    # ------------------------------------------------------------------
+    @api.model
+    def _o365_microsoft_calendar_users(self, user_ids):
+        """Ids of the users whose calendar Odoo's own ``microsoft_calendar`` module syncs."""
+        users_model = self.env["res.users"].sudo()
+        if not user_ids or "microsoft_synchronization_stopped" not in users_model._fields:
+            return set()
+        return {
+            user.id
+            for user in users_model.browse(user_ids)
+            if user._microsoft_calendar_authenticated()
+            and user._get_microsoft_sync_status() == "sync_active"
+        }
+
+    @api.model
+    def _o365_meeting_status(self, user):
+        """Why meetings of ``user`` are not synced (False when they are, or not asked for)."""
+        if self._o365_microsoft_calendar_users(user.ids):
+            return MS_CALENDAR_NOTE
+        return False
+
+    def _o365_targets(self):
+        records = self.sudo().with_context(active_test=False)
+        prefs = self.env["mail.activity"]._o365_activity_prefs(records.user_id.ids)
+        organizers = [uid for uid, row in prefs.items() if row["o365_sync_meeting"]]
+        excluded = self._o365_microsoft_calendar_users(organizers) if organizers else set()
+        targets = {}
+        for event in records:
+            user_id = event.user_id.id
+            wanted = bool(
+                user_id in organizers
+                and user_id not in excluded
+                and event.active
+                # A leave's meeting: the holidays option pushes the leave itself.
+                and event.res_model != "hr.leave"
+            )
+            targets[event.id] = user_id if wanted else False
+        return targets
+
+    def _skip_send_mail_status_update(self):
+        """Outlook sends the invitations of the meetings pushed there: Odoo does not."""
+        if self.env["res.users.settings"]._o365_any_enabled() and self._o365_targets().get(self.id):
+            return True
+        return super()._skip_send_mail_status_update()
+
+    @api.model
+    def _o365_backfill(self, users):
+        """Start Syncing: queue the user's meetings inside the sync window."""
+        for user in users:
+            status = self._o365_meeting_status(user)
+            if status:
+                stats = RunStats()
+                stats.error(OPTION, status, level="info")
+                self.env["office365.sync.log"]._o365_record(user, stats, fields.Datetime.now(), 0.0)
+                continue
+            start, end = user._o365_account()._o365_window()
+            self.sudo().search(
+                [
+                    ("user_id", "=", user.id),
+                    ("stop", ">=", fields.Datetime.to_datetime(start)),
+                    ("start", "<=", fields.Datetime.to_datetime(end)),
+                ]
+            )._o365_touch()
+
+    # ------------------------------------------------------------------
+    # Normalized values
+    # ------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _o365_prepared(self, account, links):
+        cache = self.env.cr.cache
+        cache[PREPARED] = self._o365_collect(account, links)
+        try:
+            yield cache[PREPARED]
+        finally:
+            cache.pop(PREPARED, None)
+
+    def _o365_collect(self, account, links):
+        """Addresses known in Odoo among those Outlook has (one query for the whole batch)."""
+        emails = set()
+        for link in links:
+            emails.update((link.synced_values or {}).get("attendees") or [])
+        known = set()
+        if emails:
+            rows = (
+                self.env["res.partner"]
+                .sudo()
+                .with_context(active_test=False)
+                .search_read([("email_normalized", "in", list(emails))], ["email_normalized"])
+            )
+            known = {row["email_normalized"] for row in rows}
+        return {"ids": set(self.ids), "known": known, "warnings": {}}
+
+    def _o365_values(self, account, link):
+        self.ensure_one()
+        data = self.env.cr.cache.get(PREPARED)
+        if not data or self.id not in data["ids"]:
+            data = self._o365_collect(account, link)
+        organizer = self.user_id.partner_id
+        attendees, companies = [], set()
+        for partner in self.attendee_ids.partner_id:
+            if partner == organizer:
+                continue
+            attendees.append((partner.name, partner.email))
+            if not partner.user_ids and partner.commercial_partner_id.is_company:
+                companies.add(partner.commercial_partner_id.name)
+        snapshot = (link.synced_values or {}) if link.event_id else {}
+        kept = [email for email in snapshot.get("attendees") or [] if email not in data["known"]]
+        emails, names, missing = mapping_activity.meeting_attendees(
+            clean_email(account.email) or clean_email(organizer.email), attendees, kept
+        )
+        subject, warning = mapping_activity.meeting_subject(self.name, companies)
+        warnings = []
+        if warning:
+            warnings.append(("subject", warning))
+        for name in missing:
+            warnings.append(
+                ("attendees", f"The attendee {name} has no e-mail address and is not invited.")
+            )
+        data["warnings"][self.id] = warnings
+        return {
+            "subject": subject,
+            "body": "" if is_html_empty(self.description) else str(self.description),
+            "location": (self.location or "").strip(),
+            "attendees": emails,
+            "attendee_names": names,
+            **mapping_activity.meeting_times(
+                self.allday, self.start, self.stop, self.start_date, self.stop_date
+            ),
+        }
+
+    def _o365_plan_writes(self, links, account, stats, prevented):
+        with self._o365_prepared(account, links) as data:
+            for link, op, values in super()._o365_plan_writes(links, account, stats, prevented):
+                for key, message in data["warnings"].pop(link.res_id, ()):
+                    if op.action == "create" or key in (op.payload or {}):
+                        stats.error(
+                            OPTION,
+                            message,
+                            self._name,
+                            link.res_id,
+                            link.event_id or "",
+                            level="warning",
+                        )
+                yield link, op, values
+
+    @api.model
+    def _o365_apply_remote(self, links, events, account, stats):
+        records = self.sudo().with_context(active_test=False).browse(links.mapped("res_id"))
+        with records._o365_prepared(account, links):
+            return super()._o365_apply_remote(links, events, account, stats)
+
+    def _o365_write_inbound(self, link, changes, theirs, stats):
+        """Outlook changed the time, the place or the attendees of the meeting."""
+        self.ensure_one()
+        vals = {}
+        if {"start", "end", "all_day"} & set(changes):
+            try:
+                vals.update(mapping_activity.odoo_meeting_times(theirs))
+            except MappingError as exc:
+                stats.error(
+                    OPTION,
+                    f"Outlook moved the meeting to an invalid date ({exc}); Odoo keeps its "
+                    "date and Outlook is put back.",
+                    self._name,
+                    self.id,
+                    link.event_id,
+                )
+                link.state = "pending"
+        if "location" in changes:
+            vals["location"] = changes["location"]
+        if "attendees" in changes:
+            commands = self._o365_attendee_commands(link, changes["attendees"])
+            if commands:
+                vals["partner_ids"] = commands
+        if vals:
+            self.write(vals)
+
+    def _o365_attendee_commands(self, link, outlook_emails):
+        """Add Odoo users/contacts invited in Outlook; remove those Outlook uninvited."""
+        organizer = self.user_id.partner_id
+        current = {
+            clean_email(partner.email): partner
+            for partner in self.partner_ids
+            if clean_email(partner.email)
+        }
+        previous = set((link.synced_values or {}).get("attendees") or [])
+        outlook = set(outlook_emails)
+        added = sorted(outlook - set(current))
+        commands = []
+        if added:
+            partners = (
+                self.env["res.partner"]
+                .sudo()
+                .search([("email_normalized", "in", added)], order="id")
+            )
+            found = {}
+            for partner in partners:
+                # Prefer the partner of a user, then the oldest contact.
+                best = found.get(partner.email_normalized)
+                if best is None or (partner.user_ids and not best.user_ids):
+                    found[partner.email_normalized] = partner
+            commands += [(4, partner.id) for partner in found.values()]
+        for email in sorted((previous - outlook) & set(current)):
+            partner = current[email]
+            if partner != organizer:
+                commands.append((3, partner.id))
+        return commands
