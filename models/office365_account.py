@@ -22,6 +22,9 @@ PARAM = "office365_calendar_sync."
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
 OPTIONS = ("activities", "events", "holidays")
+CATEGORY_COLOR = "preset9"
+CATEGORY_CHECK_SECONDS = 3600
+_CATEGORY_CHECKED = {}  # (db, account id, mailbox, graph url) -> time of the last check
 
 
 def _fernet(secret):
@@ -98,6 +101,27 @@ class Office365Account(models.Model):
 
     def _o365_category_name(self):
         return "Odoo"
+
+    def _o365_ensure_category(self, client, stats):
+        """Create our Outlook category (with its colour) in the mailbox if it is missing.
+
+        Checked at most once per process and mailbox per hour: every created event names it.
+        """
+        self.ensure_one()
+        key = (self.env.cr.dbname, self.id, self.email, client.base_url)
+        checked = _CATEGORY_CHECKED.get(key)
+        if checked and time.monotonic() - checked < CATEGORY_CHECK_SECONDS:
+            return
+        try:
+            client.ensure_category(self._o365_category_name(), CATEGORY_COLOR)
+        except GraphError as exc:
+            stats.error(
+                "activities",
+                f"The Outlook category {self._o365_category_name()!r} could not be created: {exc}",
+                level="warning",
+            )
+            return
+        _CATEGORY_CHECKED[key] = time.monotonic()
 
     def _o365_enabled_options(self):
         self.ensure_one()

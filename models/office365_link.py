@@ -147,6 +147,8 @@ class Office365Link(models.Model):
                 planned.append((link, op, values))
         if not planned:
             return True
+        if any(op.action == "create" for _link, op, _values in planned):
+            account._o365_ensure_category(client, stats)
         results = client.batch_write([op for _link, op, _values in planned])
         self._o365_apply_results(planned, results, stats)
         return True

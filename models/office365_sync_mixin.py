@@ -31,6 +31,9 @@ class Office365SyncMixin(models.AbstractModel):
     _o365_watched_fields = ()
     _o365_inbound_fields = frozenset()
     _o365_restore_outlook = False
+    # Remember Outlook's value of the fields it may not change (subject, body...), so that the
+    # next push from Odoo overwrites an Outlook-side edit (without restoring it at once).
+    _o365_snapshot_outlook = False
 
     # ------------------------------------------------------------------
     # Change tracking
@@ -111,7 +114,11 @@ class Office365SyncMixin(models.AbstractModel):
                 yield link, link._o365_create_op(payload), values
                 continue
             previous = link.synced_values or {}
-            changed = {key: val for key, val in values.items() if previous.get(key) != val}
+            changed = {
+                key: val
+                for key, val in values.items()
+                if key != "attendee_names" and previous.get(key) != val
+            }
             if not changed:
                 link.write({"state": "synced", "error": False})
                 stats.count(option, "skipped")
@@ -166,9 +173,19 @@ class Office365SyncMixin(models.AbstractModel):
                 odoo_is_newer,
                 self._o365_restore_outlook,
             )
+            snapshot = result.values
+            if self._o365_snapshot_outlook and not self._o365_restore_outlook:
+                snapshot = {
+                    **result.values,
+                    **{
+                        key: theirs[key]
+                        for key in set(ours) & set(theirs)
+                        if key not in self._o365_inbound_fields
+                    },
+                }
             vals = {
                 "change_key": event.get("changeKey") or link.change_key,
-                "synced_values": result.values,
+                "synced_values": snapshot,
                 "last_sync": fields.Datetime.now(),
             }
             if result.to_odoo:
