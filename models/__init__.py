@@ -7,3 +7,4 @@ from . import office365_sync_mixin
 from . import office365_account
 from . import office365_inbound_event
 from . import mail_activity
+from . import calendar_event
