@@ -15,12 +15,14 @@ the identity platform is always in it). Tokens and the client secret are never l
 """
 
 import logging
+import re
 import threading
 
 import msal
 import requests
+from msal.exceptions import MsalServiceError
 
-from .errors import AuthError, ReconnectNeeded, TransportError
+from .errors import AuthError, ReconnectNeeded, ThrottledError, TransportError
 
 _logger = logging.getLogger(__name__)
 
@@ -241,11 +243,19 @@ class TokenProvider:
         return accounts[0] if accounts else None
 
     def _call(self, func, *args, **kwargs):
+        """Run an msal call; transient failures become retryable errors, never "reconnect"."""
         try:
             return func(*args, **kwargs)
         except requests.RequestException as exc:
             raise TransportError(
                 f"Identity platform unreachable at {self.authority}: {type(exc).__name__}"
+            ) from exc
+        except MsalServiceError as exc:
+            # msal raises this for 5xx answers (and replays them while throttled).
+            match = re.search(r"\b(\d{3})\b", str(exc))
+            status = int(match.group(1)) if match else 503
+            raise ThrottledError(
+                status, "temporarily_unavailable", f"Identity platform answered {exc}"
             ) from exc
 
     # -- cache ----------------------------------------------------------------------------------

@@ -29,7 +29,14 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from .errors import GraphError, NotFound, ResyncRequired, ThrottledError, TransportError
+from .errors import (
+    AuthError,
+    GraphError,
+    NotFound,
+    ResyncRequired,
+    ThrottledError,
+    TransportError,
+)
 from .timezones import utc_iso
 
 _logger = logging.getLogger(__name__)
@@ -566,14 +573,21 @@ class GraphClient:
     def batch_write(self, ops):
         """Apply create/update/delete/cancel ops through ``POST /$batch``.
 
-        Returns one :class:`WriteResult` per op, in the order of ``ops``. Bad ops (unknown
-        action, missing event id) get a failed result and do not stop the others. A create
-        without ``transaction_id`` gets a random one, so that at least the retries of this
-        call cannot duplicate it. Two ops on the same event never share a batch (Graph runs
-        the items of a batch in any order). When the ``$batch`` call itself still fails after
-        the transport retries (throttled, network), the ops not yet sent get a failed result
-        (status 429/503/504, or 0 for the network) and the call returns; only
-        :class:`ReconnectNeeded`/auth errors propagate.
+        Returns one :class:`WriteResult` per op, in the order of ``ops``.
+
+        - Bad ops (unknown action, missing event id) get a failed result and do not stop the
+          others.
+        - A create without ``transaction_id`` gets a random one (set on the op), so that at
+          least the retries of this call cannot duplicate it.
+        - Two ops on the same event never share a batch (Graph runs the items of a batch in
+          any order).
+        - Items answered 429/503/504 are retried alone in a later batch after their
+          ``Retry-After`` (bounded by ``max_retries``); one above ``max_retry_after`` is not
+          waited for, its result carries it.
+        - When the ``$batch`` call itself still fails after the transport retries (throttled,
+          network, or refused as a whole), the ops not yet done get a failed result (status
+          429/503/504, 0 for the network) and the call returns; only auth errors
+          (:class:`ReconnectNeeded`...) propagate.
         """
         ops = list(ops)
         results = [None] * len(ops)
@@ -608,7 +622,11 @@ class GraphClient:
                 items = [dict(prepared[i], id=str(i)) for i in chunk]
                 try:
                     responses = self._post_batch(items)
-                except (ThrottledError, TransportError) as exc:
+                except AuthError:
+                    raise
+                except GraphError as exc:
+                    # Throttled or unreachable after the retries, or refused as a whole:
+                    # report what is left as failed and stop hammering the mailbox.
                     postponed = chunk + queue + retry
                     _logger.warning(
                         "Graph $batch failed, %d writes postponed: %s", len(postponed), exc
@@ -630,7 +648,11 @@ class GraphClient:
                     }
                     status = int(answer.get("status") or 0)
                     retry_after = parse_retry_after(_header(answer, "Retry-After"))
-                    if status in RETRY_STATUSES and attempts[i] < self.max_retries:
+                    if (
+                        status in RETRY_STATUSES
+                        and attempts[i] < self.max_retries
+                        and (retry_after is None or retry_after <= self.max_retry_after)
+                    ):
                         attempts[i] += 1
                         retry.append(i)
                         wait = max(wait, self._wait(retry_after, attempts[i] - 1))

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from services.auth import DELEGATED_SCOPES, TokenProvider
-from services.errors import AuthError, ReconnectNeeded
+from services.errors import AuthError, ReconnectNeeded, ThrottledError, TransportError
 
 CLIENT_ID = "emulator-test-client"
 SECRET = "emulator-test-secret"
@@ -201,3 +201,17 @@ def test_tokens_and_secret_never_logged(emulator, connect, make_client, caplog):
     for secret in secrets_seen:
         assert secret not in caplog.text
     assert SECRET not in repr(provider)
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"), [("unavailable", ThrottledError), ("drop", TransportError)]
+)
+def test_identity_outage_is_transient_not_reconnect(emulator, token_provider, kind, error):
+    emulator.faults.add(kind, path_contains="/oauth2/v2.0/token", retry_after=1)
+    with pytest.raises(error) as info:
+        token_provider.get_token(force_refresh=True)
+    assert not isinstance(info.value, ReconnectNeeded)
+    # The refresh token was not used up: a new worker with the same cache goes on.
+    state = token_provider.serialize()
+    later = _provider(emulator, cache_state=state, account_username="alice@example.com")
+    assert later.get_token(force_refresh=True)

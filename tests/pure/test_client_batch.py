@@ -209,3 +209,22 @@ def test_2000_creates_in_at_most_100_batches(emulator, client, box):
     assert emulator.counters["POST /$batch"] == 100
     assert emulator.counters["total"] == emulator.counters["POST /$batch"]
     assert len(box.events) == 2000
+
+
+def test_long_item_retry_after_is_not_waited(emulator, make_client, box, sleeps):
+    graph = make_client(max_retry_after=30)
+    emulator.faults.add("throttle", count=1, retry_after=600, path_contains="/me/events")
+    (result,) = graph.batch_write([_create(1)])
+    assert (result.ok, result.status, result.retry_after) == (False, 429, 600.0)
+    assert sleeps == []
+    assert emulator.counters["POST /$batch"] == 1
+
+
+def test_gateway_timeout_on_the_batch_gives_failed_results(emulator, make_client, box):
+    graph = make_client(max_retries=0)
+    emulator.faults.add("gateway_timeout", count=1, path_contains="/$batch")
+    results = graph.batch_write([_create(1), _create(2)])
+    assert [(r.ok, r.status, r.error_code) for r in results] == [(False, 504, "gatewayTimeout")] * 2
+    # The next run sends them again; nothing was created twice.
+    assert all(r.ok for r in graph.batch_write([_create(1), _create(2)]))
+    assert len(box.events) == 2
