@@ -70,7 +70,8 @@ class Office365Link(models.Model):
         if not targets:
             return
         links = self.sudo().search([("res_model", "=", res_model), ("res_id", "in", list(targets))])
-        to_push, to_delete, to_forget = self.browse(), self.browse(), self.browse()
+        # Empty sets from the sudo search: a user without access to links may change a record.
+        to_push, to_delete, to_forget = links.browse(), links.browse(), links.browse()
         linked = set()
         for link in links:
             target = targets.get(link.res_id)

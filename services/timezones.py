@@ -5,7 +5,7 @@ Graph gives a ``dateTimeTimeZone`` as ``{"dateTime": "2026-01-01T10:00:00.000000
 either a Windows or an IANA zone name. Windows names are mapped with tzlocal's CLDR table.
 """
 
-from datetime import timezone
+from datetime import datetime, time, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.parser import isoparse
@@ -88,7 +88,12 @@ def graph_datetime(dt_utc, tz="UTC"):
 
 
 def utc_iso(value):
-    """Format a datetime (naive = UTC) as ``YYYY-MM-DDTHH:MM:SSZ`` for Graph query strings."""
+    """Format a datetime (naive = UTC) as ``YYYY-MM-DDTHH:MM:SSZ`` for Graph query strings.
+
+    A date (the sync window's bounds) stands for its midnight UTC.
+    """
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time.min)
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -137,3 +137,10 @@ def test_pick_translation_user_language_then_english_then_any():
     assert pick_translation({}, "fr_FR") == ("", None)
     assert pick_translation(None, "fr_FR") == ("", None)
     assert pick_translation("Plain", "fr_FR") == ("Plain", "en_US")
+
+
+def test_window_dates_format_as_midnight_utc_for_graph_queries():
+    from services.timezones import utc_iso
+
+    assert utc_iso(date(2026, 3, 2)) == "2026-03-02T00:00:00Z"
+    assert utc_iso(datetime(2026, 3, 2, 9, 30)) == "2026-03-02T09:30:00Z"
