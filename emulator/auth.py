@@ -12,7 +12,6 @@ import json
 import secrets
 import time
 import uuid
-from urllib.parse import urlencode
 
 from .timeutil import now_utc
 
@@ -201,7 +200,9 @@ class AuthServer:
     # ----- endpoints ----------------------------------------------------------------------
 
     def authorize(self, params):
-        """GET /{tenant}/oauth2/v2.0/authorize: returns the redirect Location."""
+        """GET /{tenant}/oauth2/v2.0/authorize: (redirect_uri, answer parameters).
+
+        The user is ``login_hint`` (or the emulator's default user): no sign-in page."""
         client_id = params.get("client_id")
         redirect_uri = params.get("redirect_uri")
         app = self.apps.get(client_id)
@@ -251,8 +252,7 @@ class AuthServer:
         if params.get("state") is not None:
             query["state"] = params["state"]
         query["session_state"] = str(uuid.uuid4())
-        sep = "&" if "?" in redirect_uri else "?"
-        return redirect_uri + sep + urlencode(query)
+        return redirect_uri, query
 
     def _check_client(self, form):
         client_id = form.get("client_id")

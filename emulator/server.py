@@ -4,6 +4,7 @@ See the package docstring (``emulator/__init__.py``) for usage.
 """
 
 import base64
+import html
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ JSON_TYPE = (
     "IEEE754Compatible=false;charset=utf-8"
 )
 MAX_BATCH = 20
+ITEM_FAULT_KINDS = tuple(k for k in REQUEST_KINDS if k != "drop")
 DEFAULT_PAGE = 10
 DELTA_DEFAULT_PAGE = 10
 MAX_SUBSCRIPTION_MINUTES = 10080
@@ -119,12 +121,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        self.server.connections.add(self.connection)
         try:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
         if isinstance(self.connection, ssl.SSLSocket):
             self.connection.do_handshake()
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.server.connections.discard(self.connection)
 
     def log_message(self, format, *args):
         _logger.debug("%s %s", self.address_string(), format % args)
@@ -222,6 +231,7 @@ class GraphEmulator:
             self.load_state(self.state_file)
         self._server = _Server((self.host, self.port), _Handler)
         self._server.emulator = self
+        self._server.connections = set()
         self.port = self._server.server_address[1]
         if self.tls:
             self._tmpdir = tempfile.mkdtemp(prefix="graph-emulator-")
@@ -246,6 +256,11 @@ class GraphEmulator:
             return
         self._server.shutdown()
         self._server.server_close()
+        for connection in list(self._server.connections):
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self._thread.join(timeout=5)
         self._server = None
         self._deliverer.stop()
@@ -381,9 +396,9 @@ class GraphEmulator:
         self._record(method, path, response.status, mailbox)
         handler.send(response, request_id)
 
-    def _request_fault(self, path, mailbox_email, oauth=False):
+    def _request_fault(self, path, mailbox_email, oauth=False, kinds=REQUEST_KINDS):
         """A consumed request-level fault as a Response, 'drop', or None."""
-        fault = self.faults.take(REQUEST_KINDS, path, mailbox_email, oauth=oauth)
+        fault = self.faults.take(kinds, path, mailbox_email, oauth=oauth)
         if fault is None:
             return None
         if fault.kind == "slow":
@@ -489,7 +504,7 @@ class GraphEmulator:
                     return Response(200, {"keys": []})
                 if len(segments) == 4 and segments[1:3] == ["oauth2", "v2.0"]:
                     if segments[3] == "authorize" and method == "GET":
-                        return Response(302, b"", {"Location": self.auth.authorize(query)})
+                        return self._authorize_answer(query)
                     if segments[3] == "token" and method == "POST":
                         form = dict(
                             parse_qsl(raw_body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -502,6 +517,24 @@ class GraphEmulator:
             except OAuthError as exc:
                 return Response(exc.status, exc.body())
         return Response(404, {"error": "not_found", "error_description": "Unknown endpoint."})
+
+    def _authorize_answer(self, query):
+        redirect_uri, answer = self.auth.authorize(query)
+        if query.get("response_mode") == "form_post":
+            fields = "".join(
+                '<input type="hidden" name="%s" value="%s"/>' % (html.escape(k), html.escape(v))
+                for k, v in answer.items()
+            )
+            page = (
+                '<html><head><title>Working...</title></head><body><form method="POST" '
+                'name="hiddenform" action="%s">%s<noscript><p>Script is disabled. Click Submit '
+                'to continue.</p><input type="submit" value="Submit"/></noscript></form><script '
+                'language="javascript">document.forms[0].submit();</script></body></html>'
+                % (html.escape(redirect_uri), fields)
+            )
+            return Response(200, page.encode(), {"Content-Type": "text/html; charset=utf-8"})
+        sep = "&" if "?" in redirect_uri else "?"
+        return Response(302, b"", {"Location": redirect_uri + sep + urlencode(answer)})
 
     def _openid_configuration(self, tenant):
         base = "%s/%s" % (self.root_url, tenant)
@@ -1167,8 +1200,9 @@ class GraphEmulator:
         with self.lock:
             target = self._target_mailbox(url, principal)
         email = target.email if target else None
-        fault = self._request_fault(url, email)
-        if fault is not None and fault != "drop":
+        # A batch item can't lose its connection: "drop" only hits whole requests.
+        fault = self._request_fault(url, email, kinds=ITEM_FAULT_KINDS)
+        if fault is not None:
             response = fault
         else:
             prefer = parse_prefer(headers)

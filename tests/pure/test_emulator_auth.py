@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import json
+import re
 from urllib.parse import parse_qsl, urlsplit
 
 import msal
@@ -224,3 +225,17 @@ def test_issue_tokens_seeds_a_connected_user(emulator):
     assert refreshed.status_code == 200
     assert refreshed.json()["refresh_token"] != tokens["refresh_token"]
     assert refreshed.json()["scope"] == "Calendars.ReadWrite"
+
+
+def test_msal_form_post_response_mode(emulator, app):
+    flow = app.initiate_auth_code_flow(
+        SCOPES, redirect_uri=REDIRECT, login_hint="alice@example.com", response_mode="form_post"
+    )
+    with GraphSession(emulator) as browser:
+        page = browser.get(flow["auth_uri"], allow_redirects=False)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert 'action="%s"' % REDIRECT in page.text
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page.text))
+    assert set(fields) == {"code", "state", "session_state"}
+    result = app.acquire_token_by_auth_code_flow(flow, fields)
+    assert "access_token" in result, result

@@ -1,5 +1,8 @@
 """Emulator: JSON batching (limit, per-item statuses, dependsOn, item faults, counters)."""
 
+import pytest
+import requests
+
 JSON = {"Content-Type": "application/json"}
 
 
@@ -152,3 +155,14 @@ def test_delta_inside_a_batch(emulator, graph):
     assert responses[0]["status"] == 200
     assert [v["subject"] for v in responses[0]["body"]["value"]] == ["B1"]
     assert "@odata.deltaLink" in responses[0]["body"]
+
+
+def test_drop_only_hits_whole_requests(emulator, graph):
+    emulator.faults.add("drop", path_contains="/me/events")
+    response = graph.post("/$batch", json={"requests": [_create(1)]})
+    assert response.status_code == 200
+    assert response.json()["responses"][0]["status"] == 201
+    assert emulator.faults.injected["drop"] == 0
+    with pytest.raises(requests.ConnectionError):
+        graph.get("/me/events")
+    assert emulator.faults.injected["drop"] == 1
