@@ -8,3 +8,5 @@ from . import office365_account
 from . import office365_inbound_event
 from . import mail_activity
 from . import calendar_event
+from . import office365_sync_request
+from . import office365_subscription

@@ -13,7 +13,8 @@ from odoo.tools import SQL
 from ..services import decisions
 from ..services.auth import TokenProvider
 from ..services.errors import GraphError, ReconnectNeeded, ResyncRequired, ThrottledError
-from ..services.graph_client import EXTENDED_PROPERTY_ID, GraphClient
+from ..services.graph_client import EXTENDED_PROPERTY_ID, GraphClient, parse_retry_after
+from ..services.pacing import MailboxPacer, throttle_delay
 from ..services.runstats import RunStats
 
 _logger = logging.getLogger(__name__)
@@ -22,6 +23,10 @@ PARAM = "office365_calendar_sync."
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
 OPTIONS = ("activities", "events", "holidays")
+CTX_COMMIT = "office365_calendar_sync_commit"
+# A Retry-After longer than this stops the run for the mailbox (throttled_until) instead of
+# keeping the worker asleep: the other mailboxes go on.
+MAX_WAIT_IN_RUN = 30.0
 CATEGORY_COLOR = "preset9"
 CATEGORY_CHECK_SECONDS = 3600
 _CATEGORY_CHECKED = {}  # (db, account id, mailbox, graph url) -> time of the last check
@@ -57,10 +62,31 @@ class Office365Account(models.Model):
     next_sync_at = fields.Datetime(copy=False, index=True)
     last_sync_at = fields.Datetime(copy=False)
     last_error = fields.Text(copy=False)
+    # Graph throttled this mailbox (429): no worker claims it before this time.
+    throttled_until = fields.Datetime(copy=False, index=True)
+    subscription_status = fields.Selection(
+        [("live", "Live"), ("polling", "Polling")],
+        "Change detection",
+        compute="_compute_subscription_status",
+        help="Live: Outlook notifies Odoo of each change (needs a public base URL). "
+        "Polling: changes are read at the configured sync frequency.",
+    )
 
     _sql_constraints = [
         ("user_unique", "unique(user_id)", "One Office 365 connection per user."),
     ]
+
+    def _compute_subscription_status(self):
+        now = fields.Datetime.now()
+        subs = self.env["office365.subscription"].sudo().search([("account_id", "in", self.ids)])
+        live = {
+            sub.account_id.id
+            for sub in subs
+            if sub.state == "active" and sub.graph_id and sub.expiration and sub.expiration > now
+        }
+        base_url = self.env["office365.subscription"]._o365_public_base_url()
+        for account in self:
+            account.subscription_status = "live" if base_url and account.id in live else "polling"
 
     # ------------------------------------------------------------------
     # Configuration
@@ -79,6 +105,8 @@ class Office365Account(models.Model):
             "verify": ca_bundle or True,
             "page_size": int(get(PARAM + "page_size") or 100),
             "interval": int(get(PARAM + "sync_interval_minutes") or 15),
+            # Safety delta read of a mailbox whose changes are notified (live).
+            "live_interval": int(get(PARAM + "live_poll_minutes") or 240),
         }
 
     def _o365_setting(self, name):
@@ -170,13 +198,69 @@ class Office365Account(models.Model):
         """The one place models get a Microsoft Graph client (tests may swap it)."""
         self.ensure_one()
         config = self._o365_config()
-        return GraphClient(
+        client = GraphClient(
             config["graph_url"],
             self._o365_token_provider(config),
             mailbox=self.email if config["mode"] == "app" else None,
             verify=config["verify"],
             page_size=config["page_size"],
         )
+        return self._o365_pace(client)
+
+    def _o365_pace(self, client):
+        """Hook per-mailbox pacing into ``client``: at most 4 concurrent requests per mailbox
+        across all workers (session advisory locks), and a 429 marks this mailbox only as
+        throttled (``throttled_until``, honoured by the claim)."""
+        self.ensure_one()
+        cr = self.env.cr
+
+        def try_lock(key):
+            cr.execute(SQL("SELECT pg_try_advisory_lock(%s, %s)", *key))
+            return cr.fetchone()[0]
+
+        def unlock(key):
+            cr.execute(SQL("SELECT pg_advisory_unlock(%s, %s)", *key))
+
+        pacer = MailboxPacer(self.email or f"account-{self.id}", try_lock, unlock)
+        previous = client.on_request
+        delays = [0.0]
+
+        def after(method, path, status):
+            pacer.release()
+            if previous is not None:
+                previous(method, path, status)
+
+        def on_response(response, *args, **kwargs):
+            if response.status_code == 429:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                delays[0] = throttle_delay(retry_after, delays[0])
+                self._o365_mark_throttled(delays[0])
+            return response
+
+        client.before_request = pacer.acquire
+        client.on_request = after
+        client.session.hooks.setdefault("response", []).append(on_response)
+        client.max_retry_after = min(client.max_retry_after, MAX_WAIT_IN_RUN)
+        return client
+
+    def _o365_mark_throttled(self, seconds):
+        """Keep workers away from this mailbox for ``seconds`` (never waits for a row lock)."""
+        self.ensure_one()
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE office365_account
+                   SET throttled_until = GREATEST(
+                        COALESCE(throttled_until, now() at time zone 'UTC'),
+                        (now() at time zone 'UTC') + %s * interval '1 second')
+                 WHERE id IN (SELECT id FROM office365_account WHERE id = %s
+                               FOR NO KEY UPDATE SKIP LOCKED)
+                """,
+                seconds,
+                self.id,
+            )
+        )
+        self.invalidate_recordset(["throttled_until"])
 
     # ------------------------------------------------------------------
     # Triggering and claiming
@@ -193,21 +277,38 @@ class Office365Account(models.Model):
             cron.sudo()._trigger()
 
     @api.model
+    def _o365_may_commit(self):
+        """Crons commit per account, except inside Odoo tests (unless a test asks for it on its
+        own cursors, to exercise concurrent workers)."""
+        return bool(self.env.context.get(CTX_COMMIT) or not modules.module.current_test)
+
+    @api.model
     def _o365_claim_next(self, skip_ids=()):
-        """Lock one account that needs a sync; rows held by other workers are skipped."""
+        """Lock one account that needs a sync; rows held by other workers are skipped.
+
+        ``NO KEY UPDATE`` (not ``UPDATE``): the lock does not conflict with the ``KEY SHARE``
+        lock taken by inserting an ``office365.sync.request`` row, so a notification never
+        waits for the worker syncing that account. A throttled mailbox is left alone until its
+        ``throttled_until``. If the worker dies, PostgreSQL releases the lock with its
+        connection and nothing was committed: the next run claims the account again.
+        """
         query = SQL(
             """
             SELECT a.id FROM office365_account a
              WHERE a.state = 'connected'
                AND a.id != ALL(%(skip)s)
+               AND (a.throttled_until IS NULL
+                    OR a.throttled_until <= (now() at time zone 'UTC'))
                AND (a.sync_requested_at IS NOT NULL
                     OR a.next_sync_at IS NULL OR a.next_sync_at <= (now() at time zone 'UTC')
+                    OR EXISTS (SELECT 1 FROM office365_sync_request r
+                                WHERE r.account_id = a.id)
                     OR EXISTS (SELECT 1 FROM office365_link l
                                 WHERE l.user_id = a.user_id
                                   AND l.state IN ('pending', 'to_delete')))
              ORDER BY a.sync_requested_at NULLS LAST, a.next_sync_at NULLS FIRST, a.id
              LIMIT 1
-             FOR UPDATE OF a SKIP LOCKED
+             FOR NO KEY UPDATE OF a SKIP LOCKED
             """,
             skip=list(skip_ids),
         )
@@ -216,30 +317,87 @@ class Office365Account(models.Model):
         return self.browse(row[0]) if row else self.browse()
 
     @api.model
+    def _o365_lock(self, account_id):
+        """Lock the account ``account_id`` if no other worker holds it (else empty)."""
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM office365_account WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED",
+                account_id,
+            )
+        )
+        row = self.env.cr.fetchone()
+        return self.browse(row[0]) if row else self.browse()
+
+    @api.model
     def _cron_sync(self, max_accounts=500, max_seconds=240):
-        """Sync every account that needs it; any number of workers can run this at once."""
+        """Sync every account that needs it; any number of workers can run this at once.
+
+        One batch per call: at most ``max_accounts`` accounts or ``max_seconds``, committed per
+        account. Progress goes to Odoo's cron progress API: while accounts remain, Odoo calls
+        again at once (and reschedules the job as soon as possible after 10 batches).
+        """
         started = time.monotonic()
         done = []
-        testing = modules.module.current_test
+        commit = self._o365_may_commit()
         while len(done) < max_accounts and time.monotonic() - started < max_seconds:
             account = self._o365_claim_next(skip_ids=done)
             if not account:
                 break
             done.append(account.id)
-            account._o365_sync()
-            if not testing:
-                # Commit per user: releases this user's row lock and keeps finished work even if a
-                # later user crashes the worker.
+            account._o365_run_claimed()
+            if commit:
+                # Commit per user: releases this user's row lock and keeps finished work even if
+                # a later user crashes the worker.
                 self.env.cr.commit()
-        remaining = self._o365_count_due(skip_ids=done)
-        cron = self.env.context.get("cron_id") and self.env["ir.cron"].browse(
-            self.env.context["cron_id"]
-        )
-        if cron and hasattr(cron, "_notify_progress"):
-            cron._notify_progress(done=len(done), remaining=remaining)
-        elif remaining:
+        remaining = self._o365_count_due(skip_ids=done) + self._o365_count_requested(done)
+        if self.env.context.get("ir_cron_progress_id"):
+            self.env["ir.cron"]._notify_progress(done=len(done), remaining=remaining)
+        elif remaining and done:
             self._o365_trigger_sync()
         return len(done)
+
+    def _o365_run_claimed(self):
+        """Everything one claimed account needs: subscription, sync, served requests."""
+        self.ensure_one()
+        requests = self.env["office365.sync.request"].sudo()
+        upto, kinds = requests._o365_pending(self)
+        try:
+            with self.env.cr.savepoint():
+                # A removed subscription is recreated before the delta read: no change between
+                # the two is lost.
+                live = self.env["office365.subscription"]._o365_maintain(self, kinds)
+                self._o365_sync()
+                self._o365_after_run(upto, live)
+        except Exception:
+            self.env.invalidate_all()
+            _logger.exception("Office 365 sync of user %s crashed", self.user_id.id)
+            config = self._o365_config()
+            self.write(
+                {
+                    "next_sync_at": fields.Datetime.now() + timedelta(minutes=config["interval"]),
+                    "last_error": "Unexpected error, see the server log.",
+                }
+            )
+            requests._o365_done(self, upto)
+        finally:
+            # Pacing slots are session advisory locks: never keep one past the run.
+            self.env.cr.execute("SELECT pg_advisory_unlock_all()")
+
+    def _o365_after_run(self, upto, live):
+        self.ensure_one()
+        now = fields.Datetime.now()
+        if self.throttled_until and self.throttled_until > now:
+            # Keep the requests: the account is synced once Graph lets it.
+            cron = self.env.ref("office365_calendar_sync.ir_cron_office365_sync", False)
+            if cron:
+                cron.sudo()._trigger(at=self.throttled_until)
+        else:
+            self.env["office365.sync.request"].sudo()._o365_done(self, upto)
+        if live:
+            # Changes are notified: only a rare safety delta read is scheduled.
+            later = now + timedelta(minutes=self._o365_config()["live_interval"])
+            if not self.next_sync_at or self.next_sync_at < later:
+                self.next_sync_at = later
 
     @api.model
     def _o365_count_due(self, skip_ids=()):
@@ -248,10 +406,33 @@ class Office365Account(models.Model):
                 """
                 SELECT count(*) FROM office365_account a
                  WHERE a.state = 'connected' AND a.id != ALL(%(skip)s)
+                   AND (a.throttled_until IS NULL
+                        OR a.throttled_until <= (now() at time zone 'UTC'))
                    AND (a.sync_requested_at IS NOT NULL OR a.next_sync_at IS NULL
-                        OR a.next_sync_at <= (now() at time zone 'UTC'))
+                        OR a.next_sync_at <= (now() at time zone 'UTC')
+                        OR EXISTS (SELECT 1 FROM office365_sync_request r
+                                    WHERE r.account_id = a.id))
                 """,
                 skip=list(skip_ids),
+            )
+        )
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _o365_count_requested(self, account_ids):
+        """Accounts synced in this batch that got new requests meanwhile."""
+        if not account_ids:
+            return 0
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT count(DISTINCT r.account_id) FROM office365_sync_request r
+                  JOIN office365_account a ON a.id = r.account_id
+                 WHERE r.account_id = ANY(%s) AND a.state = 'connected'
+                   AND (a.throttled_until IS NULL
+                        OR a.throttled_until <= (now() at time zone 'UTC'))
+                """,
+                list(account_ids),
             )
         )
         return self.env.cr.fetchone()[0]

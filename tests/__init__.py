@@ -1,1 +1,3 @@
 from . import test_install
+from . import test_webhook
+from . import test_scaleout
