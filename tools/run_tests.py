@@ -46,9 +46,10 @@ RUN_ID = os.getpid()
 REQUIRED_MAJOR = 18
 
 # Time limits (seconds) so a hung server never eats the whole CI budget (90 minutes).
-INSTALL_TIMEOUT = int(os.environ.get("O365_TEST_INSTALL_TIMEOUT", 50 * 60))
-UPGRADE_TIMEOUT = int(os.environ.get("O365_TEST_UPGRADE_TIMEOUT", 12 * 60))
-UNINSTALL_TIMEOUT = int(os.environ.get("O365_TEST_UNINSTALL_TIMEOUT", 12 * 60))
+PURE_TIMEOUT = int(os.environ.get("O365_TEST_PURE_TIMEOUT", 10 * 60))
+INSTALL_TIMEOUT = int(os.environ.get("O365_TEST_INSTALL_TIMEOUT", 45 * 60))
+UPGRADE_TIMEOUT = int(os.environ.get("O365_TEST_UPGRADE_TIMEOUT", 10 * 60))
+UNINSTALL_TIMEOUT = int(os.environ.get("O365_TEST_UNINSTALL_TIMEOUT", 10 * 60))
 
 HOW_TO_PROVIDE_ODOO = (
     "To run the Odoo tests, provide an Odoo 18 server: put an `odoo` command on PATH, or set\n"
@@ -181,7 +182,17 @@ def run_pure_tests(extra_args: list[str]) -> Tally:
         *extra_args,
     ]
     started = time.monotonic()
-    rc = run(cmd).returncode
+    show_cmd(cmd)
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+    try:
+        rc = proc.wait(timeout=PURE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        tally.fail(f"pytest did not finish within {PURE_TIMEOUT}s and was stopped")
+        return tally
+    finally:
+        if proc.poll() is None:
+            _kill_group(proc)
     say(f"-- pytest exited with {rc} after {time.monotonic() - started:.1f}s")
     if rc == 5:
         tally.notes.append("pytest collected no test")
