@@ -480,7 +480,7 @@ class GraphClient:
 
     def _add_extended_property(self, events, property_id):
         """Fill ``singleValueExtendedProperties`` of events with batched GETs."""
-        expand = quote(expand_extended_property(property_id), safe="()=' ")
+        expand = quote(expand_extended_property(property_id), safe="()='$")
         requests_ = [
             {
                 "method": "GET",
