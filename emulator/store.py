@@ -710,6 +710,13 @@ class Mailbox:
         if updated["type"] == "exception":
             master = self.events[updated["seriesMasterId"]]
             self._check_exception_bounds(master, updated)
+        if event["type"] == "seriesMaster" and (
+            updated["recurrence"] != event["recurrence"] or updated["_start"] != event["_start"]
+        ):
+            # Outlook drops the exceptions and deleted occurrences of a re-planned series.
+            for other in [e for e in self.events.values() if e["seriesMasterId"] == event["id"]]:
+                self.events.pop(other["id"], None)
+            updated["_deleted_occ"] = []
         self._touch(updated)
         self.events[updated["id"]] = updated
         self._emu.event_changed(self, "updated", updated["id"])

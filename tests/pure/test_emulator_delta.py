@@ -314,3 +314,36 @@ def test_calendar_view_paging_and_window(emulator, graph):
         params={"startDateTime": "2026-05-03T09:30:00Z", "endDateTime": "2026-05-04T09:00:00Z"},
     ).json()
     assert [v["subject"] for v in narrow["value"]] == ["D3"]
+
+
+def test_replanning_a_series_drops_its_exceptions(graph):
+    master = graph.post(
+        "/me/events",
+        json=_event(
+            "Daily",
+            "2026-05-04T09:00:00",
+            "2026-05-04T09:30:00",
+            recurrence={
+                "pattern": {"type": "daily", "interval": 1},
+                "range": {"type": "numbered", "startDate": "2026-05-04", "numberOfOccurrences": 3},
+            },
+        ),
+    ).json()
+    view = graph.get("/me/calendarView", params=WINDOW).json()["value"]
+    graph.patch("/me/events/" + quote(view[1]["id"], safe=""), json={"subject": "Special"})
+    graph.delete("/me/events/" + quote(view[2]["id"], safe=""))
+    assert [v["subject"] for v in graph.get("/me/calendarView", params=WINDOW).json()["value"]] == [
+        "Daily",
+        "Special",
+    ]
+    graph.patch(
+        "/me/events/" + quote(master["id"], safe=""),
+        json={
+            "recurrence": {
+                "pattern": {"type": "daily", "interval": 1},
+                "range": {"type": "numbered", "startDate": "2026-05-04", "numberOfOccurrences": 4},
+            }
+        },
+    )
+    after = graph.get("/me/calendarView", params=WINDOW).json()["value"]
+    assert [(v["subject"], v["type"]) for v in after] == [("Daily", "occurrence")] * 4
