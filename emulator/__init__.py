@@ -31,6 +31,26 @@ Command line (demo, benchmarks)::
 prints ``base_url``, ``authority`` and ``ca_path`` and serves until interrupted; with
 ``--state-file`` mailboxes, events, apps and tokens survive a restart.
 
+Faults (``emu.faults.add(kind, count=1, path_contains=None, mailbox=None, retry_after=1,
+delay=0.0, probability=None, code=None)``; ``emu.faults.injected`` counts what fired):
+``throttle`` 429 + Retry-After, ``unavailable`` 503, ``gateway_timeout`` 504, ``slow``
+(sleeps ``delay``), ``drop`` (closes the connection; whole requests only, never batch items),
+``expire_delta`` (next delta call carrying a token answers 410 ``SyncStateNotFound``, or
+``code``), ``revoke_refresh`` (refresh tokens the mailbox holds now answer ``invalid_grant``),
+``expire_access`` (access tokens issued so far to the mailbox answer 401
+``InvalidAuthenticationToken``; tokens issued afterwards work). Request faults match Graph
+paths and batch item urls; OAuth paths only when ``path_contains`` names them.
+``count=None, probability=0.1`` fires on ~10% of matching requests (``faults.seed(n)``).
+
+Webhooks: ``emu.send_validation(url)`` -> ValidationResult(status, headers, body, token, ok);
+``emu.notify(url, items)``, ``emu.post_change_notifications(sub_id, change_type, event_id)``
+and ``emu.post_lifecycle(sub_id, event)`` POST at once and return (status, headers, body);
+with ``auto_notify=True`` every event change is POSTed to matching subscriptions from a
+background thread (``emu.wait_notifications()``, ``emu.notifications_sent``).
+
+Note for clients: ``REQUESTS_CA_BUNDLE`` in the environment overrides a Session's
+``verify``; pass ``verify=emu.ca_path`` per request or set ``session.trust_env = False``.
+
 Differences from Microsoft Graph worth knowing:
 
 - ``http://`` notification URLs are accepted on localhost (Graph requires https).
