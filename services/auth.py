@@ -80,6 +80,7 @@ class TokenProvider:
         account_username=None,
         resource=GRAPH_RESOURCE,
         session=None,
+        cache_loader=None,
     ):
         if not client_id or not authority:
             raise AuthError(400, "invalid_configuration", "client id and authority are required")
@@ -100,6 +101,9 @@ class TokenProvider:
                 _logger.warning("Ignoring an unreadable token cache for client %s", client_id)
         self._app = None
         self._lock = threading.RLock()
+        # Returns the latest persisted cache state: another worker may have rotated the
+        # refresh token since this provider was built.
+        self._cache_loader = cache_loader
 
     def __repr__(self):
         mode = "app-only" if self.app_only else "delegated"
@@ -201,28 +205,50 @@ class TokenProvider:
         with self._lock:
             if self.app_only:
                 return self._app_only_token(force_refresh)
-            account = self._account()
-            if account is None:
-                raise ReconnectNeeded(
-                    401, "no_account", "No signed-in account in the token cache: reconnect"
-                )
-            result = self._call(
-                self.app.acquire_token_silent_with_error,
-                self.scopes,
-                account,
-                force_refresh=force_refresh,
+            try:
+                return self._delegated_token(force_refresh)
+            except ReconnectNeeded:
+                if not self._reload_cache():
+                    raise
+                _logger.info("Token refresh retried with the cache another worker saved")
+                return self._delegated_token(force_refresh)
+
+    def _reload_cache(self):
+        """Load the persisted cache if it differs from ours; True when something changed."""
+        if self._cache_loader is None:
+            return False
+        state = self._cache_loader()
+        if not state or state == self._cache.serialize():
+            return False
+        try:
+            self._cache.deserialize(state)
+        except ValueError:
+            return False
+        return True
+
+    def _delegated_token(self, force_refresh):
+        account = self._account()
+        if account is None:
+            raise ReconnectNeeded(
+                401, "no_account", "No signed-in account in the token cache: reconnect"
             )
-            if not result:
-                raise ReconnectNeeded(
-                    401, "no_refresh_token", "No usable refresh token in the cache: reconnect"
-                )
-            if "access_token" in result:
-                return result["access_token"]
-            error = result.get("error") or "token_error"
-            description = result.get("error_description") or "token refresh failed"
-            if error in RECONNECT_ERRORS:
-                raise ReconnectNeeded(401, error, description)
-            raise AuthError(result.get("status", 400) or 400, error, description)
+        result = self._call(
+            self.app.acquire_token_silent_with_error,
+            self.scopes,
+            account,
+            force_refresh=force_refresh,
+        )
+        if not result:
+            raise ReconnectNeeded(
+                401, "no_refresh_token", "No usable refresh token in the cache: reconnect"
+            )
+        if "access_token" in result:
+            return result["access_token"]
+        error = result.get("error") or "token_error"
+        description = result.get("error_description") or "token refresh failed"
+        if error in RECONNECT_ERRORS:
+            raise ReconnectNeeded(401, error, description)
+        raise AuthError(result.get("status", 400) or 400, error, description)
 
     def _app_only_token(self, force_refresh):
         if force_refresh:

@@ -215,3 +215,24 @@ def test_identity_outage_is_transient_not_reconnect(emulator, token_provider, ki
     state = token_provider.serialize()
     later = _provider(emulator, cache_state=state, account_username="alice@example.com")
     assert later.get_token(force_refresh=True)
+
+
+def test_refresh_rotated_by_another_worker_is_reloaded(emulator, token_provider):
+    shared = {"state": token_provider.serialize()}  # what the database holds
+    worker_a = _provider(
+        emulator, cache_state=shared["state"], cache_loader=lambda: shared["state"]
+    )
+    worker_b = _provider(
+        emulator, cache_state=shared["state"], cache_loader=lambda: shared["state"]
+    )
+    assert worker_a.get_token(force_refresh=True)
+    shared["state"] = worker_a.cache_state()
+    # Worker B still holds the used refresh token: it reloads the saved cache, not reconnect.
+    assert worker_b.get_token(force_refresh=True)
+    assert worker_b.cache_state() is not None
+    # Without a newer saved state, a refused refresh token still means reconnect.
+    worker_c = _provider(emulator, cache_state=shared["state"], cache_loader=lambda: None)
+    worker_b_state = worker_b.serialize()
+    assert _refresh_tokens(worker_b_state) != _refresh_tokens(shared["state"])
+    with pytest.raises(ReconnectNeeded):
+        worker_c.get_token(force_refresh=True)
