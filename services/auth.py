@@ -64,6 +64,17 @@ def app_only_scopes(resource=GRAPH_RESOURCE):
 class TokenProvider:
     """Hands out access tokens for one account (delegated) or one application (app-only).
 
+    :param authority: e.g. ``https://login.microsoftonline.com/{tenant}`` (or the emulator's).
+    :param scopes: delegated scopes (default :data:`DELEGATED_SCOPES`) or, app-only,
+        ``["{resource}/.default"]``; msal's reserved OpenID scopes are dropped.
+    :param cache_state: a serialized msal cache saved earlier (see :meth:`cache_state`).
+    :param verify: ``requests`` verify (CA bundle path for a private authority).
+    :param timeout: ``requests`` timeout of every identity-platform call.
+    :param account_username: which cached account to use (default: the only one).
+    :param resource: root of the API for the app-only ``/.default`` scope.
+    :param cache_loader: optional callable returning the latest persisted cache state; used
+        once when a refresh token is refused, in case another worker rotated it meanwhile.
+
     Nothing touches the network before the first token operation: building a provider is cheap.
     """
 
