@@ -104,6 +104,10 @@ class ResUsersSettings(models.Model):
     @tools.ormcache()
     def _o365_enabled_user_ids(self):
         """Users with at least one option started (cached: checked on every synced write)."""
+        # Read what this transaction wrote, not only what is already flushed.
+        self.flush_model(
+            ["user_id", "o365_activities_enabled", "o365_events_enabled", "o365_holidays_enabled"]
+        )
         self.env.cr.execute(
             """
             SELECT user_id FROM res_users_settings
