@@ -111,6 +111,15 @@ def _byweekday(days):
     return out
 
 
+def _month_day(kwargs, day):
+    """Outlook puts "day 31" on the last day of shorter months (RFC 5545 would skip them)."""
+    if day <= 28:
+        kwargs["bymonthday"] = day
+    else:
+        kwargs["bymonthday"] = tuple(range(28, day + 1))
+        kwargs["bysetpos"] = -1
+
+
 def build_rule(recurrence, first_local):
     """Build a dateutil rrule for a normalised Graph recurrence.
 
@@ -132,7 +141,7 @@ def build_rule(recurrence, first_local):
         kwargs["byweekday"] = _byweekday(pattern.get("daysOfWeek"))
     elif kind == "absoluteMonthly":
         freq = rrule.MONTHLY
-        kwargs["bymonthday"] = int(pattern["dayOfMonth"])
+        _month_day(kwargs, int(pattern["dayOfMonth"]))
     elif kind == "relativeMonthly":
         freq = rrule.MONTHLY
         kwargs["byweekday"] = _byweekday(pattern.get("daysOfWeek"))
@@ -140,7 +149,7 @@ def build_rule(recurrence, first_local):
     elif kind == "absoluteYearly":
         freq = rrule.YEARLY
         kwargs["bymonth"] = int(pattern["month"])
-        kwargs["bymonthday"] = int(pattern["dayOfMonth"])
+        _month_day(kwargs, int(pattern["dayOfMonth"]))
     elif kind == "relativeYearly":
         freq = rrule.YEARLY
         kwargs["bymonth"] = int(pattern["month"])

@@ -236,7 +236,7 @@ def test_absolute_monthly_numbered(graph):
         start="2026-01-31T09:00:00",
         end="2026-01-31T10:00:00",
     )
-    assert starts == ["2026-01-31", "2026-03-31", "2026-05-31"]  # months with a 31st
+    assert starts == ["2026-01-31", "2026-02-28", "2026-03-31"]  # last day of short months
 
 
 def test_relative_monthly_last_friday(graph):
@@ -347,3 +347,17 @@ def test_replanning_a_series_drops_its_exceptions(graph):
     )
     after = graph.get("/me/calendarView", params=WINDOW).json()["value"]
     assert [(v["subject"], v["type"]) for v in after] == [("Daily", "occurrence")] * 4
+
+
+def test_absolute_yearly_on_29_february(graph):
+    starts = _starts(
+        graph,
+        {
+            "pattern": {"type": "absoluteYearly", "interval": 1, "month": 2, "dayOfMonth": 29},
+            "range": {"type": "numbered", "startDate": "2028-02-29", "numberOfOccurrences": 3},
+        },
+        start="2028-02-29T09:00:00",
+        end="2028-02-29T10:00:00",
+        window=("2028-01-01T00:00:00Z", "2031-01-01T00:00:00Z"),
+    )
+    assert starts == ["2028-02-29", "2029-02-28", "2030-02-28"]
