@@ -25,6 +25,8 @@ class Office365SyncLog(models.Model):
     def _o365_record(self, user, stats, start, duration):
         """Write one log line per option touched by the run and one per failed item (batched)."""
         vals_list = []
+        for item in stats.items:
+            stats.touch(item.option)  # a run with only warnings still gets its log and lines
         for option, counts in stats.counts.items():
             vals_list.append(
                 {
