@@ -275,13 +275,14 @@ class GraphClient:
         refreshed = False
         force_refresh = False
         while True:
-            if self.before_request is not None:
-                self.before_request(self.mailbox)
+            # The token first: a failed refresh must not hold a pacing slot.
             token = self.token_provider.get_token(force_refresh=force_refresh)
             force_refresh = False
             send_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
             if headers:
                 send_headers.update(headers)
+            if self.before_request is not None:
+                self.before_request(self.mailbox)
             try:
                 response = self.session.request(
                     method,
@@ -293,8 +294,11 @@ class GraphClient:
                     # Per request: REQUESTS_CA_BUNDLE would override the session's value.
                     verify=self.session.verify,
                 )
-            except requests.RequestException as exc:
+            except BaseException as exc:
+                # on_request pairs with every before_request, whatever happened.
                 self._notify(method, log_path, 0)
+                if not isinstance(exc, requests.RequestException):
+                    raise
                 # A connect timeout never reached the server: always safe to repeat.
                 safe = idempotent or isinstance(exc, requests.ConnectTimeout)
                 if not safe or attempt >= self.max_retries:

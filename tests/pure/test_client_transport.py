@@ -5,7 +5,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.errors import GraphError, NotFound, ThrottledError, TransportError
+from services.errors import (
+    GraphError,
+    NotFound,
+    ReconnectNeeded,
+    ThrottledError,
+    TransportError,
+)
 from services.graph_client import GraphClient, parse_retry_after
 
 
@@ -181,3 +187,30 @@ def test_parse_retry_after():
     assert parse_retry_after("garbage") is None
     assert parse_retry_after("Thu, 01 Jan 2026 12:00:30 GMT", now=now) == 30.0
     assert parse_retry_after("Thu, 01 Jan 2026 11:00:00 GMT", now=now) == 0.0
+
+
+def test_before_and_after_hooks_always_pair(emulator, make_client, token_provider):
+    held = []
+    graph = make_client(
+        before_request=lambda mailbox: held.append(1),
+        on_request=lambda *args: held.pop(),
+    )
+    emulator.faults.add("drop", count=1)
+    graph.get_me()
+    assert held == []
+    # A refused refresh never takes a slot.
+    emulator.faults.add("revoke_refresh")
+    emulator.faults.add("expire_access")
+    with pytest.raises(ReconnectNeeded):
+        graph.get_me()
+    assert held == []
+    # Neither does an unexpected failure inside the HTTP call keep one.
+    graph.token_provider = _BadTokens()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    graph.session.request = broken
+    with pytest.raises(RuntimeError):
+        graph.get_me()
+    assert held == []
