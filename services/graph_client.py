@@ -546,7 +546,8 @@ class GraphClient:
         """The $batch request for a WriteOp (without id)."""
         if op.action not in WRITE_ACTIONS:
             raise ValueError(f"unknown write action {op.action!r}")
-        headers = {"Content-Type": "application/json"}
+        # Answers in UTC, like the delta reads.
+        headers = {"Content-Type": "application/json", "Prefer": 'outlook.timezone="UTC"'}
         if op.action == "create":
             body = dict(op.payload or {})
             body["transactionId"] = op.transaction_id or body.get("transactionId")
@@ -564,7 +565,7 @@ class GraphClient:
         if op.action == "update":
             return {"method": "PATCH", "url": url, "headers": headers, "body": op.payload or {}}
         if op.action == "delete":
-            headers.pop("Content-Type")
+            headers = {k: v for k, v in headers.items() if k == "If-Match"}
             return {"method": "DELETE", "url": url, "headers": headers}
         comment = (op.payload or {}).get("comment") or (op.payload or {}).get("Comment") or ""
         return {

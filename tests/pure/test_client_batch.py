@@ -231,3 +231,17 @@ def test_gateway_timeout_on_the_batch_gives_failed_results(emulator, make_client
     # The next run sends them again; nothing was created twice.
     assert all(r.ok for r in graph.batch_write([_create(1), _create(2)]))
     assert len(box.events) == 2
+
+
+def test_written_events_come_back_in_utc(client, box):
+    payload = _payload(1)
+    payload["start"] = {"dateTime": "2026-06-02T10:00:00", "timeZone": "W. Europe Standard Time"}
+    payload["end"] = {"dateTime": "2026-06-02T11:00:00", "timeZone": "W. Europe Standard Time"}
+    (created,) = client.batch_write([WriteOp("k", "create", payload=payload)])
+    assert created.event["start"]["timeZone"] == "UTC"
+    assert created.event["start"]["dateTime"].startswith("2026-06-02T08:00:00")
+    (updated,) = client.batch_write(
+        [WriteOp("k", "update", event_id=created.event["id"], payload={"subject": "New"})]
+    )
+    assert updated.event["end"]["timeZone"] == "UTC"
+    assert updated.event["end"]["dateTime"].startswith("2026-06-02T09:00:00")
