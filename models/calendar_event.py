@@ -197,7 +197,7 @@ class CalendarEvent(models.Model):
     @api.model
     def _o365_apply_remote(self, links, events, account, stats):
         records = self.sudo().with_context(active_test=False).browse(links.mapped("res_id"))
-        with records._o365_prepared(account, links):
+        with records.exists()._o365_prepared(account, links):
             return super()._o365_apply_remote(links, events, account, stats)
 
     def _o365_write_inbound(self, link, changes, theirs, stats):

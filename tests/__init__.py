@@ -1,3 +1,4 @@
 from . import test_install
 from . import test_webhook
 from . import test_scaleout
+from . import test_activities
