@@ -156,7 +156,25 @@ class Office365SyncMixin(models.AbstractModel):
                 theirs = mapping.graph_to_values(event)
                 ours = record._o365_values(account, link)
             except (mapping.MappingError, ValueError) as exc:
-                stats.error(option, f"Outlook event not applied: {exc}", self._name, record.id)
+                stats.error(
+                    option,
+                    f"Outlook event not applied: {exc}; Odoo's version is sent back.",
+                    self._name,
+                    record.id,
+                    link.event_id,
+                )
+                # Put Outlook back: forget the snapshot's times so the next push rewrites them.
+                link.write(
+                    {
+                        "state": "pending",
+                        "change_key": event.get("changeKey") or link.change_key,
+                        "synced_values": {
+                            **(link.synced_values or {}),
+                            "start": None,
+                            "end": None,
+                        },
+                    }
+                )
                 continue
             odoo_is_newer = bool(
                 record.write_date
