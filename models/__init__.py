@@ -10,3 +10,4 @@ from . import mail_activity
 from . import calendar_event
 from . import office365_sync_request
 from . import office365_subscription
+from . import hr_leave

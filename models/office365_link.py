@@ -151,11 +151,11 @@ class Office365Link(models.Model):
         if any(op.action == "create" for _link, op, _values in planned):
             account._o365_ensure_category(client, stats)
         results = client.batch_write([op for _link, op, _values in planned])
-        self._o365_apply_results(planned, results, stats)
+        self._o365_apply_results(planned, results, stats, account)
         return True
 
     @api.model
-    def _o365_apply_results(self, planned, results, stats):
+    def _o365_apply_results(self, planned, results, stats, account=None):
         now = fields.Datetime.now()
         done_delete = self.browse()
         grouped_writes = defaultdict(lambda: self.browse())
@@ -183,22 +183,13 @@ class Office365Link(models.Model):
                 )
                 stats.count(option, "created" if op.action == "create" else "updated")
             elif result.not_found and op.action == "update":
-                # Deleted in Outlook since our last read: the Odoo record stays, the link is
-                # dropped and the log says so.
-                grouped_writes["detached"] |= link
-                stats.error(
-                    option,
-                    "The Outlook event was deleted in Outlook; the Odoo record is kept and no "
-                    "longer synced.",
-                    link.res_model,
-                    link.res_id,
-                    link.event_id,
-                    level="warning",
-                )
+                # Deleted in Outlook since our last read: handled as an Outlook deletion by the
+                # record's kind (default: the Odoo record stays, the link is dropped, logged).
+                grouped_writes[link.res_model] |= link
             else:
                 self._o365_fail(link, option, result, stats)
-        if grouped_writes["detached"]:
-            grouped_writes["detached"].write({"state": "detached", "event_id": False})
+        for res_model, gone in grouped_writes.items():
+            self.env[res_model]._o365_remote_deleted(gone, account, stats)
         done_delete.unlink()
 
     def _o365_fail(self, link, option, result, stats):

@@ -2,3 +2,4 @@ from . import test_install
 from . import test_webhook
 from . import test_scaleout
 from . import test_activities
+from . import test_holidays
