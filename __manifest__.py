@@ -16,6 +16,7 @@
         "security/office365_calendar_sync_security.xml",
         "security/ir.model.access.csv",
         "data/ir_cron.xml",
+        "data/ir_cron_inbound.xml",
         "data/ir_cron_subscriptions.xml",
     ],
     "installable": True,

@@ -11,3 +11,4 @@ from . import calendar_event
 from . import office365_sync_request
 from . import office365_subscription
 from . import hr_leave
+from . import office365_inbound_event_mailbox

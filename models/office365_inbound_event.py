@@ -97,8 +97,8 @@ class Office365InboundEvent(models.Model):
     )
     activity_note = fields.Text(help="Last note written on the activities (details + body).")
     odoo_owned = fields.Char(
-        help="Activity fields edited in Odoo by someone other than the organizer: Outlook "
-        "updates leave them alone."
+        help="Activity fields edited in Odoo by someone other than the organizer "
+        '("<activity id>:time|note", comma-separated): Outlook updates leave them alone.'
     )
     push_values = fields.Json(help="Edits waiting to be sent to the organizer's Outlook event.")
 
@@ -507,11 +507,11 @@ class Office365InboundEvent(models.Model):
                     to_unlink |= activity
                     continue
                 vals = {key: val for key, val in common.items() if activity[key] != val}
-                if "time" in owned:
+                if f"{activity.id}:time" in owned:
                     vals.pop("date_deadline", None)
                 if activity.res_model == "res.partner" and activity.user_id != target:
                     vals["user_id"] = target.id
-                if note_changed and "note" not in owned:
+                if note_changed and f"{activity.id}:note" not in owned:
                     vals["note"] = note
                 if vals:
                     writes[tuple(sorted(vals.items(), key=lambda kv: kv[0]))] |= activity
@@ -546,6 +546,18 @@ class Office365InboundEvent(models.Model):
         for frozen, activities in writes.items():
             activities.write(dict(frozen))
         if to_create:
+            # Subscribe each assignee once per document first: mail.activity's batch create
+            # would insert the same follower twice for two activities on one document.
+            per_user = defaultdict(set)
+            for vals in to_create:
+                per_user[(vals["res_model_id"], vals["user_id"])].add(vals["res_id"])
+            users = self.env["res.users"].browse({uid for _model, uid in per_user})
+            partner_of = {user.id: user.partner_id.id for user in users}
+            for (model_id, user_id), res_ids in per_user.items():
+                model_name = "res.partner" if partner_model_id == model_id else self._name
+                self.env[model_name].sudo().browse(sorted(res_ids)).message_subscribe(
+                    partner_ids=[partner_of[user_id]]
+                )
             activity_model.create(to_create)
         for meeting, vals in meeting_writes.items():
             meeting.write(vals)
@@ -582,10 +594,13 @@ class Office365InboundEvent(models.Model):
                     meeting.sudo()._o365_queue_push(changes)
             else:
                 owned = set(filter(None, (meeting.odoo_owned or "").split(",")))
-                if "date_deadline" in vals:
-                    owned.add("time")
-                if "note" in vals:
-                    owned.add("note")
+                for activity in activities.filtered(
+                    lambda a, m=meeting: a.o365_inbound_event_id == m
+                ):
+                    if "date_deadline" in vals:
+                        owned.add(f"{activity.id}:time")
+                    if "note" in vals:
+                        owned.add(f"{activity.id}:note")
                 meeting.sudo().with_context(**{CTX_INBOUND: True}).odoo_owned = ",".join(
                     sorted(owned)
                 )

@@ -3,3 +3,4 @@ from . import test_webhook
 from . import test_scaleout
 from . import test_activities
 from . import test_holidays
+from . import test_inbound_events

@@ -1,0 +1,148 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Rules deciding which Outlook meetings are logged in Odoo (services.inbound)."""
+
+import pytest
+
+from services import inbound
+from services.graph_client import EXTENDED_PROPERTY_ID
+from services.mapping import graph_to_values
+
+DOMAINS = {"example.com"}
+INTERNAL = {"boss@example.org": 7}
+
+
+def _event(**kw):
+    event = {
+        "id": "E1",
+        "iCalUId": "UID1",
+        "type": "singleInstance",
+        "subject": "Demo",
+        "start": {"dateTime": "2026-11-23T09:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-11-23T10:00:00", "timeZone": "UTC"},
+        "sensitivity": "normal",
+        "categories": [],
+        "organizer": {"emailAddress": {"address": "me@example.com"}},
+        "attendees": [{"emailAddress": {"address": "Client@Client.COM", "name": "Client"}}],
+    }
+    event.update(kw)
+    return event
+
+
+def _decide(event, state=None, **filters):
+    values = graph_to_values(event)
+    _internal, external = inbound.split_people(inbound.people(values), DOMAINS, INTERNAL)
+    return inbound.decide(event, values, state, inbound.Filters(**filters), external)
+
+
+def test_plain_meeting_with_external_attendee_is_logged():
+    assert _decide(_event()).action == inbound.LOG
+
+
+def test_internal_only_meeting_is_never_logged():
+    event = _event(attendees=[{"emailAddress": {"address": "boss@example.org"}}])
+    decision = _decide(event)
+    assert (decision.action, decision.reason) == (inbound.SKIP, "internal meeting")
+
+
+def test_internal_user_address_outside_domains_counts_as_internal():
+    internal, external = inbound.split_people(
+        ["me@example.com", "boss@example.org", "x@client.com"], DOMAINS, INTERNAL
+    )
+    assert internal == ["me@example.com", "boss@example.org"]
+    assert external == ["x@client.com"]
+
+
+def test_our_own_events_are_never_logged():
+    assert _decide(_event(categories=["odoo"])).reason == "created by Odoo"
+    props = [{"id": EXTENDED_PROPERTY_ID, "value": "mail.activity,3"}]
+    event = _event(singleValueExtendedProperties=props)
+    values = graph_to_values(event)
+    decision = inbound.decide(event, values, None, inbound.Filters(), ["x@client.com"], "x")
+    assert decision.action == inbound.SKIP
+
+
+def test_series_master_is_ignored():
+    assert _decide(_event(type="seriesMaster")).action == inbound.IGNORE
+
+
+def test_private_rules():
+    private = _event(sensitivity="private")
+    assert _decide(private).action == inbound.BLOCK_PRIVATE
+    assert _decide(_event(sensitivity="confidential")).action == inbound.BLOCK_PRIVATE
+    assert _decide(private, include_private=True).action == inbound.LOG
+    # first seen private, now public: still not logged
+    assert _decide(_event(), state=inbound.PRIVATE).action == inbound.SKIP
+    # logged, then made private: stays logged (updated)
+    assert _decide(private, state=inbound.LOGGED).action == inbound.LOG
+
+
+def test_category_semantics():
+    exclude = frozenset({"personal"})
+    include = frozenset({"clients"})
+    excluded = _event(categories=["Personal"])
+    assert _decide(excluded, exclude_categories=exclude).action == inbound.SKIP
+    # moved from an excluded to a synced category: logged
+    moved = _event(categories=["Clients"])
+    assert _decide(moved, exclude_categories=exclude).action == inbound.LOG
+    # logged, then put in an excluded category: not removed, still updated
+    assert _decide(excluded, inbound.LOGGED, exclude_categories=exclude).action == inbound.LOG
+    # include list: only events in one of them
+    assert _decide(_event(), include_categories=include).action == inbound.SKIP
+    assert _decide(moved, include_categories=include).action == inbound.LOG
+    # both lists match: exclusion wins
+    both = _event(categories=["Clients", "Personal"])
+    decision = _decide(both, include_categories=include, exclude_categories=exclude)
+    assert decision.action == inbound.SKIP and "personal" in decision.reason
+
+
+def test_cancelled_meeting():
+    cancelled = _event(isCancelled=True)
+    assert _decide(cancelled, state=inbound.LOGGED).action == inbound.CANCEL
+    assert _decide(cancelled).action == inbound.SKIP
+
+
+def test_cancel_on_removal():
+    assert inbound.cancel_on_removal(True, ["other"])
+    assert inbound.cancel_on_removal(False, [])
+    assert not inbound.cancel_on_removal(False, ["other"])
+
+
+def test_internal_domains_param_and_default():
+    assert inbound.internal_domains(" @Example.com , corp.io ") == {"example.com", "corp.io"}
+    fallback = ["info@company.com", "Boss <b@corp.io>", "", None]
+    assert inbound.internal_domains("", fallback) == {"company.com", "corp.io"}
+
+
+def test_people_are_cleaned_and_deduplicated():
+    values = {
+        "organizer": " Me@Example.com ",
+        "attendees": ["me@example.com", "a@client.com", ""],
+    }
+    assert inbound.people(values) == ["me@example.com", "a@client.com"]
+
+
+def test_meeting_key_occurrences():
+    assert inbound.meeting_key(_event()) == ("UID1", "")
+    occ = _event(type="occurrence", originalStart="2026-11-23T09:00:00Z")
+    assert inbound.meeting_key(occ) == ("UID1", "2026-11-23T09:00:00Z")
+    assert inbound.meeting_key({"id": "X"}) == ("X", "")
+
+
+def test_truncate_description():
+    short, cut = inbound.truncate_description("<p>hi</p>")
+    assert (short, cut) == ("<p>hi</p>", False)
+    long_html = "x" * (inbound.DESCRIPTION_MAX + 10)
+    text, cut = inbound.truncate_description(long_html)
+    assert cut and "truncated" in text and len(text) < len(long_html) + 300
+
+
+def test_details_and_strip():
+    details = inbound.details_html([("User", "Ann"), ("Location", ""), ("Company", "<ACME>")])
+    assert "Location" not in details and "&lt;ACME&gt;" in details
+    assert inbound.strip_details(details + "<p>body</p>", details) == "<p>body</p>"
+    assert inbound.strip_details("<p>other</p>", details) == "<p>other</p>"
+
+
+@pytest.mark.parametrize("subject", ["Réunion 🚀", "اجتماع المبيعات", "会议"])
+def test_unicode_subjects_are_logged(subject):
+    assert _decide(_event(subject=subject)).action == inbound.LOG

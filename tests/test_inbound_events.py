@@ -1,0 +1,529 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Sync Office 365 events: Outlook meetings logged as Meeting activities on contact timelines."""
+
+import time
+from datetime import datetime, timedelta, timezone
+
+from odoo import fields
+from odoo.addons.office365_calendar_sync.services.runstats import RunStats
+from odoo.tests import tagged
+
+from .common import Office365Case
+
+PARAM = "office365_calendar_sync."
+
+
+def _dt(value):
+    return {"dateTime": value.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}
+
+
+def _who(*emails):
+    return [{"emailAddress": {"address": email, "name": email.split("@")[0]}} for email in emails]
+
+
+@tagged("post_install", "-at_install")
+class TestInboundEvents(Office365Case):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        params = cls.env["ir.config_parameter"].sudo()
+        params.set_param(PARAM + "internal_domains", "example.com")
+        params.set_param(PARAM + "create_contacts", "0")
+        cls.alice, cls.alice_box = cls._o365_user("alice", options=("events",))
+        cls.bob, cls.bob_box = cls._o365_user("bob", options=("events",))
+        cls.carol, _carol_box = cls._o365_user("carol")
+        partners = cls.env["res.partner"]
+        cls.client_co = partners.create({"name": "Client Co", "is_company": True})
+        cls.dan = partners.create(
+            {"name": "Dan", "email": "dan@client.com", "parent_id": cls.client_co.id}
+        )
+        cls.eve = partners.create(
+            {"name": "Eve", "email": "Eve <EVE@client.com>", "parent_id": cls.client_co.id}
+        )
+        cls.zed = partners.create({"name": "Zed", "email": "zed@other.org"})
+        cls.meeting_type = cls.env.ref("mail.mail_activity_data_meeting")
+        cls.start = (fields.Datetime.now() + timedelta(days=2)).replace(
+            hour=9, minute=0, second=0, microsecond=0
+        )
+
+    def setUp(self):
+        super().setUp()
+        # The emulator lives for the class; the database rolls back after each test.
+        for box in (self.alice_box, self.bob_box):
+            box.events.clear()
+            box.transactions.clear()
+            box.sync_states.clear()
+        self.emulator.faults.clear()
+
+    # ------------------------------------------------------------------
+    def _create(self, box, attendees=("dan@client.com",), organizer=None, **kw):
+        payload = {
+            "subject": kw.pop("subject", "Quarterly review"),
+            "start": _dt(kw.pop("start", self.start)),
+            "end": _dt(kw.pop("end", self.start + timedelta(hours=1))),
+            "attendees": _who(*attendees),
+            "body": {"contentType": "html", "content": kw.pop("body", "<p>Agenda</p>")},
+            "location": {"displayName": kw.pop("location", "Room 1")},
+            **kw,
+        }
+        if organizer:
+            payload["organizer"] = {"emailAddress": {"address": organizer, "name": organizer}}
+        return box.create_event(payload)
+
+    def _invite(self, box, event):
+        """The same meeting as received in another mailbox (same iCalUId)."""
+        copy = self._create(
+            box,
+            attendees=[a["emailAddress"]["address"] for a in event["attendees"]],
+            organizer=event["organizer"]["emailAddress"]["address"],
+            subject=event["subject"],
+            start=datetime.fromisoformat(event["start"]["dateTime"][:19]),
+            end=datetime.fromisoformat(event["end"]["dateTime"][:19]),
+            recurrence=event.get("recurrence"),
+        )
+        box.events[copy["id"]]["iCalUId"] = event["iCalUId"]
+        return copy
+
+    def _activities(self, partner):
+        return self.env["mail.activity"].search(
+            [("res_model", "=", "res.partner"), ("res_id", "=", partner.id)]
+        )
+
+    def _meetings(self):
+        return self.env["office365.inbound.event"].search([])
+
+    # ------------------------------------------------------------------
+    def test_meeting_logged_on_each_contact(self):
+        self._create(
+            self.alice_box,
+            attendees=("dan@client.com", "eve@client.com", "bob@example.com", "carol@example.com"),
+            subject="Réunion 🚀 اجتماع",
+        )
+        stats = self.o365_sync(self.alice)
+        self.assertEqual(stats.counts["events"]["created"], 1)
+        meeting = self._meetings()
+        self.assertEqual(len(meeting), 1)
+        self.assertEqual(meeting.partner_ids, self.dan | self.eve)
+        self.assertEqual(meeting.company_partner_id, self.client_co)
+        self.assertEqual(meeting.internal_user_ids, self.alice | self.bob | self.carol)
+        self.assertEqual(
+            (meeting.start, meeting.stop), (self.start, self.start + timedelta(hours=1))
+        )
+        for partner in (self.dan, self.eve):
+            activity = self._activities(partner)
+            self.assertEqual(len(activity), 1)
+            self.assertEqual(activity.activity_type_id, self.meeting_type)
+            self.assertEqual(activity.user_id, self.alice)
+            self.assertEqual(activity.summary, "Réunion 🚀 اجتماع")
+            self.assertEqual(activity.o365_inbound_event_id, meeting)
+            note = str(activity.note)
+            for text in ("alice", "bob", "carol", "Dan", "Eve", "Client Co", "Room 1", "Agenda"):
+                self.assertIn(text, note)
+            self.assertEqual(activity.date_deadline, self.start.date())
+        # a second run with nothing new changes nothing
+        stats = self.o365_sync(self.alice)
+        self.assertFalse(stats.counts["events"]["created"])
+        self.assertEqual(len(self._activities(self.dan)), 1)
+
+    def test_same_meeting_in_several_mailboxes_is_logged_once(self):
+        event = self._create(self.alice_box, attendees=("dan@client.com", "bob@example.com"))
+        self._invite(self.bob_box, event)
+        self.o365_sync(self.bob)  # the attendee syncs first: the activity goes to bob
+        activity = self._activities(self.dan)
+        self.assertEqual(activity.user_id, self.bob)
+        self.o365_sync(self.alice)  # the organizer syncs: it is reassigned, bob gets a to-do
+        self.o365_sync(self.bob)
+        meeting = self._meetings()
+        self.assertEqual(len(meeting), 1)
+        self.assertEqual(len(meeting.mailbox_ids), 2)
+        activity = self._activities(self.dan)
+        self.assertEqual(len(activity), 1)
+        self.assertEqual(activity.user_id, self.alice)
+        todo = self.env["mail.activity"].search(
+            [("res_model", "=", meeting._name), ("res_id", "=", meeting.id)]
+        )
+        self.assertEqual(todo.user_id, self.bob)
+        self.assertEqual(todo.activity_type_id, self.meeting_type)
+        # both see it in their own activities
+        for user in (self.alice, self.bob):
+            mine = self.env["mail.activity"].with_user(user).search([("user_id", "=", user.id)])
+            self.assertEqual(len(mine), 1)
+
+    def test_contacts_matched_by_email_unknown_and_internal(self):
+        self._create(self.alice_box, attendees=(" DAN@Client.COM ",), subject="Matched")
+        self._create(self.alice_box, attendees=("nobody@unknown.net",), subject="Unknown")
+        self._create(self.alice_box, attendees=("bob@example.com",), subject="Internal")
+        stats = self.o365_sync(self.alice)
+        self.assertEqual(self._meetings().mapped("name"), ["Matched"])
+        self.assertEqual(stats.counts["events"]["skipped"], 2)
+        self.assertFalse(self.env["res.partner"].search([("email", "=", "nobody@unknown.net")]))
+        # the admin allows creating contacts
+        self.env["ir.config_parameter"].sudo().set_param(PARAM + "create_contacts", "1")
+        self._create(self.alice_box, attendees=("new@unknown.net",), subject="New contact")
+        self.o365_sync(self.alice)
+        partner = self.env["res.partner"].search([("email", "=", "new@unknown.net")])
+        self.assertEqual(len(partner), 1)
+        self.assertEqual(self._activities(partner).summary, "New contact")
+        # an internal-only meeting is still never logged
+        self.assertNotIn("Internal", self._meetings().mapped("name"))
+
+    def test_private_events(self):
+        private = self._create(self.alice_box, sensitivity="private", subject="Private")
+        public = self._create(self.alice_box, subject="Public")
+        self.o365_sync(self.alice)
+        self.assertEqual(self._activities(self.dan).mapped("summary"), ["Public"])
+        # private -> public: still not logged
+        self.alice_box.update_event(private["id"], {"sensitivity": "normal"})
+        # public -> private: the activity stays (and follows updates)
+        self.alice_box.update_event(
+            public["id"], {"sensitivity": "private", "subject": "Public now private"}
+        )
+        self.o365_sync(self.alice)
+        self.assertEqual(self._activities(self.dan).mapped("summary"), ["Public now private"])
+        # a user who includes private events gets them logged
+        self.bob._o365_settings().o365_include_private = True
+        self._create(self.bob_box, sensitivity="private", subject="Bob private")
+        self.o365_sync(self.bob)
+        self.assertIn("Bob private", self._activities(self.dan).mapped("summary"))
+
+    def test_category_semantics(self):
+        self.alice._o365_settings().o365_exclude_categories = "Personal, Holiday"
+        event = self._create(self.alice_box, categories=["personal"])
+        self.o365_sync(self.alice)
+        self.assertFalse(self._activities(self.dan))
+        # excluded -> synced category: logged
+        self.alice_box.update_event(event["id"], {"categories": ["Clients"]})
+        self.o365_sync(self.alice)
+        self.assertEqual(len(self._activities(self.dan)), 1)
+        # logged -> excluded category: not removed, still updated
+        self.alice_box.update_event(event["id"], {"categories": ["Holiday"], "subject": "Moved"})
+        self.o365_sync(self.alice)
+        self.assertEqual(self._activities(self.dan).summary, "Moved")
+        # include list: only its categories are logged
+        self.bob._o365_settings().o365_include_categories = "Clients"
+        self._create(self.bob_box, subject="Other", categories=["Misc"])
+        self._create(self.bob_box, subject="Client work", categories=["clients"])
+        self.o365_sync(self.bob)
+        self.assertEqual(
+            sorted(self._activities(self.dan).mapped("summary")), ["Client work", "Moved"]
+        )
+
+    def test_events_created_by_odoo_are_never_logged(self):
+        self._create(self.alice_box, categories=["Odoo"])
+        stats = self.o365_sync(self.alice)
+        self.assertFalse(self._meetings())
+        self.assertEqual(stats.counts["events"]["skipped"], 1)
+
+    def test_updates_and_cancellation(self):
+        event = self._create(self.alice_box, attendees=("dan@client.com", "eve@client.com"))
+        self.o365_sync(self.alice)
+        later = self.start + timedelta(days=1, hours=2)
+        self.alice_box.update_event(
+            event["id"],
+            {
+                "start": _dt(later),
+                "end": _dt(later + timedelta(hours=2)),
+                "location": {"displayName": "Room 2"},
+                "subject": "Review (moved)",
+                "body": {"contentType": "html", "content": "<p>New agenda</p>"},
+                "attendees": _who("dan@client.com", "zed@other.org"),
+            },
+        )
+        stats = self.o365_sync(self.alice)
+        self.assertEqual(stats.counts["events"]["updated"], 1)
+        activity = self._activities(self.dan)
+        self.assertEqual(activity.summary, "Review (moved)")
+        self.assertEqual(activity.date_deadline, later.date())
+        self.assertIn("Room 2", str(activity.note))
+        self.assertIn("New agenda", str(activity.note))
+        self.assertFalse(self._activities(self.eve))  # no longer invited
+        self.assertEqual(len(self._activities(self.zed)), 1)
+        self.assertFalse(self._meetings().company_partner_id)  # two companies now
+        # cancelled by the organizer: open activities removed, a note on the contacts
+        self.alice_box.cancel_event(event["id"])
+        stats = self.o365_sync(self.alice)
+        self.assertEqual(stats.counts["events"]["deleted"], 1)
+        self.assertFalse(self._activities(self.dan) | self._activities(self.zed))
+        note = self.dan.message_ids.filtered(lambda m: "cancelled in Outlook" in str(m.body))
+        self.assertEqual(len(note), 1)
+        self.assertIn("Review (moved)", str(note.body))
+        self.assertEqual(self._meetings().state, "cancelled")
+
+    def test_attendee_copy_cancelled_and_removed(self):
+        event = self._create(self.alice_box, attendees=("dan@client.com", "bob@example.com"))
+        copy = self._invite(self.bob_box, event)
+        self.o365_sync(self.alice)
+        self.o365_sync(self.bob)
+        meeting = self._meetings()
+        self.assertEqual(len(meeting.logged_activity_ids), 2)  # dan's + bob's to-do
+        # bob deletes his copy: the meeting still exists for alice, bob's to-do goes
+        self.bob_box.delete_event(copy["id"])
+        self.o365_sync(self.bob)
+        self.assertEqual(meeting.state, "logged")
+        self.assertEqual(meeting.logged_activity_ids.mapped("res_model"), ["res.partner"])
+        # a cancellation received by an attendee cancels it
+        copy = self._invite(self.bob_box, event)
+        self.bob_box.cancel_event(copy["id"])
+        self.o365_sync(self.bob)
+        self.assertEqual(meeting.state, "cancelled")
+        self.assertFalse(self._activities(self.dan))
+
+    def test_all_day_and_recurring(self):
+        day = (self.start + timedelta(days=1)).date()
+        self._create(
+            self.alice_box,
+            subject="Offsite",
+            isAllDay=True,
+            start=datetime.combine(day, datetime.min.time()),
+            end=datetime.combine(day + timedelta(days=1), datetime.min.time()),
+        )
+        series = self._create(
+            self.alice_box,
+            subject="Weekly",
+            attendees=("eve@client.com",),
+            recurrence={
+                "pattern": {
+                    "type": "weekly",
+                    "interval": 1,
+                    "daysOfWeek": [self.start.strftime("%A").lower()],
+                },
+                "range": {
+                    "type": "numbered",
+                    "startDate": self.start.date().isoformat(),
+                    "numberOfOccurrences": 3,
+                },
+            },
+        )
+        self.o365_sync(self.alice)
+        offsite = self._activities(self.dan)
+        self.assertEqual((offsite.summary, offsite.date_deadline), ("Offsite", day))
+        self.assertIn("(all day)", str(offsite.note))
+        weekly = self._activities(self.eve)
+        self.assertEqual(len(weekly), 3)
+        self.assertEqual(
+            sorted(weekly.mapped("date_deadline")),
+            [self.start.date() + timedelta(weeks=n) for n in range(3)],
+        )
+        # one occurrence changed: only its own activity follows
+        occurrences = sorted(
+            (ev for ev in self.o365_events(self.alice_box) if ev.get("seriesMasterId")),
+            key=lambda ev: ev["start"]["dateTime"],
+        )
+        occurrences = occurrences or sorted(
+            self.alice_box.series_instances(
+                self.alice_box.events[series["id"]],
+                self.start.replace(tzinfo=timezone.utc) - timedelta(days=1),
+                self.start.replace(tzinfo=timezone.utc) + timedelta(weeks=4),
+            ),
+            key=lambda ev: ev["start"]["dateTime"],
+        )
+        self.alice_box.update_event(occurrences[1]["id"], {"subject": "Weekly (special)"})
+        self.o365_sync(self.alice)
+        self.assertEqual(
+            sorted(self._activities(self.eve).mapped("summary")),
+            ["Weekly", "Weekly", "Weekly (special)"],
+        )
+        # deleting the series removes the (future) occurrences
+        self.alice_box.delete_event(series["id"])
+        self.o365_sync(self.alice)
+        self.assertFalse(self._activities(self.eve))
+        self.assertEqual(len(self._activities(self.dan)), 1)
+
+    def test_delta_reset_resyncs_without_duplicates(self):
+        for n in range(3):
+            self._create(self.alice_box, subject=f"Meeting {n}")
+        self.o365_sync(self.alice)
+        self.assertEqual(len(self._activities(self.dan)), 3)
+        self.emulator.faults.add("expire_delta", mailbox="alice@example.com")
+        self._create(self.alice_box, subject="Meeting 3")
+        with self.assertLogs("odoo.addons.office365_calendar_sync", level="WARNING"):
+            stats = self.o365_sync(self.alice)
+        self.assertFalse(stats.fatal)
+        self.assertEqual(len(self._activities(self.dan)), 4)
+        self.assertEqual(len(self._meetings()), 4)
+
+    def test_bad_input_is_reported_and_the_rest_syncs(self):
+        base = {
+            "type": "singleInstance",
+            "start": _dt(self.start),
+            "end": _dt(self.start + timedelta(hours=1)),
+            "organizer": {"emailAddress": {"address": "alice@example.com"}},
+            "attendees": _who("dan@client.com"),
+        }
+        many = _who(*[f"guest{n}@crowd.org" for n in range(497)], "eve@client.com")
+        many += [{"emailAddress": {"name": "No address"}}, {"emailAddress": None}]
+        huge = "<p>" + "x" * 300000 + "</p>"
+        events = [
+            {
+                **base,
+                "id": "tz",
+                "iCalUId": "u1",
+                "subject": "Bad zone",
+                "start": {"dateTime": "2026-11-23T09:00:00", "timeZone": "Mars Standard Time"},
+            },
+            {**base, "id": "noend", "iCalUId": "u2", "subject": "No end", "end": None},
+            {
+                **base,
+                "id": "back",
+                "iCalUId": "u3",
+                "subject": "Backwards",
+                "end": _dt(self.start - timedelta(hours=1)),
+            },
+            {**base, "id": "crowd", "iCalUId": "u4", "subject": "Crowd", "attendees": many},
+            {
+                **base,
+                "id": "rtl",
+                "iCalUId": "u5",
+                "subject": "مرحبا 👋 שלום",
+                "body": {"contentType": "html", "content": huge},
+            },
+        ]
+        stats = RunStats()
+        model = self.env["office365.inbound.event"]
+        account = self.alice._o365_account()
+        model._o365_process(account, events, [], stats)
+        messages = " | ".join(item.message for item in stats.items)
+        self.assertEqual(stats.counts["events"]["failed"], 3)
+        self.assertIn("Unknown time zone 'Mars Standard Time'", messages)
+        self.assertIn("missing start or end", messages)
+        self.assertIn("before start", messages)
+        self.assertEqual(stats.counts["events"]["created"], 2)
+        crowd = model.search([("ical_uid", "=", "u4")])
+        self.assertEqual(crowd.partner_ids, self.eve)
+        rtl = self._activities(self.dan)
+        self.assertEqual(rtl.summary, "مرحبا 👋 שלום")
+        self.assertIn("Description truncated", str(rtl.note))
+        self.assertLess(len(str(rtl.note)), 30000)
+
+    def test_edits_in_odoo(self):
+        event = self._create(self.alice_box, attendees=("dan@client.com", "bob@example.com"))
+        self._invite(self.bob_box, event)
+        self.o365_sync(self.alice)
+        self.o365_sync(self.bob)
+        activity = self._activities(self.dan)
+        new_day = self.start.date() + timedelta(days=3)
+        self.emulator.reset_counters()
+        # the organizer moves the meeting in Odoo: queued, no HTTP in her transaction
+        activity.with_user(self.alice).write({"date_deadline": new_day})
+        self.assertFalse(self.emulator.counters["total"])
+        meeting = self._meetings()
+        self.assertTrue(meeting.push_values)
+        todo = meeting.logged_activity_ids.filtered(lambda a: a.user_id == self.bob)
+        self.assertEqual(todo.date_deadline, new_day)
+        self.o365_sync(self.alice)
+        moved = self.alice_box.events[event["id"]]
+        self.assertEqual(moved["start"]["dateTime"][:10], new_day.isoformat())
+        self.assertEqual(moved["start"]["dateTime"][11:16], self.start.strftime("%H:%M"))
+        self.assertFalse(meeting.push_values)
+        # the organizer changes the location on the meeting record
+        meeting.with_user(self.alice).sudo().write({"location": "Board room"})
+        self.o365_sync(self.alice)
+        self.assertEqual(
+            self.alice_box.events[event["id"]]["location"]["displayName"], "Board room"
+        )
+        self.assertIn("Board room", str(activity.note))
+        # an attendee's edit stays in Odoo only, and is not overwritten by Outlook
+        todo.with_user(self.bob).write({"note": "<p>Bob's own notes</p>"})
+        self.assertFalse(meeting.push_values)
+        self.alice_box.update_event(
+            event["id"], {"body": {"contentType": "html", "content": "<p>Changed</p>"}}
+        )
+        self.o365_sync(self.alice)
+        self.assertIn("Bob's own notes", str(todo.note))
+        self.assertNotIn("Changed", str(todo.note))
+        self.assertIn("Changed", str(activity.note))  # the others still follow Outlook
+        self.assertNotIn("Bob", self.alice_box.events[event["id"]]["body"]["content"])
+
+    def test_cron_closes_ended_meetings(self):
+        past = fields.Datetime.now() - timedelta(days=1)
+        self._create(
+            self.alice_box, subject="Done meeting", start=past, end=past + timedelta(hours=1)
+        )
+        self._create(self.alice_box, subject="Future meeting")
+        self.o365_sync(self.alice)
+        self.assertEqual(len(self._activities(self.dan)), 2)
+        model = self.env["office365.inbound.event"]
+        self.assertEqual(model._cron_close_ended(), 1)
+        self.assertEqual(self._activities(self.dan).summary, "Future meeting")
+        done = self.dan.message_ids.filtered(lambda m: "Done meeting" in str(m.body))
+        self.assertEqual(len(done), 1)
+        self.assertIn("Meeting done", str(done.body))
+        self.assertIn("Room 1", str(done.body))
+        self.assertEqual(done.mail_activity_type_id, self.meeting_type)
+        self.assertEqual(model._cron_close_ended(), 0)  # idempotent
+
+    def test_cron_closes_ten_thousand_quickly(self):
+        cr = self.env.cr
+        past = fields.Datetime.now() - timedelta(hours=2)
+        cr.execute(
+            """
+            INSERT INTO office365_inbound_event
+                   (name, ical_uid, occurrence_key, state, start, stop, create_date, write_date)
+            SELECT 'Bulk ' || n, 'bulk-' || n, '', 'logged', %s, %s, now(), now()
+              FROM generate_series(1, 10000) n RETURNING id
+            """,
+            (past, past + timedelta(hours=1)),
+        )
+        meeting_ids = [row[0] for row in cr.fetchall()]
+        cr.execute(
+            """
+            INSERT INTO mail_activity (res_model_id, res_model, res_id, activity_type_id,
+                   summary, note, date_deadline, user_id, o365_inbound_event_id, active,
+                   create_date, write_date)
+            SELECT %s, 'res.partner', %s, %s, 'Bulk', '<p>details</p>', %s, %s, m, true,
+                   now(), now()
+              FROM unnest(%s) m
+            """,
+            (
+                self.env["ir.model"]._get_id("res.partner"),
+                self.dan.id,
+                self.meeting_type.id,
+                past.date(),
+                self.alice.id,
+                meeting_ids,
+            ),
+        )
+        self.env.invalidate_all()
+        started = time.monotonic()
+        closed = self.env["office365.inbound.event"]._cron_close_ended()
+        elapsed = time.monotonic() - started
+        self.assertEqual(closed, 10000)
+        self.assertLess(elapsed, 45, "closing 10,000 activities took %.1fs" % elapsed)
+        self.assertFalse(self._activities(self.dan))
+        self.assertEqual(self.env["office365.inbound.event"]._cron_close_ended(), 0)
+
+    def test_bulk_requests_and_queries(self):
+        params = self.env["ir.config_parameter"].sudo()
+        params.set_param(PARAM + "page_size", "1000")
+
+        def run(count, tag):
+            for n in range(count):
+                self._create(
+                    self.alice_box,
+                    subject=f"{tag} {n}",
+                    start=self.start + timedelta(hours=n),
+                    end=self.start + timedelta(hours=n, minutes=30),
+                    attendees=("dan@client.com", "eve@client.com") if n % 2 else ("zed@other.org",),
+                )
+            self.env.flush_all()
+            before = self.env.cr.sql_log_count
+            self.o365_sync(self.alice)
+            self.env.flush_all()
+            return self.env.cr.sql_log_count - before
+
+        queries_20 = run(20, "Small")
+        queries_200 = run(200, "Large")
+        self.assertLessEqual(queries_200, queries_20 + 10, (queries_20, queries_200))
+        # 2,000 new events: at most 2000 / page size + 2 Graph requests
+        params.set_param(PARAM + "page_size", "100")
+        for n in range(2000):
+            start = self.start + timedelta(minutes=n)
+            self._create(
+                self.alice_box, subject=f"Bulk {n}", start=start, end=start + timedelta(minutes=5)
+            )
+        self.emulator.reset_counters()
+        stats = self.o365_sync(self.alice)
+        graph = [r for r in self.emulator.requests if r.path.startswith("/v1.0")]
+        self.assertLessEqual(len(graph), 2000 // 100 + 2, [r.path for r in graph[:5]])
+        self.assertEqual(stats.counts["events"]["created"], 2000)
+        self.assertEqual(len(self._meetings()), 2220)
