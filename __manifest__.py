@@ -18,7 +18,15 @@
         "data/ir_cron.xml",
         "data/ir_cron_inbound.xml",
         "data/ir_cron_subscriptions.xml",
+        "views/res_users_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/office365_sync_log_views.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "office365_calendar_sync/static/tests/tours/**/*",
+        ],
+    },
     "installable": True,
     "application": False,
 }

@@ -1,8 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
-from .res_users_settings import O365_USER_FIELDS, SYNC_OPTIONS
+from .res_users_settings import LOCKABLE_FIELDS, O365_USER_FIELDS, SYNC_OPTIONS, ResUsersSettings
 
 CTX_OPTION = "office365_calendar_sync_option"
 # Models whose existing records are pushed when an option starts.
@@ -11,6 +11,55 @@ OPTION_MODELS = {
     "events": (),
     "holidays": ("hr.leave",),
 }
+OAUTH_START_URL = "/office365_calendar_sync/oauth/start"
+# Per-option status shown in Preferences -> Office 365 Calendar.
+STATUS_FIELDS = {
+    "last_run": fields.Datetime,
+    "next_run": fields.Datetime,
+    "items": fields.Integer,
+    "last_error": fields.Char,
+}
+STATUS_LABELS = {
+    "last_run": "Last run",
+    "next_run": "Next run",
+    "items": "Items synced",
+    "last_error": "Last error",
+}
+
+
+def _preference_fields():
+    """res.users mirrors of the per-user settings (res.users.settings), with their lock flags.
+
+    The Preferences dialog edits res.users; each mirror reads the effective value (locks applied)
+    and writes back to res.users.settings, whose ``write`` enforces the locks on the server.
+    """
+    result = {}
+    for name in O365_USER_FIELDS:
+        source = getattr(ResUsersSettings, name)
+        args = {
+            key: source.args[key]
+            for key in ("string", "help", "selection")
+            if source.args.get(key) is not None
+        }
+        if name.endswith("_enabled"):
+            result[name] = type(source)(compute="_compute_o365_preferences", **args)
+        else:
+            result[name] = type(source)(
+                compute="_compute_o365_preferences",
+                inverse="_inverse_o365_preferences",
+                **args,
+            )
+    for name in LOCKABLE_FIELDS:
+        result[f"{name}_locked"] = fields.Boolean(compute="_compute_o365_preferences")
+    for option, label in SYNC_OPTIONS:
+        for key, field_type in STATUS_FIELDS.items():
+            result[f"o365_{option}_{key}"] = field_type(
+                f"{label}: {STATUS_LABELS[key].lower()}", compute="_compute_o365_status"
+            )
+    return result
+
+
+PREFERENCE_FIELDS = _preference_fields()
 
 
 class ResUsers(models.Model):
@@ -29,13 +78,28 @@ class ResUsers(models.Model):
         compute="_compute_o365_account",
         compute_sudo=True,
     )
+    o365_sync_mode = fields.Selection(
+        [("live", "Live (change notifications)"), ("polling", "Polling")],
+        "Outlook changes arrive by",
+        compute="_compute_o365_sync_mode",
+    )
+    o365_sync_interval = fields.Integer("Sync every (minutes)", compute="_compute_o365_sync_mode")
+    o365_app_mode = fields.Boolean(compute="_compute_o365_sync_mode")
+    # Mirrors of the preferences and their lock flags, and per-option status (see above).
+    locals().update(PREFERENCE_FIELDS)
 
     @property
     def SELF_READABLE_FIELDS(self):
         return (
             super().SELF_READABLE_FIELDS
-            + ["o365_account_email", "o365_account_state"]
-            + O365_USER_FIELDS
+            + [
+                "o365_account_email",
+                "o365_account_state",
+                "o365_sync_mode",
+                "o365_sync_interval",
+                "o365_app_mode",
+            ]
+            + list(PREFERENCE_FIELDS)
         )
 
     @property
@@ -51,6 +115,122 @@ class ResUsers(models.Model):
             account = by_user.get(user.id)
             user.o365_account_email = account.email if account else False
             user.o365_account_state = account.state if account else "disconnected"
+
+    @api.depends("res_users_settings_ids")
+    @api.depends_context("uid")
+    def _compute_o365_preferences(self):
+        settings_model = self.env["res.users.settings"].sudo()
+        locked = settings_model._o365_locked_fields()
+        for user in self:
+            settings = user.sudo().res_users_settings_ids[:1]
+            for name in O365_USER_FIELDS:
+                if settings:
+                    user[name] = settings._o365_effective(name)
+                elif name in locked:
+                    user[name] = settings_model._o365_locked_value(name)
+                else:
+                    user[name] = settings_model.default_get([name]).get(name, False)
+            for name in LOCKABLE_FIELDS:
+                user[f"{name}_locked"] = name in locked
+
+    def _inverse_o365_preferences(self):
+        """Writes go through ``write`` (per field, with the lock checks); creating a user with
+        preferences stores them the same way."""
+        return
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        prefs_list = [
+            {
+                name: vals.pop(name)
+                for name in list(vals)
+                if name in O365_USER_FIELDS and not name.endswith("_enabled")
+            }
+            for vals in vals_list
+        ]
+        users = super().create(vals_list)
+        for user, prefs in zip(users, prefs_list, strict=True):
+            if prefs:
+                user._o365_write_preferences(prefs)
+        return users
+
+    def write(self, vals):
+        prefs = {
+            name: vals.pop(name)
+            for name in list(vals)
+            if name in O365_USER_FIELDS and not name.endswith("_enabled")
+        }
+        if prefs:
+            self._o365_write_preferences(prefs)
+        return super().write(vals) if vals or not prefs else True
+
+    def _o365_write_preferences(self, prefs):
+        """Store preferences on res.users.settings; locks and maximums are checked on the values
+        sent, even when the stored value already equals them."""
+        me = self.env.user
+        if (
+            not self.env.su
+            and any(user != me for user in self)
+            and not me.has_group("base.group_system")
+        ):
+            raise AccessError(self.env._("You can only change your own Office 365 preferences."))
+        settings_model = self.env["res.users.settings"]
+        settings_model._o365_check_write(prefs)
+        locked = settings_model._o365_locked_fields()
+        vals = {name: value for name, value in prefs.items() if name not in locked}
+        for user in self:
+            settings = settings_model.sudo()._find_or_create_for_user(user)
+            if vals:
+                settings.write(vals)
+        self.invalidate_recordset(list(prefs))
+
+    def _compute_o365_sync_mode(self):
+        get = self.env["ir.config_parameter"].sudo().get_param
+        live = bool(get("office365_calendar_sync.public_base_url"))
+        interval = int(get("office365_calendar_sync.sync_interval_minutes") or 15)
+        app_mode = get("office365_calendar_sync.mode") == "app"
+        for user in self:
+            user.o365_sync_mode = "live" if live else "polling"
+            user.o365_sync_interval = interval
+            user.o365_app_mode = app_mode
+
+    def _compute_o365_status(self):
+        """Per option: last run, next run, items synced and last error, from the sync log."""
+        log_model = self.env["office365.sync.log"].sudo()
+        groups = log_model._read_group(
+            [("user_id", "in", self.ids)],
+            ["user_id", "option"],
+            ["start:max", "created:sum", "updated:sum", "deleted:sum", "id:max"],
+        )
+        summary = {
+            (user.id, option): (last_run, created + updated + deleted, last_id)
+            for user, option, last_run, created, updated, deleted, last_id in groups
+        }
+        last_logs = log_model.browse([row[2] for row in summary.values()])
+        errors = {}
+        for log in last_logs:
+            failed = log.line_ids.filtered(lambda ln: ln.level == "error")[:1]
+            errors[log.id] = log.message or (failed.message if failed else False)
+        accounts = self.env["office365.account"].sudo().search([("user_id", "in", self.ids)])
+        account_of = {account.user_id.id: account for account in accounts}
+        for user in self:
+            account = account_of.get(user.id)
+            settings = user.sudo().res_users_settings_ids[:1]
+            for option, _label in SYNC_OPTIONS:
+                last_run, items, last_id = summary.get((user.id, option), (False, 0, False))
+                enabled = bool(settings and settings[f"o365_{option}_enabled"])
+                next_run = False
+                if enabled and account and account.state == "connected":
+                    next_run = (
+                        account.sync_requested_at or account.next_sync_at or fields.Datetime.now()
+                    )
+                last_error = errors.get(last_id) or False
+                if account and account.state == "reconnect" and enabled:
+                    last_error = account.last_error or self.env._("Reconnect needed")
+                user[f"o365_{option}_last_run"] = last_run or False
+                user[f"o365_{option}_next_run"] = next_run
+                user[f"o365_{option}_items"] = items or 0
+                user[f"o365_{option}_last_error"] = last_error and str(last_error)[:500]
 
     def _o365_account(self):
         """This user's connection record (created on demand, system-only model)."""
@@ -77,21 +257,109 @@ class ResUsers(models.Model):
         self.ensure_one()
         self._o365_check_self()
         self._o365_start(self._o365_button_option())
-        return True
+        return self._o365_preferences_action()
 
     def action_o365_stop(self):
         self.ensure_one()
         self._o365_check_self()
         self._o365_stop(self._o365_button_option())
-        return True
+        return self._o365_preferences_action()
 
     def action_o365_sync_now(self):
         self.ensure_one()
         self._o365_check_self()
         account = self._o365_account()
+        if account.state != "connected":
+            raise UserError(self.env._("Connect your Office 365 account first."))
         account.sync_requested_at = fields.Datetime.now()
         account._o365_trigger_sync()
-        return True
+        return self._o365_preferences_action()
+
+    def action_o365_connect(self):
+        """Delegated mode: sign in with Microsoft (PKCE, in the browser); app-only: check access."""
+        self.ensure_one()
+        self._o365_check_self()
+        account_model = self.env["office365.account"].sudo()
+        if account_model._o365_config()["mode"] == "app":
+            self._o365_connect_app_only()
+            return self._o365_preferences_action()
+        if self != self.env.user:
+            raise UserError(
+                self.env._("Only %s can sign in to their own Office 365 mailbox.", self.name)
+            )
+        return {"type": "ir.actions.act_url", "url": OAUTH_START_URL, "target": "self"}
+
+    def _o365_connect_app_only(self):
+        """Tenant-wide application permission: the mailbox is the user's e-mail address."""
+        if not self.email:
+            raise UserError(self.env._("%s has no e-mail address to use as mailbox.", self.name))
+        account = self._o365_account()
+        account.write({"email": self.email, "state": "connected", "last_error": False})
+        client = account._o365_graph_client()
+        try:
+            client.token_provider.get_token()
+        except Exception as exc:  # shown to the user; nothing secret in Graph/msal errors
+            account.write({"state": "disconnected", "last_error": str(exc)})
+            raise UserError(
+                self.env._("Office 365 refused the application's access: %s", exc)
+            ) from exc
+        finally:
+            client.close()
+
+    def action_o365_disconnect(self):
+        """Forget the local tokens and stop every option (events already in Outlook stay)."""
+        self.ensure_one()
+        self._o365_check_self()
+        self._o365_disconnect()
+        return self._o365_preferences_action()
+
+    def _o365_disconnect(self):
+        self.ensure_one()
+        self._o365_settings().write(
+            {f"o365_{option}_enabled": False for option, _label in SYNC_OPTIONS}
+        )
+        account = self._o365_account()
+        account.write(
+            {
+                "token_cache": False,
+                "delta_link": False,
+                "state": "disconnected",
+                "email": False,
+                "last_error": False,
+                "sync_requested_at": False,
+            }
+        )
+
+    def action_o365_open_preferences(self):
+        """Open this user's Office 365 Calendar preferences (admins: for any user)."""
+        self.ensure_one()
+        self._o365_check_self()
+        return self._o365_preferences_action()
+
+    def action_o365_sync_log(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "office365_calendar_sync.office365_sync_log_action"
+        )
+        action["domain"] = [("user_id", "=", self.id)]
+        action["context"] = {}
+        return action
+
+    def _o365_preferences_action(self):
+        """The preferences dialog again, on its Office 365 Calendar tab (buttons keep it open)."""
+        view = self.env.ref(
+            "office365_calendar_sync.res_users_view_form_o365_preferences", raise_if_not_found=False
+        )
+        if not view:
+            return True
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Office 365 Calendar"),
+            "res_model": "res.users",
+            "res_id": self.id,
+            "views": [(view.id, "form")],
+            "target": "new",
+        }
 
     def _o365_check_self(self):
         if self != self.env.user and not self.env.user.has_group("base.group_system"):
@@ -104,9 +372,11 @@ class ResUsers(models.Model):
             raise UserError(self.env._("Connect your Office 365 account first."))
         settings = self._o365_settings()
         settings.write({f"o365_{option}_enabled": True})
-        if option != "events" and (option != "activities" or settings.o365_push_existing):
+        push_existing = settings._o365_effective("o365_push_existing")
+        if option != "events" and (option != "activities" or push_existing):
             for model in OPTION_MODELS[option]:
-                self.env[model].sudo()._o365_backfill(self)
+                if hasattr(self.env[model], "_o365_backfill"):
+                    self.env[model].sudo()._o365_backfill(self)
         account.sync_requested_at = fields.Datetime.now()
         account._o365_trigger_sync()
 

@@ -1,5 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models, tools
+from odoo.exceptions import UserError, ValidationError
 
 SYNC_OPTIONS = [
     ("activities", "Sync ERP activities"),
@@ -34,6 +35,15 @@ O365_USER_FIELDS = [
     "o365_prevent_outlook_update",
     "o365_prevent_outlook_delete",
 ]
+
+# Settings an administrator can give a default and lock (the option switches are not settings).
+# Storage (documented in the README of Settings -> Office 365 Calendar):
+#   ir.config_parameter ``office365_calendar_sync.default.<field>``: the default of new users and
+#   the value forced while locked; ``office365_calendar_sync.lock.<field>`` = "True": locked.
+LOCKABLE_FIELDS = [name for name in O365_USER_FIELDS if not name.endswith("_enabled")]
+PARAM = "office365_calendar_sync."
+# Admin maximum of the sync window (days); a user value above it is refused, and clamped.
+WINDOW_MAXIMUM = {"o365_past_days": "max_past_days", "o365_future_days": "max_future_days"}
 
 
 class ResUsersSettings(models.Model):
@@ -120,13 +130,110 @@ class ResUsersSettings(models.Model):
     def _o365_any_enabled(self):
         return bool(self._o365_enabled_user_ids())
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        defaults = self._o365_admin_defaults()
+        for vals in vals_list:
+            for name, value in defaults.items():
+                vals.setdefault(name, value)
+        return super().create(vals_list)
+
     def write(self, vals):
+        self._o365_check_write(vals)
         result = super().write(vals)
         if {f"o365_{option}_enabled" for option, _label in SYNC_OPTIONS} & set(vals):
             self.env.registry.clear_cache()
         return result
 
+    # ------------------------------------------------------------------
+    # Admin defaults, locks and maximums
+    # ------------------------------------------------------------------
+    @api.model
+    def _o365_param_value(self, name, raw):
+        """Convert a stored parameter to the value type of the setting ``name``."""
+        field = self._fields[name]
+        if field.type == "boolean":
+            return raw == "True"
+        if field.type == "integer":
+            return int(raw or 0)
+        if field.type == "float":
+            return float(raw or 0.0)
+        return raw or False
+
+    @api.model
+    def _o365_admin_defaults(self):
+        """{setting: value} for every setting the administrator gave a default."""
+        get = self.env["ir.config_parameter"].sudo().get_param
+        defaults = {}
+        for name in LOCKABLE_FIELDS:
+            raw = get(f"{PARAM}default.{name}")
+            if raw is not None and raw is not False:
+                defaults[name] = self._o365_param_value(name, raw)
+        return defaults
+
+    @api.model
+    def _o365_locked_fields(self):
+        """The settings the administrator locked (users see them greyed and cannot change them)."""
+        get = self.env["ir.config_parameter"].sudo().get_param
+        return {name for name in LOCKABLE_FIELDS if get(f"{PARAM}lock.{name}") == "True"}
+
+    @api.model
+    def _o365_window_maximum(self, name):
+        raw = self.env["ir.config_parameter"].sudo().get_param(PARAM + WINDOW_MAXIMUM[name])
+        return int(raw) if raw and str(raw).isdigit() and int(raw) > 0 else None
+
+    @api.model
+    def _o365_locked_value(self, name):
+        """The value a locked setting has for everyone (the admin default, else the field's)."""
+        defaults = self._o365_admin_defaults()
+        if name in defaults:
+            return defaults[name]
+        return self.default_get([name]).get(name, False)
+
     def _o365_effective(self, name):
-        """The value of a sync setting for this user (admin locks applied)."""
+        """The value of a sync setting for this user (admin locks and maximums applied)."""
         self.ensure_one()
-        return self[name]
+        value = self[name]
+        if name in LOCKABLE_FIELDS and name in self._o365_locked_fields():
+            value = self._o365_locked_value(name)
+        if name in WINDOW_MAXIMUM:
+            maximum = self._o365_window_maximum(name)
+            value = max(value or 0, 0)
+            if maximum is not None:
+                value = min(value, maximum)
+        return value
+
+    def _o365_check_write(self, vals):
+        """Server-side enforcement of the admin's locks and maximums for non-administrators."""
+        for name in WINDOW_MAXIMUM:
+            if name in vals and (vals[name] or 0) < 0:
+                raise ValidationError(
+                    self.env._("%s cannot be negative.", self._fields[name].string)
+                )
+        user = self.env.user
+        if user._is_superuser() or user.has_group("base.group_system"):
+            return
+        locked = self._o365_locked_fields() & set(vals)
+        for name in sorted(locked):
+            forced = self._o365_locked_value(name)
+            if (self._fields[name].convert_to_cache(vals[name], self) or False) != (
+                forced or False
+            ):
+                raise UserError(
+                    self.env._(
+                        'Your administrator has locked the Office 365 setting "%(setting)s"; '
+                        "it cannot be changed.",
+                        setting=self._fields[name].string,
+                    )
+                )
+        for name in set(WINDOW_MAXIMUM) & set(vals):
+            maximum = self._o365_window_maximum(name)
+            if maximum is not None and (vals[name] or 0) > maximum:
+                raise UserError(
+                    self.env._(
+                        "%(setting)s: at most %(maximum)s days (the maximum set by your "
+                        "administrator).",
+                        setting=self._fields[name].string,
+                        maximum=maximum,
+                    )
+                )

@@ -4,3 +4,4 @@ from . import test_scaleout
 from . import test_activities
 from . import test_holidays
 from . import test_inbound_events
+from . import test_preferences

@@ -1,0 +1,137 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Sign-in with Microsoft: the authorization-code flow with PKCE (msal) and the admin consent.
+
+The msal flow (state, PKCE verifier, nonce) stays server-side in the user's session between the
+start and the callback; the browser only carries the state, checked before the code is redeemed.
+"""
+
+import logging
+import secrets
+from urllib.parse import urlencode
+
+from markupsafe import Markup, escape
+
+from odoo import http
+from odoo.http import request
+
+from ..services.errors import GraphError
+
+_logger = logging.getLogger(__name__)
+
+FLOW_KEY = "office365_calendar_sync.flow"
+CONSENT_KEY = "office365_calendar_sync.consent_state"
+CALLBACK_PATH = "/office365_calendar_sync/oauth/callback"
+CONSENT_PATH = "/office365_calendar_sync/oauth/adminconsent"
+PREFERENCES_ACTION = "office365_calendar_sync.res_users_action_o365_preferences"
+
+
+def redirect_uri(env, path=CALLBACK_PATH):
+    """The redirect URI registered in the Azure application: Odoo's base URL + ``path``."""
+    base = env["ir.config_parameter"].sudo().get_param("web.base.url") or ""
+    return base.rstrip("/") + path
+
+
+def preferences_url(env):
+    return f"/odoo/action-{PREFERENCES_ACTION}/{env.user.id}"
+
+
+class Office365OAuth(http.Controller):
+    @http.route("/office365_calendar_sync/oauth/start", type="http", auth="user")
+    def oauth_start(self, **kwargs):
+        env = request.env
+        account = env.user._o365_account()
+        try:
+            provider = account.browse()._o365_token_provider()
+            flow = provider.start_auth(
+                redirect_uri(env), login_hint=env.user.email or env.user.login or None
+            )
+        except GraphError as exc:
+            _logger.warning("Office 365 sign-in of user %s cannot start: %s", env.uid, exc)
+            return _error_page(env, env._("The sign-in with Microsoft cannot start: %s", exc))
+        request.session[FLOW_KEY] = flow
+        return request.redirect(flow["auth_uri"], local=False)
+
+    @http.route(CALLBACK_PATH, type="http", auth="user")
+    def oauth_callback(self, **params):
+        env = request.env
+        flow = request.session.pop(FLOW_KEY, None)
+        if not flow:
+            return _error_page(env, env._("No sign-in with Microsoft is in progress."))
+        if not params.get("state") or params.get("state") != flow.get("state"):
+            _logger.warning("Office 365 sign-in of user %s refused: state mismatch", env.uid)
+            return _error_page(
+                env, env._("The sign-in was refused: its state does not match (possible forgery).")
+            )
+        if params.get("error"):
+            message = params.get("error_description") or params["error"]
+            _logger.warning("Office 365 sign-in of user %s refused: %s", env.uid, message)
+            return _error_page(env, env._("Microsoft refused the sign-in: %s", message))
+        account = env.user._o365_account()
+        try:
+            provider = account.browse()._o365_token_provider()
+            info = provider.finish_auth(flow, dict(params))
+        except GraphError as exc:
+            _logger.warning("Office 365 sign-in of user %s failed: %s", env.uid, exc)
+            return _error_page(env, env._("The sign-in with Microsoft failed: %s", exc))
+        email = info.get("email")
+        vals = {"email": email, "state": "connected", "last_error": False}
+        if account.email and email and account.email.lower() != email.lower():
+            vals["delta_link"] = False  # another mailbox: its changes start from scratch
+        account.write(vals)
+        account._o365_store_token_cache(provider.serialize())
+        _logger.info("Office 365 mailbox connected for user %s", env.uid)
+        return request.redirect(preferences_url(env))
+
+    @http.route("/office365_calendar_sync/oauth/adminconsent/start", type="http", auth="user")
+    def admin_consent_start(self, **kwargs):
+        env = request.env
+        if not env.user.has_group("base.group_system"):
+            return _error_page(env, env._("Only an administrator can grant the consent."))
+        config = env["office365.account"].sudo()._o365_config()
+        state = secrets.token_urlsafe(24)
+        request.session[CONSENT_KEY] = state
+        query = urlencode(
+            {
+                "client_id": config["client_id"],
+                "scope": "https://graph.microsoft.com/.default",
+                "redirect_uri": redirect_uri(env, CONSENT_PATH),
+                "state": state,
+            }
+        )
+        return request.redirect(
+            f"{config['login_url']}/{config['tenant']}/v2.0/adminconsent?{query}", local=False
+        )
+
+    @http.route(CONSENT_PATH, type="http", auth="user")
+    def admin_consent(self, **params):
+        env = request.env
+        expected = request.session.pop(CONSENT_KEY, None)
+        if not env.user.has_group("base.group_system"):
+            return _error_page(env, env._("Only an administrator can grant the consent."))
+        if not expected or params.get("state") != expected:
+            return _error_page(env, env._("The consent was refused: its state does not match."))
+        if params.get("admin_consent") != "True":
+            message = params.get("error_description") or params.get("error") or "no consent"
+            return _error_page(env, env._("The administrator consent was not given: %s", message))
+        params_model = env["ir.config_parameter"].sudo()
+        params_model.set_param("office365_calendar_sync.admin_consent", "True")
+        if params.get("tenant"):
+            params_model.set_param("office365_calendar_sync.tenant", params["tenant"])
+        return request.redirect("/odoo/settings#office365_calendar_sync")
+
+
+def _error_page(env, message):
+    body = Markup(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+        "<body style='font-family: sans-serif; margin: 3em'>"
+        "<h1>{title}</h1><p class='o365_error'>{message}</p>"
+        "<p><a href='{back}'>{back_label}</a></p></body></html>"
+    ).format(
+        title=escape(env._("Office 365 Calendar")),
+        message=escape(message),
+        back=escape(preferences_url(env)),
+        back_label=escape(env._("Back to the Office 365 Calendar preferences")),
+    )
+    return request.make_response(
+        str(body), headers=[("Content-Type", "text/html; charset=utf-8")], status=400
+    )
