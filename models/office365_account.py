@@ -251,8 +251,8 @@ class Office365Account(models.Model):
                 """
                 UPDATE office365_account
                    SET throttled_until = GREATEST(
-                        COALESCE(throttled_until, now() at time zone 'UTC'),
-                        (now() at time zone 'UTC') + %s * interval '1 second')
+                        COALESCE(throttled_until, statement_timestamp() at time zone 'UTC'),
+                        (statement_timestamp() at time zone 'UTC') + %s * interval '1 second')
                  WHERE id IN (SELECT id FROM office365_account WHERE id = %s
                                FOR NO KEY UPDATE SKIP LOCKED)
                 """,
@@ -292,15 +292,18 @@ class Office365Account(models.Model):
         ``throttled_until``. If the worker dies, PostgreSQL releases the lock with its
         connection and nothing was committed: the next run claims the account again.
         """
+        self.env["office365.account"].flush_model()
+        self.env["office365.link"].flush_model(["user_id", "state"])
         query = SQL(
             """
             SELECT a.id FROM office365_account a
              WHERE a.state = 'connected'
                AND a.id != ALL(%(skip)s)
                AND (a.throttled_until IS NULL
-                    OR a.throttled_until <= (now() at time zone 'UTC'))
+                    OR a.throttled_until <= (statement_timestamp() at time zone 'UTC'))
                AND (a.sync_requested_at IS NOT NULL
-                    OR a.next_sync_at IS NULL OR a.next_sync_at <= (now() at time zone 'UTC')
+                    OR a.next_sync_at IS NULL
+                    OR a.next_sync_at <= (statement_timestamp() at time zone 'UTC')
                     OR EXISTS (SELECT 1 FROM office365_sync_request r
                                 WHERE r.account_id = a.id)
                     OR EXISTS (SELECT 1 FROM office365_link l
@@ -407,9 +410,9 @@ class Office365Account(models.Model):
                 SELECT count(*) FROM office365_account a
                  WHERE a.state = 'connected' AND a.id != ALL(%(skip)s)
                    AND (a.throttled_until IS NULL
-                        OR a.throttled_until <= (now() at time zone 'UTC'))
+                        OR a.throttled_until <= (statement_timestamp() at time zone 'UTC'))
                    AND (a.sync_requested_at IS NOT NULL OR a.next_sync_at IS NULL
-                        OR a.next_sync_at <= (now() at time zone 'UTC')
+                        OR a.next_sync_at <= (statement_timestamp() at time zone 'UTC')
                         OR EXISTS (SELECT 1 FROM office365_sync_request r
                                     WHERE r.account_id = a.id))
                 """,
@@ -430,7 +433,7 @@ class Office365Account(models.Model):
                   JOIN office365_account a ON a.id = r.account_id
                  WHERE r.account_id = ANY(%s) AND a.state = 'connected'
                    AND (a.throttled_until IS NULL
-                        OR a.throttled_until <= (now() at time zone 'UTC'))
+                        OR a.throttled_until <= (statement_timestamp() at time zone 'UTC'))
                 """,
                 list(account_ids),
             )

@@ -231,6 +231,7 @@ class Office365Subscription(models.Model):
         if not sub_ids:
             _logger.warning("Office 365 notification without a subscription id refused")
             return 0
+        self.flush_model()
         self.env.cr.execute(
             SQL(
                 "SELECT graph_id, account_id, client_state FROM office365_subscription"

@@ -57,7 +57,7 @@ class Office365SyncRequest(models.Model):
             SQL(
                 """
                 INSERT INTO office365_sync_request (account_id, kind, requested_at)
-                SELECT r.account_id, r.kind, now() at time zone 'UTC'
+                SELECT r.account_id, r.kind, statement_timestamp() at time zone 'UTC'
                   FROM unnest(%s::int[], %s::varchar[]) AS r(account_id, kind)
                 """,
                 [row[0] for row in rows],
