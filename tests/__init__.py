@@ -5,3 +5,4 @@ from . import test_activities
 from . import test_holidays
 from . import test_inbound_events
 from . import test_preferences
+from . import test_meetings
