@@ -486,7 +486,7 @@ class Office365InboundEvent(models.Model):
                 continue
             primary = meeting._o365_primary_user()
             details = meeting._o365_details(primary)
-            note = details + (meeting.description or "")
+            note = details + str(meeting.description or "")
             owned = set((meeting.odoo_owned or "").split(","))
             common = {
                 "summary": meeting.name or "",
