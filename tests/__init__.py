@@ -6,3 +6,4 @@ from . import test_holidays
 from . import test_inbound_events
 from . import test_preferences
 from . import test_meetings
+from . import test_oauth

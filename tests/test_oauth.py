@@ -1,0 +1,169 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Connect to Office 365 through the controller: PKCE flow against the emulator, refusals, and
+the token cache kept encrypted and out of users' reach."""
+
+import json
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import requests
+
+from odoo.exceptions import AccessError
+from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tools import mute_logger
+
+from .common import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, Office365Case
+
+START = "/office365_calendar_sync/oauth/start"
+CALLBACK = "/office365_calendar_sync/oauth/callback"
+CONTROLLER_LOGGER = "odoo.addons.office365_calendar_sync.controllers.main"
+
+
+class Office365HttpCase(Office365Case, HttpCase):
+    """HttpCase with the emulator; the emulator accepts this server's callback."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.emulator.register_app(
+            CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI, cls.base_url() + CALLBACK]
+        )
+        cls.env["ir.config_parameter"].sudo().set_param("web.base.url", cls.base_url())
+
+
+@tagged("post_install", "-at_install")
+class TestOAuth(Office365HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.user = new_test_user(
+            cls.env, login="oauth_user", email="oauth.user@example.com", groups="base.group_user"
+        )
+        cls.mailbox = cls.emulator.add_mailbox("oauth.user@example.com", display_name="OAuth")
+
+    def _authorize(self):
+        """Open the start URL as the user; return the emulator's redirect back to Odoo."""
+        self.authenticate("oauth_user", "oauth_user")
+        answer = self.url_open(START, allow_redirects=False)
+        self.assertEqual(answer.status_code, 303, answer.text[:300])
+        authorize = answer.headers["Location"]
+        self.assertTrue(authorize.startswith(self.emulator.root_url), authorize)
+        query = dict(parse_qsl(urlsplit(authorize).query))
+        self.assertEqual(query["code_challenge_method"], "S256")
+        self.assertEqual(query["redirect_uri"], self.base_url() + CALLBACK)
+        self.assertEqual(query["login_hint"], "oauth.user@example.com")
+        back = requests.get(
+            authorize, allow_redirects=False, verify=self.emulator.ca_path, timeout=10
+        )
+        self.assertEqual(back.status_code, 302)
+        location = urlsplit(back.headers["Location"])
+        self.assertEqual(location.path, CALLBACK)
+        return dict(parse_qsl(location.query))
+
+    def _callback(self, params):
+        return self.url_open(f"{CALLBACK}?{urlencode(params)}", allow_redirects=False)
+
+    def test_connect(self):
+        params = self._authorize()
+        answer = self._callback(params)
+        self.assertEqual(answer.status_code, 303, answer.text[:300])
+        self.assertIn(
+            "/odoo/action-office365_calendar_sync.res_users_action_o365_preferences/",
+            answer.headers["Location"],
+        )
+        account = self.user._o365_account()
+        self.assertEqual(account.state, "connected")
+        self.assertEqual(account.email, "oauth.user@example.com")
+        self.assertEqual(self.user.o365_account_state, "connected")
+        # Stored encrypted: no token, no account name in clear.
+        raw = account.token_cache
+        self.assertTrue(raw)
+        self.assertNotIn("refresh_token", raw)
+        self.assertNotIn("oauth.user@example.com", raw)
+        self.assertIn("RefreshToken", account._o365_read_token_cache())
+        # The stored cache works: a sync run reaches the mailbox.
+        self.user._o365_start("events")
+        stats = self.o365_sync(self.user)
+        self.assertFalse(stats.fatal)
+        # A replayed callback is refused: the flow is used once.
+        with mute_logger(CONTROLLER_LOGGER):
+            again = self._callback(params)
+        self.assertEqual(again.status_code, 400)
+
+    def test_state_mismatch_refused(self):
+        params = self._authorize()
+        tokens_before = self.emulator.counters.get("POST /oauth2/v2.0/token", 0)
+        with self.assertLogs(CONTROLLER_LOGGER, "WARNING") as logs:
+            answer = self._callback({**params, "state": "forged-state"})
+        self.assertEqual(answer.status_code, 400)
+        self.assertIn("state does not match", answer.text)
+        self.assertIn("state mismatch", logs.output[0])
+        self.assertEqual(self.user._o365_account().state, "disconnected")
+        self.assertFalse(self.user._o365_account().token_cache)
+        # The code was never redeemed.
+        self.assertEqual(self.emulator.counters.get("POST /oauth2/v2.0/token", 0), tokens_before)
+
+    def test_bad_code_refused(self):
+        params = self._authorize()
+        with self.assertLogs(CONTROLLER_LOGGER, "WARNING"):
+            answer = self._callback({**params, "code": "not-a-code"})
+        self.assertEqual(answer.status_code, 400)
+        self.assertIn("failed", answer.text)
+        self.assertEqual(self.user._o365_account().state, "disconnected")
+
+    def test_identity_error_shown(self):
+        params = self._authorize()
+        with self.assertLogs(CONTROLLER_LOGGER, "WARNING"):
+            answer = self._callback(
+                {
+                    "state": params["state"],
+                    "error": "access_denied",
+                    "error_description": "The user declined <b>consent</b>",
+                }
+            )
+        self.assertEqual(answer.status_code, 400)
+        self.assertIn("The user declined &lt;b&gt;consent&lt;/b&gt;", answer.text)
+
+    def test_callback_without_sign_in(self):
+        self.authenticate("oauth_user", "oauth_user")
+        answer = self._callback({"code": "x", "state": "y"})
+        self.assertEqual(answer.status_code, 400)
+        self.assertIn("No sign-in", answer.text)
+
+    def test_start_needs_login(self):
+        answer = self.url_open(START, allow_redirects=False)
+        self.assertIn(answer.status_code, (302, 303))
+        self.assertIn("/web/login", answer.headers["Location"])
+
+    def test_token_cache_not_readable_by_users(self):
+        self._callback(self._authorize())
+        account = self.user._o365_account()
+        self.assertEqual(account.state, "connected")
+        other = new_test_user(self.env, login="oauth_other", groups="base.group_user")
+        for user in (self.user, other):
+            with self.assertRaises(AccessError):
+                self.env["office365.account"].with_user(user).search([])
+            with self.assertRaises(AccessError):
+                account.with_user(user).read(["token_cache"])
+            # The user's own preferences expose the address and state, never the tokens.
+            data = self.user.with_user(self.user).read(["o365_account_email"])[0]
+            self.assertEqual(data["o365_account_email"], "oauth.user@example.com")
+        # Through RPC as well.
+        self.authenticate("oauth_other", "oauth_other")
+        answer = self.url_open(
+            "/web/dataset/call_kw/office365.account/search_read",
+            data=json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "call",
+                    "params": {
+                        "model": "office365.account",
+                        "method": "search_read",
+                        "args": [[]],
+                        "kwargs": {"fields": ["token_cache"]},
+                    },
+                }
+            ),
+            headers={"Content-Type": "application/json"},
+        )
+        self.assertIn("error", answer.json())
+        self.assertNotIn("result", answer.json())
