@@ -18,10 +18,13 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import psycopg2
+import psycopg2.errors
 from dateutil.parser import isoparse
 from markupsafe import Markup, escape
 
 from odoo import api, fields, models, modules
+from odoo.exceptions import ValidationError
 from odoo.tools import SQL, html_sanitize
 
 from ..services import inbound, mapping
@@ -179,7 +182,7 @@ class Office365InboundEvent(models.Model):
                 stats.count(OPTION, "skipped")
                 continue
             try:
-                values = mapping.graph_to_values(event)
+                values = _without_nul(mapping.graph_to_values(event))
             except mapping.MappingError as exc:
                 stats.error(
                     OPTION,
@@ -296,13 +299,54 @@ class Office365InboundEvent(models.Model):
                 create_vals.append(vals)
                 stats.count(OPTION, "created" if action == inbound.LOG else "skipped")
         if create_vals:
-            touched |= self.create(create_vals)
+            touched |= self._o365_create_meetings(create_vals, stats)
         if create_rows:
             self.env["office365.inbound.event.mailbox"].create(create_rows)
         if to_cancel:
             to_cancel._o365_cancel(stats)
             touched |= to_cancel
         return touched
+
+    @api.model
+    def _o365_create_meetings(self, vals_list, stats):
+        """Create the new meetings in one batch; if the batch fails, one by one so that a bad
+        item (or a meeting created meanwhile by another attendee's sync) spares the others."""
+        try:
+            with self.env.cr.savepoint():
+                return self.create(vals_list)
+        except (psycopg2.Error, ValueError, ValidationError) as exc:
+            _logger.info("Batch of %d Outlook meetings retried one by one: %s", len(vals_list), exc)
+        created = self.browse()
+        for vals in vals_list:
+            try:
+                with self.env.cr.savepoint():
+                    created |= self.create([vals])
+                continue
+            except psycopg2.errors.UniqueViolation:
+                existing = self.search(
+                    [
+                        ("ical_uid", "=", vals["ical_uid"]),
+                        ("occurrence_key", "=", vals["occurrence_key"]),
+                    ],
+                    limit=1,
+                )
+                if existing:
+                    row = vals["mailbox_ids"][0][2]
+                    self.env["office365.inbound.event.mailbox"].create(
+                        {**row, "inbound_event_id": existing.id}
+                    )
+                    created |= existing
+                    continue
+                message = "already logged by another sync run"
+            except (psycopg2.Error, ValueError, ValidationError) as exc:
+                message = str(exc)
+            stats.count(OPTION, "created", -1)
+            stats.error(
+                OPTION,
+                f"Outlook event {vals.get('name')!r} not logged: {message}",
+                event_id=vals["mailbox_ids"][0][2].get("outlook_event_id") or "",
+            )
+        return created
 
     @api.model
     def _o365_meeting_vals(self, values, external, contacts, user_emails):
@@ -802,6 +846,18 @@ def _our_ref(event):
         ):
             return prop.get("value")
     return None
+
+
+def _without_nul(values):
+    """PostgreSQL refuses NUL characters in text: drop them from Outlook's strings."""
+    for key in ("subject", "location", "body"):
+        if isinstance(values.get(key), str) and "\x00" in values[key]:
+            values[key] = values[key].replace("\x00", "")
+    names = values.get("attendee_names") or {}
+    for email, name in names.items():
+        if isinstance(name, str) and "\x00" in name:
+            names[email] = name.replace("\x00", "")
+    return values
 
 
 def _label(event):

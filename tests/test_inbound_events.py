@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from odoo import fields
 from odoo.addons.office365_calendar_sync.services.runstats import RunStats
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from .common import Office365Case
 
@@ -170,6 +171,49 @@ class TestInboundEvents(Office365Case):
         self.assertEqual(self._activities(partner).summary, "New contact")
         # an internal-only meeting is still never logged
         self.assertNotIn("Internal", self._meetings().mapped("name"))
+
+    def test_invited_by_a_contact_and_default_internal_domains(self):
+        self.env["ir.config_parameter"].sudo().set_param(PARAM + "internal_domains", "")
+        # a contact invites alice: logged on the contact's timeline
+        self._create(
+            self.alice_box,
+            attendees=("alice@example.com",),
+            organizer="dan@client.com",
+            subject="Invited by Dan",
+        )
+        # default internal domains (company's and users'): alice + bob is internal
+        self._create(self.alice_box, attendees=("bob@example.com",), subject="Internal")
+        self.o365_sync(self.alice)
+        self.assertEqual(self._meetings().mapped("name"), ["Invited by Dan"])
+        activity = self._activities(self.dan)
+        self.assertEqual(activity.user_id, self.alice)
+        self.assertIn("dan@client.com", str(activity.note))
+
+    def test_meeting_created_meanwhile_elsewhere_is_joined(self):
+        self._create(self.alice_box, subject="Raced\x00 meeting")
+        self.o365_sync(self.alice)
+        meeting = self._meetings()
+        self.assertEqual(meeting.name, "Raced meeting")
+        stats = RunStats()
+        row = {"user_id": self.bob.id, "outlook_event_id": "bob-copy", "change_key": "k"}
+        vals = [
+            {
+                "name": "Raced meeting",
+                "ical_uid": meeting.ical_uid,
+                "occurrence_key": "",
+                "mailbox_ids": [(0, 0, row)],
+            },
+            {
+                "name": "Other",
+                "ical_uid": "other",
+                "mailbox_ids": [(0, 0, {**row, "outlook_event_id": "x"})],
+            },
+        ]
+        with mute_logger("odoo.sql_db"):
+            created = self.env["office365.inbound.event"]._o365_create_meetings(vals, stats)
+        self.assertEqual(len(created), 2)
+        self.assertIn(meeting, created)
+        self.assertEqual(meeting.mailbox_ids.user_id, self.alice | self.bob)
 
     def test_private_events(self):
         private = self._create(self.alice_box, sensitivity="private", subject="Private")
