@@ -17,6 +17,7 @@ the identity platform is always in it). Tokens and the client secret are never l
 import logging
 import re
 import threading
+import warnings
 
 import msal
 import requests
@@ -30,6 +31,12 @@ DELEGATED_SCOPES = ["Calendars.ReadWrite", "User.Read", "MailboxSettings.ReadWri
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 # msal adds these to every delegated request itself and refuses them as input.
 RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
+# The sign-in answer comes back in the query string on purpose (a GET callback): the code is
+# only redeemable with the PKCE verifier and the client secret, both server-side. msal warns
+# about this on every sign-in; keep the logs quiet about a deliberate choice.
+warnings.filterwarnings(
+    "ignore", message="response_mode='form_post' is recommended", category=UserWarning
+)
 # Token errors meaning the grant is gone: only a new sign-in helps.
 RECONNECT_ERRORS = frozenset(
     {"invalid_grant", "interaction_required", "consent_required", "login_required"}

@@ -9,9 +9,6 @@ import pytest
 from services.auth import DELEGATED_SCOPES, TokenProvider
 from services.errors import AuthError, ReconnectNeeded, ThrottledError, TransportError
 
-# msal recommends form_post; the emulator and the controller use the query response.
-pytestmark = pytest.mark.filterwarnings("ignore:response_mode='form_post':UserWarning")
-
 CLIENT_ID = "emulator-test-client"
 SECRET = "emulator-test-secret"
 REDIRECT = "https://odoo.example.com/office365_calendar_sync/oauth"

@@ -6,9 +6,6 @@ import pytest
 
 from services.graph_client import WriteOp, transaction_id_for
 
-# msal recommends form_post; the emulator and the controller use the query response.
-pytestmark = pytest.mark.filterwarnings("ignore:response_mode='form_post':UserWarning")
-
 DB = "3c5e0a1e-3f1b-4a44-9b0c-2f6a7d1e9c11"
 
 

@@ -13,9 +13,6 @@ from services.graph_client import (
     extended_property_value,
 )
 
-# msal recommends form_post; the emulator and the controller use the query response.
-pytestmark = pytest.mark.filterwarnings("ignore:response_mode='form_post':UserWarning")
-
 START, END = datetime(2026, 3, 1), datetime(2026, 4, 1)
 
 

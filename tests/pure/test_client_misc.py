@@ -18,9 +18,6 @@ from services.graph_client import (
     transaction_id_for,
 )
 
-# msal recommends form_post; the emulator and the controller use the query response.
-pytestmark = pytest.mark.filterwarnings("ignore:response_mode='form_post':UserWarning")
-
 
 @pytest.fixture
 def box(emulator, token_provider):

@@ -14,9 +14,6 @@ from services.errors import (
 )
 from services.graph_client import GraphClient, parse_retry_after
 
-# msal recommends form_post; the emulator and the controller use the query response.
-pytestmark = pytest.mark.filterwarnings("ignore:response_mode='form_post':UserWarning")
-
 
 def test_429_waits_retry_after(emulator, client, sleeps):
     emulator.faults.add("throttle", count=2, retry_after=7)
