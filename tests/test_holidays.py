@@ -137,6 +137,28 @@ class TestHolidays(Office365Case):
         self.assertEqual(len(self._events(self.holly_box)), 1)
         self.assertFalse(self._writes(), "nothing written to Outlook")
 
+    def test_manager_and_automatic_approval_are_final_too(self):
+        common = {"requires_allocation": "no", "company_id": False}
+        by_manager = self.env["hr.leave.type"].create(
+            {"name": "Training", "leave_validation_type": "manager", **common}
+        )
+        automatic = self.env["hr.leave.type"].create(
+            {"name": "Remote", "leave_validation_type": "no_validation", **common}
+        )
+        self.emp.leave_manager_id = self.manager
+        managed = self._approved(leave_type=by_manager)
+        auto = self._leave(leave_type=automatic, first=self.monday + timedelta(days=1))
+        self.assertEqual(auto.state, "validate", "approved on creation")
+        self.o365_sync(self.holly)
+        events = self._events(self.holly_box)
+        self.assertEqual(
+            {ref: ev["subject"] for ref, ev in events.items()},
+            {
+                f"hr.leave,{managed.id}": "Training: Summer holiday",
+                f"hr.leave,{auto.id}": "Remote: Summer holiday",
+            },
+        )
+
     def test_two_step_approval_pushes_after_the_second_step_only(self):
         leave = self._leave(leave_type=self.type_both)
         leave.action_approve()
@@ -271,20 +293,42 @@ class TestHolidays(Office365Case):
         leave = self._approved()
         self.o365_sync(self.holly)
         event = self._only_event(self.holly_box, leave)
+        later = (self.monday + timedelta(days=3)).isoformat()
         self.holly_box.update_event(
-            event["id"], {"subject": "Beach!", "showAs": "free", "location": {"displayName": "X"}}
+            event["id"],
+            {
+                "subject": "Beach!",
+                "showAs": "free",
+                "location": {"displayName": "X"},
+                "start": {"dateTime": f"{later}T09:00:00", "timeZone": "UTC"},
+                "end": {"dateTime": f"{later}T10:00:00", "timeZone": "UTC"},
+                "isAllDay": False,
+            },
         )
         self.o365_sync(self.holly)
         event = self._only_event(self.holly_box, leave)
+        values = mapping.graph_to_values(event)
         self.assertEqual(event["subject"], "Paid Time Off: Summer holiday")
         self.assertEqual(event["showAs"], "oof")
+        self.assertTrue(event["isAllDay"])
+        self.assertEqual(
+            (values["start"], values["end"]),
+            (self.monday.isoformat(), (self.monday + timedelta(days=1)).isoformat()),
+        )
         self.assertEqual(leave.private_name, "Summer holiday", "the leave is not changed")
-        self.assertEqual(leave.request_date_from, self.monday)
+        self.assertEqual((leave.request_date_from, leave.request_date_to), (self.monday,) * 2)
+        self.assertEqual(leave.state, "validate")
         line = self._log_lines(self.holly, "info").filtered(
             lambda ln: ln.res_id == leave.id and "restored from Odoo" in ln.message
         )
-        self.assertTrue(line, "the restore is logged")
-        self.assertIn("subject", line[0].message)
+        self.assertEqual(len(line), 1, "the restore is logged")
+        for name in ("subject", "show_as", "start", "end", "all_day"):
+            self.assertIn(name, line.message)
+        # The restore does not bounce: the next runs write nothing.
+        self.emulator.reset_counters()
+        self.o365_sync(self.holly)
+        self.o365_sync(self.holly)
+        self.assertFalse(self._writes())
 
     def test_outlook_deletion_recreates_the_event(self):
         leave = self._approved()
