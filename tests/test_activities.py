@@ -110,6 +110,27 @@ class TestActivities(Office365Case):
         link.invalidate_recordset()
         self.assertEqual(link.state, "synced")
 
+    def test_user_without_admin_rights_creates_and_edits(self):
+        self.alice.groups_id |= self.env.ref("base.group_partner_manager")
+        model = self.env["mail.activity"].with_user(self.alice)
+        activity = model.create(
+            {
+                "res_model_id": self.partner_model,
+                "res_id": self.contact.id,
+                "activity_type_id": self.todo.id,
+                "summary": "My own task",
+                "date_deadline": self.due,
+            }
+        )
+        activity.write({"summary": "My own task, edited"})
+        self.o365_sync(self.alice)
+        self.assertEqual(
+            self._event(self.alice_box, activity)["subject"], "To-Do: My own task, edited"
+        )
+        activity.action_done()
+        self.o365_sync(self.alice)
+        self.assertFalse(self.o365_events(self.alice_box))
+
     def test_type_selection_and_only_started_users(self):
         self.alice._o365_settings().o365_sync_phonecall = False
         call = self._activity(activity_type_id=self.call.id, summary="Call back")
@@ -394,6 +415,7 @@ class TestActivities(Office365Case):
         stats = self.o365_sync(self.alice)
         self.assertEqual(stats.counts["activities"]["created"], 500)
         self.assertEqual(len(self.o365_events(self.alice_box)), 500)
+        _logger.info("Graph requests for 500 new activities: %s", dict(self.emulator.counters))
         self.assertLessEqual(self.emulator.counters["total"], 30, dict(self.emulator.counters))
 
     def _queries(self, func):
