@@ -165,7 +165,9 @@ class Office365Account(models.Model):
 
     def _o365_read_token_cache(self):
         self.ensure_one()
-        raw = self.sudo().token_cache
+        return self._o365_decrypt(self.sudo().token_cache)
+
+    def _o365_decrypt(self, raw):
         if not raw:
             return None
         try:
@@ -192,7 +194,17 @@ class Office365Account(models.Model):
             verify=config["verify"],
             app_only=config["mode"] == "app",
             account_username=self.email if self else None,
+            cache_loader=self._o365_committed_token_cache if self else None,
         )
+
+    def _o365_committed_token_cache(self):
+        """The token cache as last committed, read in a fresh cursor: another worker may have
+        rotated the refresh token after this transaction's snapshot was taken."""
+        self.ensure_one()
+        with self.env.registry.cursor() as cr:
+            cr.execute("SELECT token_cache FROM office365_account WHERE id = %s", [self.id])
+            row = cr.fetchone()
+        return self._o365_decrypt(row and row[0])
 
     def _o365_graph_client(self):
         """The one place models get a Microsoft Graph client (tests may swap it)."""
