@@ -13,3 +13,4 @@ from . import office365_subscription
 from . import hr_leave
 from . import office365_inbound_event_mailbox
 from . import res_config_settings
+from . import res_partner

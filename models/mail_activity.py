@@ -5,6 +5,7 @@ import contextlib
 from urllib.parse import urlencode
 
 from odoo import api, fields, models
+from odoo.osv import expression
 from odoo.tools import is_html_empty
 
 from ..services import mapping_activity
@@ -95,6 +96,54 @@ class MailActivity(models.Model):
             )
             targets[activity.id] = user_id if wanted else False
         return targets
+
+    @api.model
+    def _o365_contacts_changed(self, partners):
+        """Contact details shown in the events changed: re-push the linked activities."""
+        if not partners or not self.env["res.users.settings"]._o365_any_enabled():
+            return
+        for model_name in ("office365.link", "mail.activity"):
+            self.env[model_name].flush_model()
+        self.env.cr.execute(
+            """
+            SELECT DISTINCT a.res_model
+              FROM mail_activity a
+              JOIN office365_link l ON l.res_model = 'mail.activity' AND l.res_id = a.id
+             WHERE l.state != 'detached'
+            """
+        )
+        domains = []
+        for (res_model,) in self.env.cr.fetchall():
+            if res_model == "res.partner":
+                documents = partners.ids
+            else:
+                field = res_model in self.env and self.env[res_model]._fields.get("partner_id")
+                if not field or field.comodel_name != "res.partner" or not field.store:
+                    continue
+                documents = (
+                    self.env[res_model]
+                    .sudo()
+                    .with_context(active_test=False)
+                    .search([("partner_id", "in", partners.ids)])
+                    .ids
+                )
+            if documents:
+                domains.append([("res_model", "=", res_model), ("res_id", "in", documents)])
+        if not domains:
+            return
+        activities = self.sudo().with_context(active_test=False).search(expression.OR(domains))
+        linked = (
+            self.env["office365.link"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", self._name),
+                    ("res_id", "in", activities.ids),
+                    ("state", "!=", "detached"),
+                ]
+            )
+        )
+        self.sudo().browse(set(linked.mapped("res_id")))._o365_touch()
 
     @api.model
     def _o365_backfill(self, users):

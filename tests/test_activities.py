@@ -187,6 +187,20 @@ class TestActivities(Office365Case):
         self.o365_sync(self.alice)
         self.assertEqual(self.emulator.counters["POST /$batch"], 0)
 
+    def test_contact_details_changes_update_the_event(self):
+        activity = self._activity()
+        other = self._activity(res_id=self.company.id, summary="Company task")
+        self.o365_sync(self.alice)
+        self.contact.phone = "+32 2 555 99 99"
+        self.assertEqual(self._link(activity).state, "pending")
+        self.assertEqual(self._link(other).state, "synced", "other contacts are not touched")
+        self.company.name = "Acme Group"
+        self.o365_sync(self.alice)
+        body = self._event(self.alice_box, activity)["body"]["content"]
+        self.assertIn("+32 2 555 99 99", body)
+        self.assertIn("Acme Group", body)
+        self.assertIn("Acme Group", self._event(self.alice_box, other)["body"]["content"])
+
     def test_outlook_move_sets_due_date_and_keeps_outlook_times(self):
         activity = self._activity()
         self.o365_sync(self.alice)
