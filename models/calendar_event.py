@@ -155,7 +155,12 @@ class CalendarEvent(models.Model):
             if not partner.user_ids and partner.commercial_partner_id.is_company:
                 companies.add(partner.commercial_partner_id.name)
         snapshot = (link.synced_values or {}) if link.event_id else {}
-        kept = [email for email in snapshot.get("attendees") or [] if email not in data["known"]]
+        snapshot_names = snapshot.get("attendee_names") or {}
+        kept = {
+            email: snapshot_names.get(email)
+            for email in snapshot.get("attendees") or []
+            if email not in data["known"]
+        }
         emails, names, missing = mapping_activity.meeting_attendees(
             clean_email(account.email) or clean_email(organizer.email), attendees, kept
         )
@@ -172,6 +177,7 @@ class CalendarEvent(models.Model):
             "subject": subject,
             "body": "" if is_html_empty(self.description) else str(self.description),
             "location": (self.location or "").strip(),
+            "sensitivity": "private" if self.privacy == "private" else "normal",
             "attendees": emails,
             "attendee_names": names,
             **mapping_activity.meeting_times(

@@ -11,7 +11,7 @@ date changes in Odoo. That keeps both sides stable: a pull right after a move ch
 
 from datetime import date, datetime, time, timedelta, timezone
 
-from .mapping import SUBJECT_MAX, MappingError, html_block, utc_iso
+from .mapping import SUBJECT_MAX, MappingError, clean_email, html_block, utc_iso
 from .timezones import zone
 
 # Dates Odoo and Outlook both accept for a due date.
@@ -189,20 +189,22 @@ def meeting_attendees(organizer_email, attendees, kept=()):
     """Outlook attendees of a meeting.
 
     ``attendees`` are ``(name, email)`` pairs of the Odoo attendees; the organizer is left out
-    (Outlook adds them). ``kept`` are addresses added in Outlook that match nobody in Odoo:
-    they stay invited. Returns ``(emails, names, names_without_email)``.
+    (Outlook adds them). ``kept`` are addresses added in Outlook that match nobody in Odoo
+    (a list, or a dict address -> display name): they stay invited.
+    Returns ``(emails, names, names_without_email)``.
     """
-    organizer = (organizer_email or "").strip().casefold()
+    organizer = clean_email(organizer_email)
     names, missing = {}, []
     for name, email in attendees:
-        address = (email or "").strip().casefold()
-        if not address or "@" not in address:
+        address = clean_email(email)
+        if not address:
             missing.append(name or "?")
             continue
         if address != organizer and address not in names:
             names[address] = name or address
-    for address in kept:
-        address = (address or "").strip().casefold()
+    kept = kept if isinstance(kept, dict) else dict.fromkeys(kept or ())
+    for raw, name in kept.items():
+        address = clean_email(raw)
         if address and address != organizer and address not in names:
-            names[address] = address
+            names[address] = name or address
     return sorted(names), names, missing

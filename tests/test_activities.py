@@ -109,6 +109,12 @@ class TestActivities(Office365Case):
         self.assertEqual(category[0]["color"], "preset9")
         link.invalidate_recordset()
         self.assertEqual(link.state, "synced")
+        # The category is checked once per mailbox, not on every run.
+        self._activity(summary="Second")
+        self.emulator.reset_counters()
+        self.o365_sync(self.alice)
+        self.assertEqual(self.emulator.counters["GET /me/outlook/masterCategories"], 0)
+        self.assertEqual(len(self.o365_events(self.alice_box)), 2)
 
     def test_user_without_admin_rights_creates_and_edits(self):
         self.alice.groups_id |= self.env.ref("base.group_partner_manager")

@@ -236,6 +236,35 @@ class TestMeetings(Office365Case):
             ["ann.lee@acme.example", "dan.contact@example.org", "guest@nowhere.example"],
         )
 
+    def test_all_day_meeting_both_ways(self):
+        day = self.start.date() + timedelta(days=1)
+        meeting = self._meeting(
+            name="Offsite", allday=True, start=day, stop=day + timedelta(days=1), privacy="private"
+        )
+        self.o365_sync(self.alice)
+        self.o365_sync(self.alice)
+        event = self._event(self.alice_box, meeting)
+        self.assertTrue(event["isAllDay"])
+        self.assertEqual(event["sensitivity"], "private")
+        self.assertEqual(event["start"]["dateTime"][:10], day.isoformat())
+        self.assertEqual(event["end"]["dateTime"][:10], (day + timedelta(days=2)).isoformat())
+        moved = day + timedelta(days=7)
+        self.alice_box.update_event(
+            event["id"],
+            {
+                "start": {"dateTime": f"{moved}T00:00:00", "timeZone": "Europe/Brussels"},
+                "end": {
+                    "dateTime": f"{moved + timedelta(days=1)}T00:00:00",
+                    "timeZone": "Europe/Brussels",
+                },
+            },
+        )
+        self.emulator.reset_counters()
+        self.o365_sync(self.alice)
+        self.assertTrue(meeting.allday)
+        self.assertEqual((meeting.start_date, meeting.stop_date), (moved, moved))
+        self.assertEqual(self.emulator.counters["POST /$batch"], 0, "no ping-pong")
+
     def test_delete_archive_and_outlook_delete(self):
         deleted = self._meeting(name="Deleted")
         archived = self._meeting(name="Archived")

@@ -117,3 +117,13 @@ def test_meeting_attendees():
     assert emails == ["ann@acme.com", "guest@other.org"]
     assert names["ann@acme.com"] == "Ann"
     assert missing == ["Bob"]
+
+
+def test_meeting_attendees_formatted_addresses_and_kept_names():
+    emails, names, _missing = ma.meeting_attendees(
+        "boss@example.com",
+        [("Ann", '"Ann Lee" <Ann@Acme.com>')],
+        kept={"guest@other.org": "Guest Person"},
+    )
+    assert emails == ["ann@acme.com", "guest@other.org"]
+    assert names == {"ann@acme.com": "Ann", "guest@other.org": "Guest Person"}
