@@ -227,6 +227,9 @@ class ResUsers(models.Model):
                 last_error = errors.get(last_id) or False
                 if account and account.state == "reconnect" and enabled:
                     last_error = account.last_error or self.env._("Reconnect needed")
+                if option == "activities" and enabled and not last_error:
+                    # Meetings left to Odoo's own Outlook synchronization (microsoft_calendar).
+                    last_error = self.env["calendar.event"]._o365_meeting_status(user)
                 user[f"o365_{option}_last_run"] = last_run or False
                 user[f"o365_{option}_next_run"] = next_run
                 user[f"o365_{option}_items"] = items or 0

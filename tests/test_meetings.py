@@ -330,6 +330,8 @@ class TestMeetings(Office365Case):
             self.assertFalse(self._link(existing) or self._link(meeting))
             log = self.env["office365.sync.log"].sudo().search([("user_id", "=", frank.id)])
             self.assertIn(MS_CALENDAR_NOTE, log.line_ids.mapped("message"))
+            frank.invalidate_recordset(["o365_activities_last_error"])
+            self.assertEqual(frank.o365_activities_last_error, MS_CALENDAR_NOTE, "user's status")
             self.o365_sync(frank)
         self.assertFalse(self.o365_events(frank_box))
         self.assertFalse(self.env["calendar.event"]._o365_meeting_status(frank))
