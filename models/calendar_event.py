@@ -86,6 +86,10 @@ class CalendarEvent(models.Model):
                 and event.res_model != "hr.leave"
             )
             targets[event.id] = user_id if wanted else False
+        stopped = records.filtered(
+            lambda ev: ev.user_id.id not in prefs and ev.active and ev.res_model != "hr.leave"
+        )
+        targets.update(self.env["mail.activity"]._o365_keep_while_stopped(stopped))
         return targets
 
     def _skip_send_mail_status_update(self):

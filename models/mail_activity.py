@@ -95,7 +95,42 @@ class MailActivity(models.Model):
                 and user_prefs[TYPE_SETTING.get(activity.activity_category, TASK_SETTING)]
             )
             targets[activity.id] = user_id if wanted else False
+        stopped = records.filtered(
+            lambda act: (
+                act.user_id.id not in prefs
+                and act.active
+                and not act.o365_inbound_event_id
+                and not act.calendar_event_id
+            )
+        )
+        targets.update(self._o365_keep_while_stopped(stopped))
         return targets
+
+    def _o365_keep_while_stopped(self, records):
+        """Records of users who stopped the option keep their link (nothing is sent meanwhile).
+
+        An edit made while stopped is then pushed when the user starts again, and the event
+        stays in Outlook instead of being queued for removal.
+        """
+        if not records:
+            return {}
+        links = (
+            self.env["office365.link"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", records._name),
+                    ("res_id", "in", records.ids),
+                    ("state", "!=", "detached"),
+                ]
+            )
+        )
+        owner = {link.res_id: link.user_id.id for link in links}
+        return {
+            record.id: record.user_id.id
+            for record in records
+            if owner.get(record.id) == record.user_id.id
+        }
 
     @api.model
     def _o365_contacts_changed(self, partners):

@@ -414,6 +414,12 @@ class TestActivities(Office365Case):
         self.assertEqual(self.emulator.counters["POST /$batch"], 0, "no traffic once stopped")
         events = self.o365_events(erin_box)
         self.assertEqual([ev["subject"] for ev in events], ["To-Do: New one"], "events stay")
+        self.assertEqual(self._link(after).state, "pending", "kept for a later start")
+        # Starting again sends what changed meanwhile; the event was never removed.
+        erin._o365_start("activities")
+        self.o365_sync(erin)
+        events = self.o365_events(erin_box)
+        self.assertEqual([ev["subject"] for ev in events], ["To-Do: Changed after stop"])
 
     @mute_logger("odoo.addons.office365_calendar_sync.models.office365_account")
     def test_push_500_activities_costs_at_most_30_requests(self):
