@@ -85,7 +85,9 @@ class TestActivities(Office365Case):
 
     # ------------------------------------------------------------------
     def test_task_pushed_with_subject_body_category_and_identity(self):
+        self.emulator.reset_counters()
         activity = self._activity(note="<p>Bring the price list</p>")
+        self.assertEqual(self.emulator.counters["total"], 0, "no HTTP in the user's transaction")
         link = self._link(activity)
         self.assertEqual(link.state, "pending", "recorded in the user's transaction, no HTTP")
         self.assertFalse(self.o365_events(self.alice_box))
