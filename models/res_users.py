@@ -213,6 +213,12 @@ class ResUsers(models.Model):
             errors[log.id] = log.message or (failed.message if failed else False)
         accounts = self.env["office365.account"].sudo().search([("user_id", "in", self.ids)])
         account_of = {account.user_id.id: account for account in accounts}
+        requested = set(
+            self.env["office365.sync.request"]
+            .sudo()
+            .search([("account_id", "in", accounts.ids)])
+            .account_id.ids
+        )
         for user in self:
             account = account_of.get(user.id)
             settings = user.sudo().res_users_settings_ids[:1]
@@ -222,7 +228,10 @@ class ResUsers(models.Model):
                 next_run = False
                 if enabled and account and account.state == "connected":
                     next_run = (
-                        account.sync_requested_at or account.next_sync_at or fields.Datetime.now()
+                        (account.id in requested and fields.Datetime.now())
+                        or account.sync_requested_at
+                        or account.next_sync_at
+                        or fields.Datetime.now()
                     )
                 last_error = errors.get(last_id) or False
                 if account and account.state == "reconnect" and enabled:
@@ -274,8 +283,7 @@ class ResUsers(models.Model):
         account = self._o365_account()
         if account.state != "connected":
             raise UserError(self.env._("Connect your Office 365 account first."))
-        account.sync_requested_at = fields.Datetime.now()
-        account._o365_trigger_sync()
+        self._o365_request_sync(account)
         return self._o365_preferences_action()
 
     def action_o365_connect(self):
@@ -380,7 +388,14 @@ class ResUsers(models.Model):
             for model in OPTION_MODELS[option]:
                 if hasattr(self.env[model], "_o365_backfill"):
                     self.env[model].sudo()._o365_backfill(self)
-        account.sync_requested_at = fields.Datetime.now()
+        self._o365_request_sync(account)
+
+    @api.model
+    def _o365_request_sync(self, account):
+        """Ask for a run of ``account`` soon, without waiting for a worker that is syncing it
+        (an append-only request row, never an update of the locked account row)."""
+        requests = self.env["office365.sync.request"].sudo()
+        requests._o365_add({account.id: {"change"}})
         account._o365_trigger_sync()
 
     def _o365_stop(self, option):

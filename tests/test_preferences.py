@@ -205,7 +205,7 @@ class TestPreferences(Office365Case):
                 "end": {"dateTime": _iso(1, 13), "timeZone": "UTC"},
             }
         )
-        self.o365_sync(self.alice)
+        self.env["office365.account"]._cron_sync()  # the sync job serves the Start's request
         log = self.env["office365.sync.log"].search(
             [("user_id", "=", self.alice.id), ("option", "=", "events")]
         )
@@ -235,7 +235,10 @@ class TestPreferences(Office365Case):
         self.alice._o365_start("holidays")
         alice.action_o365_sync_now()
         account = self.alice._o365_account()
-        self.assertTrue(account.sync_requested_at)
+        requests = self.env["office365.sync.request"].search([("account_id", "=", account.id)])
+        self.assertTrue(requests)
+        alice.invalidate_recordset()
+        self.assertTrue(alice.o365_events_next_run)
         alice.action_o365_disconnect()
         alice.invalidate_recordset()
         self.assertEqual(alice.o365_account_state, "disconnected")

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run_tests  # noqa: E402  (same folder: reuse the server/PostgreSQL discovery)
+import run_tests
 
 ROOT = run_tests.ROOT
 MODULE = run_tests.MODULE
@@ -137,7 +137,7 @@ def start_emulator(port, state_file, log_path, redirect_uri):
         str(state_file),
     ]
     run_tests.show_cmd(cmd)
-    log = open(log_path, "w")  # noqa: SIM115 (kept open for the child's lifetime)
+    log = open(log_path, "w")
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True
     )
@@ -244,7 +244,8 @@ for partner, kind, summary, days, user in [
         "date_deadline": today + timedelta(days=days), "user_id": user.id,
     })
 
-start = fields.Datetime.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=1, hours=2)
+start = fields.Datetime.now().replace(minute=0, second=0, microsecond=0)
+start += timedelta(days=1, hours=2)
 env["calendar.event"].with_user(alice).create({
     "name": "Demo for Customer One",
     "start": start, "stop": start + timedelta(hours=1),
