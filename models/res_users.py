@@ -383,6 +383,10 @@ class ResUsers(models.Model):
             raise UserError(self.env._("Connect your Office 365 account first."))
         settings = self._o365_settings()
         settings.write({f"o365_{option}_enabled": True})
+        if option == "events" and account.sudo().delta_link:
+            # The calendar was read without this option: read the whole window again so the
+            # meetings already in Outlook are logged too (known events are matched, not doubled).
+            account.sudo().delta_link = False
         push_existing = settings._o365_effective("o365_push_existing")
         if option != "events" and (option != "activities" or push_existing):
             for model in OPTION_MODELS[option]:

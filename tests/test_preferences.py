@@ -229,6 +229,32 @@ class TestPreferences(Office365Case):
         self.assertEqual(alice.o365_events_last_error, "Outlook event not applied: no start")
         self.assertFalse(alice.o365_holidays_last_run)
 
+    def test_start_events_later_logs_meetings_already_read(self):
+        """Another option read the calendar first: starting events still logs older meetings."""
+        self.env["res.partner"].create({"name": "Zoe", "email": "zoe@customer.example.org"})
+        event = self.alice_box.create_event(
+            {
+                "subject": "Visit Zoe",
+                "start": {"dateTime": _iso(2, 10), "timeZone": "UTC"},
+                "end": {"dateTime": _iso(2, 11), "timeZone": "UTC"},
+                "attendees": [
+                    {
+                        "emailAddress": {"address": "zoe@customer.example.org", "name": "Zoe"},
+                        "type": "required",
+                    }
+                ],
+            }
+        )
+        inbound = self.env["office365.inbound.event"].sudo()
+        account = self.alice._o365_account()
+        self.alice._o365_start("holidays")
+        self.env["office365.account"]._cron_sync()
+        self.assertTrue(account.delta_link)
+        self.assertFalse(inbound.search([("ical_uid", "=", event["iCalUId"])]))
+        self.alice._o365_start("events")
+        self.env["office365.account"]._cron_sync()
+        self.assertTrue(inbound.search([("ical_uid", "=", event["iCalUId"])]))
+
     def test_sync_now_and_disconnect(self):
         alice = self.alice.with_user(self.alice)
         self.alice._o365_start("events")
