@@ -143,7 +143,10 @@ class Office365Link(models.Model):
                         continue
                     planned.append((link, WriteOp(str(link.id), "delete", link.event_id), None))
             for link, op, values in records._o365_plan_writes(
-                model_links.filtered(lambda ln: ln.state == "pending"), account, stats, prevented
+                model_links.exists().filtered(lambda ln: ln.state == "pending"),
+                account,
+                stats,
+                prevented,
             ):
                 planned.append((link, op, values))
         if not planned:

@@ -151,6 +151,8 @@ class Office365SyncMixin(models.AbstractModel):
                 continue  # our own write coming back
             record = by_id.get(link.res_id)
             if record is None:
+                if link.state == "to_delete":
+                    self._o365_deleted_here_updated_there(link, account, stats)
                 continue
             try:
                 theirs = mapping.graph_to_values(event)
@@ -206,6 +208,19 @@ class Office365SyncMixin(models.AbstractModel):
                 "synced_values": snapshot,
                 "last_sync": fields.Datetime.now(),
             }
+            odoo_won = {
+                key: value
+                for key, value in result.to_outlook.items()
+                if key in self._o365_inbound_fields
+            }
+            if odoo_won:
+                # Odoo's value of a field Outlook may also change won (changed in Odoo only, or
+                # the same-field rule): keep Outlook's value in the snapshot so the push sends it.
+                vals["synced_values"] = {
+                    **snapshot,
+                    **{key: theirs.get(key) for key in odoo_won},
+                }
+                vals["state"] = "pending"
             if result.to_odoo:
                 if prevented.allows("odoo", "update"):
                     record.with_context(**{CTX_INBOUND: True})._o365_write_inbound(
@@ -231,10 +246,64 @@ class Office365SyncMixin(models.AbstractModel):
                 )
             link.write(vals)
 
+    def _o365_deleted_here_updated_there(self, link, account, stats):
+        """Deleted in Odoo, updated in Outlook since the last sync: the user's delete rule.
+
+        Delete wins: the push removes the Outlook event as planned. Update wins: the Outlook
+        event stays (the link is dropped so nothing deletes it).
+        """
+        if account._o365_setting("o365_delete_rule") != decisions.UPDATE_WINS:
+            return
+        stats.error(
+            self._o365_option(),
+            "Deleted in Odoo but changed in Outlook since the last sync: the Outlook event is "
+            "kept (update wins).",
+            link.res_model,
+            link.res_id,
+            link.event_id,
+            level="info",
+        )
+        link.write({"state": "detached", "event_id": False, "change_key": False})
+
+    def _o365_update_wins_over_remote_delete(self, links, account, stats):
+        """Deleted in Outlook, updated in Odoo since the last sync (the link still waits to be
+        pushed): with "update wins" the event is created again; returns the links so handled."""
+        if account._o365_setting("o365_delete_rule") != decisions.UPDATE_WINS:
+            return links.browse()
+        if not account._o365_prevented().allows("outlook", "create"):
+            return links.browse()
+        updated = links.filtered(lambda ln: ln.state in ("pending", "error"))
+        for link in updated:
+            stats.error(
+                self._o365_option(),
+                "Deleted in Outlook but changed in Odoo since the last sync: the event is created "
+                "again (update wins).",
+                link.res_model,
+                link.res_id,
+                link.event_id,
+                level="info",
+            )
+            link.write(
+                {
+                    "state": "pending",
+                    "event_id": False,
+                    "ical_uid": False,
+                    "change_key": False,
+                    "synced_values": False,
+                    "error": False,
+                    "generation": link.generation + 1,
+                }
+            )
+        return updated
+
     @api.model
     def _o365_remote_deleted(self, links, account, stats):
-        """Outlook deleted our event: the Odoo record stays, the link is dropped, the log says so."""
+        """Outlook deleted our event: the Odoo record stays, the link is dropped, the log says so.
+
+        An Odoo-side update not yet pushed follows the user's delete rule first.
+        """
         option = self._o365_option()
+        links -= self._o365_update_wins_over_remote_delete(links, account, stats)
         for link in links:
             stats.error(
                 option,

@@ -158,7 +158,21 @@ class ResConfigSettings(models.TransientModel):
                 params.set_param(f"{PARAM}default.{name}", stored)
                 locked = "True" if record[f"o365_lock_{short}"] else False
                 params.set_param(f"{PARAM}lock.{name}", locked)
+            record._o365_apply_locks()
             record._o365_update_cron()
+
+    def _o365_apply_locks(self):
+        """Locked settings take the admin's value in every user's settings as well, so code that
+        reads the stored settings directly sees the same value as ``_o365_effective``."""
+        settings_model = self.env["res.users.settings"].sudo()
+        locked = settings_model._o365_locked_fields()
+        vals = {name: settings_model._o365_locked_value(name) for name in locked}
+        if not vals:
+            return
+        for name, value in vals.items():
+            differing = settings_model.search([(name, "!=", value)])
+            if differing:
+                differing.write({name: value})
 
     def _o365_update_cron(self):
         """The sync job runs at the configured frequency."""

@@ -7,3 +7,4 @@ from . import test_inbound_events
 from . import test_preferences
 from . import test_meetings
 from . import test_oauth
+from . import test_conflicts

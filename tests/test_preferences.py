@@ -307,6 +307,8 @@ class TestPreferences(Office365Case):
 class TestAdminSettings(Office365Case):
     def test_settings_store_parameters_and_defaults(self):
         params = self.env["ir.config_parameter"].sudo()
+        early = new_test_user(self.env, login="settings_early", groups="base.group_user")
+        early._o365_settings().write({"o365_same_field_rule": "odoo"})
         config = self.env["res.config.settings"].create(
             {
                 "o365_client_id": "app-id",
@@ -346,7 +348,9 @@ class TestAdminSettings(Office365Case):
         self.assertEqual(again.o365_default_same_field_rule, "outlook")
         again.execute()
         self.assertEqual(params.get_param(PARAM + "client_secret"), "s3cret-value")
-        # Everyone now follows the locked rules.
+        # Everyone now follows the locked rules, stored values included.
+        self.assertEqual(early._o365_settings().o365_same_field_rule, "outlook")
+        self.assertTrue(early._o365_settings().o365_prevent_outlook_delete)
         user = new_test_user(self.env, login="settings_dave", groups="base.group_user")
         self.assertEqual(user._o365_settings()._o365_effective("o365_same_field_rule"), "outlook")
         self.assertTrue(user.o365_prevent_outlook_delete_locked)
