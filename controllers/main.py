@@ -32,7 +32,8 @@ def redirect_uri(env, path=CALLBACK_PATH):
 
 
 def preferences_url(env):
-    return f"/odoo/action-{PREFERENCES_ACTION}/{env.user.id}"
+    # The web client's classic address works whatever its path prefix (/odoo in Odoo 18).
+    return f"/web#action={PREFERENCES_ACTION}&model=res.users&id={env.user.id}&view_type=form"
 
 
 class Office365OAuth(http.Controller):
@@ -117,7 +118,7 @@ class Office365OAuth(http.Controller):
         params_model.set_param("office365_calendar_sync.admin_consent", "True")
         if params.get("tenant"):
             params_model.set_param("office365_calendar_sync.tenant", params["tenant"])
-        return request.redirect("/odoo/settings#office365_calendar_sync")
+        return request.redirect("/web#action=office365_calendar_sync.res_config_settings_action")
 
 
 def _error_page(env, message):

@@ -8,3 +8,4 @@ from . import test_preferences
 from . import test_meetings
 from . import test_oauth
 from . import test_conflicts
+from . import test_tour

@@ -67,7 +67,7 @@ class TestOAuth(Office365HttpCase):
         answer = self._callback(params)
         self.assertEqual(answer.status_code, 303, answer.text[:300])
         self.assertIn(
-            "/odoo/action-office365_calendar_sync.res_users_action_o365_preferences/",
+            "/web#action=office365_calendar_sync.res_users_action_o365_preferences&",
             answer.headers["Location"],
         )
         account = self.user._o365_account()

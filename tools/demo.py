@@ -431,7 +431,7 @@ def main(argv=None):
         odoo = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
         children.append(odoo)
         say("")
-        say(f"Odoo:           {odoo_url}/odoo   (log: {log_path})")
+        say(f"Odoo:           {odoo_url}/web   (log: {log_path})")
         say(f"Graph emulator: {info['base_url']}")
         say("Logins:         admin / admin (administrator)")
         for login, password, name, email in USERS:

@@ -1,0 +1,45 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""The preferences tour in a real headless Chromium: connect through the sign-in page of the
+Graph emulator, start and stop each option, see the status change."""
+
+from unittest.mock import patch
+
+from odoo.tests import new_test_user, tagged
+from odoo.tests.common import ChromeBrowser
+
+from .test_oauth import Office365HttpCase
+
+_spawn_chrome = ChromeBrowser._spawn_chrome
+
+
+def _spawn_chrome_trusting_emulator(self, cmd):
+    # The emulator's certificate is self-signed (made at start); the browser must follow the
+    # sign-in redirect through it as it would through login.microsoftonline.com.
+    return _spawn_chrome(self, [cmd[0], "--ignore-certificate-errors", *cmd[1:]])
+
+
+@tagged("post_install", "-at_install")
+class TestPreferencesTour(Office365HttpCase):
+    def test_preferences_tour(self):
+        user = new_test_user(
+            self.env,
+            login="tour_user",
+            email="tour.user@example.com",
+            groups="base.group_user",
+            name="Tour User",
+            tz="Europe/Brussels",
+        )
+        self.emulator.add_mailbox("tour.user@example.com", display_name="Tour User")
+        with patch.object(ChromeBrowser, "_spawn_chrome", _spawn_chrome_trusting_emulator):
+            self.start_tour("/web", "office365_preferences_tour", login="tour_user", timeout=120)
+        account = user._o365_account()
+        self.assertEqual(account.state, "connected")
+        self.assertEqual(account.email, "tour.user@example.com")
+        self.assertTrue(account.token_cache)
+        settings = user._o365_settings()
+        for option in ("activities", "events", "holidays"):
+            self.assertFalse(settings[f"o365_{option}_enabled"], option)
+        # Each Start queued a sync request for the sync job.
+        self.assertTrue(
+            self.env["office365.sync.request"].search([("account_id", "=", account.id)])
+        )
