@@ -470,6 +470,15 @@ class Mailbox:
         ):
             if key in data:
                 event[key] = _bool(data[key], key)
+        if event["isOnlineMeeting"] and not event.get("onlineMeeting"):
+            # Graph makes the Teams meeting at once: the event then carries its join URL.
+            if event["onlineMeetingProvider"] == "unknown":
+                event["onlineMeetingProvider"] = "teamsForBusiness"
+            event["onlineMeeting"] = {
+                "joinUrl": "https://teams.microsoft.com/l/meetup-join/" + uuid.uuid4().hex
+            }
+        elif "isOnlineMeeting" in data and not event["isOnlineMeeting"]:
+            event["onlineMeeting"] = None
         if "reminderMinutesBeforeStart" in data:
             value = data["reminderMinutesBeforeStart"]
             if not isinstance(value, int) or isinstance(value, bool):
