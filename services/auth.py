@@ -31,6 +31,23 @@ DELEGATED_SCOPES = ["Calendars.ReadWrite", "User.Read", "MailboxSettings.ReadWri
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 # msal adds these to every delegated request itself and refuses them as input.
 RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
+
+
+class _DiscoveryCache(dict):
+    """msal's ``http_cache`` keeping only its GET answers (OpenID metadata discovery).
+
+    Shared by every provider of the process: a provider is built per sync run, and without it
+    each run would read the metadata again (one more request per user and run). Throttled
+    token answers (POST) stay per provider, as msal keeps them without an ``http_cache``.
+    """
+
+    def __setitem__(self, key, value):
+        if isinstance(key, str) and key.startswith("POST "):
+            return
+        super().__setitem__(key, value)
+
+
+_HTTP_CACHE = _DiscoveryCache()
 # The sign-in answer comes back in the query string on purpose (a GET callback): the code is
 # only redeemable with the PKCE verifier and the client secret, both server-side. msal warns
 # about this on every sign-in; keep the logs quiet about a deliberate choice.
@@ -142,6 +159,7 @@ class TokenProvider:
                         token_cache=self._cache,
                         http_client=self._session,
                         instance_discovery=False,
+                        http_cache=_HTTP_CACHE,
                     )
                 except requests.RequestException as exc:
                     raise TransportError(
