@@ -7,6 +7,8 @@ import logging
 import time
 from datetime import timedelta
 
+import psycopg2.errors
+
 from odoo import api, fields, models, modules
 from odoo.tools import SQL
 
@@ -327,7 +329,7 @@ class Office365Account(models.Model):
             """,
             skip=list(skip_ids),
         )
-        self.env.cr.execute(query)
+        self.env.cr.execute(query, log_exceptions=False)
         row = self.env.cr.fetchone()
         return self.browse(row[0]) if row else self.browse()
 
@@ -355,7 +357,16 @@ class Office365Account(models.Model):
         done = []
         commit = self._o365_may_commit()
         while len(done) < max_accounts and time.monotonic() - started < max_seconds:
-            account = self._o365_claim_next(skip_ids=done)
+            try:
+                account = self._o365_claim_next(skip_ids=done)
+            except psycopg2.errors.SerializationFailure:
+                if not commit:
+                    raise
+                # Repeatable read: an account another worker committed after this transaction
+                # began cannot be locked by it. All work so far is committed: claim again in a
+                # fresh transaction.
+                self.env.cr.rollback()
+                continue
             if not account:
                 break
             done.append(account.id)
