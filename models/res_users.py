@@ -1,4 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import psycopg2
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
@@ -397,9 +399,19 @@ class ResUsers(models.Model):
     @api.model
     def _o365_request_sync(self, account):
         """Ask for a run of ``account`` soon, without waiting for a worker that is syncing it
-        (an append-only request row, never an update of the locked account row)."""
-        requests = self.env["office365.sync.request"].sudo()
-        requests._o365_add({account.id: {"change"}})
+        (then an append-only request row instead of an update of the locked account row)."""
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    "SELECT id FROM office365_account WHERE id = %s FOR UPDATE NOWAIT",
+                    [account.id],
+                    log_exceptions=False,
+                )
+        except (psycopg2.errors.LockNotAvailable, psycopg2.errors.SerializationFailure):
+            # A worker is syncing this mailbox: queue a request row for the run after it.
+            self.env["office365.sync.request"].sudo()._o365_add({account.id: {"change"}})
+        else:
+            account.sync_requested_at = fields.Datetime.now()
         account._o365_trigger_sync()
 
     def _o365_stop(self, option):

@@ -95,7 +95,8 @@ class ResUsersSettings(models.Model):
     o365_delete_rule = fields.Selection(
         [("delete", "Delete wins"), ("update", "Update wins")],
         "Deleted on one side, updated on the other",
-        default="update",
+        # A deletion is a deliberate act; an update may be incidental: by default it stands.
+        default="delete",
         required=True,
     )
     o365_prevent_odoo_create = fields.Boolean("Prevent creating in Odoo")

@@ -26,7 +26,7 @@ OTHER_VALUES = {
     "o365_future_days": 90,
     "o365_calendar_id": "AAMkAGI2calendar",
     "o365_same_field_rule": "outlook",
-    "o365_delete_rule": "delete",
+    "o365_delete_rule": "update",
     "o365_prevent_odoo_create": True,
     "o365_prevent_odoo_update": True,
     "o365_prevent_odoo_delete": True,
@@ -261,8 +261,7 @@ class TestPreferences(Office365Case):
         self.alice._o365_start("holidays")
         alice.action_o365_sync_now()
         account = self.alice._o365_account()
-        requests = self.env["office365.sync.request"].search([("account_id", "=", account.id)])
-        self.assertTrue(requests)
+        self.assertTrue(account.sync_requested_at)
         alice.invalidate_recordset()
         self.assertTrue(alice.o365_events_next_run)
         alice.action_o365_disconnect()
@@ -291,13 +290,13 @@ class TestPreferences(Office365Case):
 
     def test_preferences_form_saves_through_the_view(self):
         """The real preferences form: locked fields are read-only, others are saved."""
-        self._lock("o365_delete_rule", "delete")
+        self._lock("o365_delete_rule", "update")
         view = self.env.ref("office365_calendar_sync.res_users_view_form_o365_preferences")
         with Form(self.alice.with_user(self.alice), view=view) as form:
             form.o365_past_days = 14
             form.o365_same_field_rule = "odoo"
             with self.assertRaises(AssertionError):
-                form.o365_delete_rule = "update"  # read-only: locked
+                form.o365_delete_rule = "delete"  # read-only: locked
         settings = self.alice._o365_settings()
         self.assertEqual(settings.o365_past_days, 14)
         self.assertEqual(settings.o365_same_field_rule, "odoo")
