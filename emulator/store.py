@@ -957,6 +957,10 @@ class Mailbox:
                 for k, v in event["_ext"].items()
                 if expand_ext is True or k.lower() in expand_ext
             ]
+        # Test hook: payloads Graph itself would never hold (malformed input for clients).
+        for key in event.get("_drop") or ():
+            out.pop(key, None)
+        out.update(copy.deepcopy(event.get("_raw") or {}))
         if select:
             keep = {s.lower() for s in select} | {"id", "@odata.etag"}
             out = {

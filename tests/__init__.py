@@ -9,3 +9,5 @@ from . import test_meetings
 from . import test_oauth
 from . import test_conflicts
 from . import test_tour
+from . import test_security
+from . import test_bad_input
