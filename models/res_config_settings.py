@@ -136,6 +136,18 @@ class ResConfigSettings(models.TransientModel):
                     raise UserError(
                         self.env._("%s cannot be negative.", record._fields[name].string)
                     )
+            if record.o365_mode == "app" and (record.o365_tenant or "").lower() in (
+                "",
+                "common",
+                "organizations",
+                "consumers",
+            ):
+                raise UserError(
+                    self.env._(
+                        "Tenant-wide application permission needs your tenant's id or domain "
+                        "(not 'organizations')."
+                    )
+                )
             if record.o365_sync_interval < 1:
                 raise UserError(self.env._("The sync frequency is at least one minute."))
         super().set_values()

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import mute_logger
 
@@ -167,3 +167,43 @@ class TestOAuth(Office365HttpCase):
         )
         self.assertIn("error", answer.json())
         self.assertNotIn("result", answer.json())
+
+
+@tagged("post_install", "-at_install")
+class TestAppOnlyConnect(Office365Case):
+    """Tenant-wide application permission: Connect checks the app's access, no user sign-in."""
+
+    def test_connect_app_only(self):
+        params = self.env["ir.config_parameter"].sudo()
+        params.set_param("office365_calendar_sync.mode", "app")
+        params.set_param("office365_calendar_sync.tenant", self.emulator.tenant_id)
+        user = new_test_user(
+            self.env, login="app_user", email="app.user@example.com", groups="base.group_user"
+        )
+        mailbox = self.emulator.add_mailbox("app.user@example.com", display_name="App user")
+        mailbox.create_event(
+            {
+                "subject": "Read with the application's permission",
+                "start": {"dateTime": "2030-01-02T10:00:00", "timeZone": "UTC"},
+                "end": {"dateTime": "2030-01-02T11:00:00", "timeZone": "UTC"},
+            }
+        )
+        user.with_user(user).action_o365_connect()
+        account = user._o365_account()
+        self.assertEqual(account.state, "connected")
+        self.assertEqual(account.email, "app.user@example.com")
+        user._o365_start("events")
+        self.assertFalse(self.o365_sync(user).fatal)
+        self.assertGreaterEqual(self.emulator.counters["GET /users/{id}/calendarView/delta"], 1)
+
+    def test_connect_app_only_refused(self):
+        params = self.env["ir.config_parameter"].sudo()
+        params.set_param("office365_calendar_sync.mode", "app")
+        params.set_param("office365_calendar_sync.tenant", self.emulator.tenant_id)
+        params.set_param("office365_calendar_sync.client_secret", "wrong-secret")
+        user = new_test_user(
+            self.env, login="app_user2", email="app.user2@example.com", groups="base.group_user"
+        )
+        with self.assertRaisesRegex(UserError, "refused the application's access"):
+            user.with_user(user).action_o365_connect()
+        self.assertEqual(user._o365_account().state, "disconnected")

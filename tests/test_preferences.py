@@ -361,13 +361,22 @@ class TestAdminSettings(Office365Case):
         with self.assertRaises(AccessError):
             self.env["ir.config_parameter"].with_user(user).get_param(PARAM + "client_secret")
 
+    def test_app_mode_needs_a_tenant(self):
+        config = self.env["res.config.settings"].create(
+            {"o365_mode": "app", "o365_tenant": "organizations"}
+        )
+        with self.assertRaisesRegex(UserError, "tenant"):
+            config.execute()
+
     def test_bad_frequency_refused(self):
         config = self.env["res.config.settings"].create({"o365_sync_interval": 0})
         with self.assertRaisesRegex(UserError, "at least one minute"):
             config.execute()
 
     def test_admin_consent_button(self):
-        config = self.env["res.config.settings"].create({"o365_mode": "app"})
+        config = self.env["res.config.settings"].create(
+            {"o365_mode": "app", "o365_tenant": "contoso.onmicrosoft.com"}
+        )
         action = config.action_o365_admin_consent()
         self.assertEqual(action["url"], "/office365_calendar_sync/oauth/adminconsent/start")
 
