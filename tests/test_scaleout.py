@@ -1,1 +1,229 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Several cron workers on the same users, each with its own database connection.
+
+These tests commit on cursors of their own (a TransactionCase's cursor cannot show uncommitted
+rows to another connection), so the data they create is removed again at the end.
+"""
+
+import threading
+import time
+import uuid
+from unittest.mock import patch
+
+from odoo import SUPERUSER_ID, api, fields
+from odoo.addons.office365_calendar_sync.models.office365_account import CTX_COMMIT
+from odoo.tests import new_test_user, tagged
+from odoo.tools import mute_logger
+
+from .common import Office365Case
+
+USERS = 8
+
+
+@tagged("post_install", "-at_install")
+class TestScaleOut(Office365Case):
+    def setUp(self):
+        super().setUp()
+        self.tag = uuid.uuid4().hex[:8]
+        self.user_ids = []
+        # The workers' connections cannot see the test transaction's configuration (and must
+        # not wait on its row locks): they get the same values from the config method.
+        config = self.env["office365.account"]._o365_config()
+        account_class = type(self.env["office365.account"])
+        patcher = patch.object(account_class, "_o365_config", lambda _self: dict(config))
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            for index in range(USERS):
+                login = f"scale_{self.tag}_{index}"
+                user = new_test_user(env, login=login, email=f"{login}@example.com", name=login)
+                self.emulator.add_mailbox(user.email, display_name=login)
+                self._o365_connect(user, user.email)
+                user._o365_settings().write({"o365_activities_enabled": True})
+                self.user_ids.append(user.id)
+        self.addCleanup(self._cleanup)
+        self.registry.clear_cache()
+
+    def _cleanup(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            accounts = env["office365.account"].search([("user_id", "in", self.user_ids)])
+            env["office365.sync.log"].search([("user_id", "in", self.user_ids)]).unlink()
+            env["office365.link"].search([("user_id", "in", self.user_ids)]).unlink()
+            env["office365.subscription"].search([("account_id", "in", accounts.ids)]).unlink()
+            env["res.users.settings"].search([("user_id", "in", self.user_ids)]).write(
+                {"o365_activities_enabled": False}
+            )
+            accounts.unlink()
+            users = env["res.users"].browse(self.user_ids)
+            try:
+                with cr.savepoint(), mute_logger("odoo.sql_db"):
+                    partners = users.partner_id
+                    users.unlink()
+                    partners.unlink()
+            except Exception:  # referenced elsewhere: keep them, inactive
+                users.write({"active": False})
+        self.registry.clear_cache()
+
+    def _env(self, cr, context=None):
+        """An environment on ``cr`` usable from any thread: the registry is given, not looked
+        up (the lookup waits for the registry lock, held while the tests run)."""
+        cr.transaction = api.Transaction(self.registry)
+        return api.Environment(cr, SUPERUSER_ID, context or {})
+
+    def _accounts(self, env):
+        return env["office365.account"].search([("user_id", "in", self.user_ids)])
+
+    def _run_worker(self, name, results, barrier=None):
+        """One cron worker: its own connection, committing per account like the real cron."""
+        try:
+            with self.registry.cursor() as cr:
+                env = self._env(cr, {CTX_COMMIT: True})
+                if barrier:
+                    barrier.wait(timeout=10)
+                results[name] = env["office365.account"]._cron_sync()
+        except Exception as exc:  # reported by the test thread
+            results[name] = exc
+
+    def _recording_sync(self, log, overlaps, delay=0.15):
+        original = type(self.env["office365.account"])._o365_sync
+        running = set()
+        guard = threading.Lock()
+
+        def sync(account, options=None):
+            with guard:
+                if account.id in running:
+                    overlaps.append(account.id)
+                running.add(account.id)
+                log.append((threading.current_thread().name, account.id))
+            try:
+                time.sleep(delay)  # keep the row locked while the other worker claims
+                return original(account, options)
+            finally:
+                with guard:
+                    running.discard(account.id)
+
+        return patch.object(type(self.env["office365.account"]), "_o365_sync", sync)
+
+    # ------------------------------------------------------------------
+    def test_two_concurrent_workers_share_users_without_syncing_one_twice(self):
+        log, overlaps, results = [], [], {}
+        barrier = threading.Barrier(2)
+        with self._recording_sync(log, overlaps):
+            threads = [
+                threading.Thread(target=self._run_worker, args=(name, results, barrier), name=name)
+                for name in ("worker-a", "worker-b")
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=120)
+        for name in ("worker-a", "worker-b"):
+            self.assertNotIsInstance(results.get(name), Exception, results.get(name))
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            accounts = self._accounts(env)
+            synced = [account_id for _worker, account_id in log if account_id in accounts.ids]
+            self.assertEqual(sorted(synced), sorted(accounts.ids), "each user synced exactly once")
+            self.assertFalse(overlaps)
+            workers = {worker for worker, account_id in log if account_id in accounts.ids}
+            self.assertEqual(workers, {"worker-a", "worker-b"}, "both workers took users")
+            self.assertTrue(all(accounts.mapped("last_sync_at")))
+            self.assertTrue(all(a.next_sync_at > fields.Datetime.now() for a in accounts))
+        self.assertEqual(sum(results.values()), len(synced))
+
+    def test_a_crashed_workers_user_is_picked_up_by_the_next_run(self):
+        crashed = self.registry.cursor()
+        try:
+            env = api.Environment(crashed, SUPERUSER_ID, {})
+            account_model = env["office365.account"]
+            held = account_model._o365_claim_next(
+                skip_ids=account_model.search([("user_id", "not in", self.user_ids)]).ids
+            )
+            self.assertIn(held.user_id.id, self.user_ids)
+            held.write({"last_error": "worker died here"})
+            env.flush_all()
+            # Another worker runs meanwhile: it skips the locked user, syncs the others.
+            log, overlaps, results = [], [], {}
+            with self._recording_sync(log, overlaps, delay=0):
+                worker = threading.Thread(
+                    target=self._run_worker, args=("worker-b", results), name="worker-b"
+                )
+                worker.start()
+                worker.join(timeout=120)
+            self.assertNotIsInstance(results["worker-b"], Exception, results["worker-b"])
+            synced = {account_id for _name, account_id in log}
+            self.assertNotIn(held.id, synced)
+            self.assertEqual(len(synced & set(self._accounts(env).ids)), USERS - 1)
+        finally:
+            # The worker dies: its transaction is gone, PostgreSQL drops its row lock.
+            crashed.rollback()
+            crashed.close()
+        log, results = [], {}
+        with self._recording_sync(log, [], delay=0):
+            self._run_worker("worker-c", results)
+        self.assertEqual([account_id for _name, account_id in log], [held.id])
+        with self.registry.cursor() as cr:
+            account = api.Environment(cr, SUPERUSER_ID, {})["office365.account"].browse(held.id)
+            self.assertTrue(account.last_sync_at)
+            self.assertFalse(account.last_error)
+
+    def test_notification_never_waits_for_the_worker_holding_the_account(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            account = self._accounts(env)[0]
+            env["office365.subscription"].create(
+                {
+                    "account_id": account.id,
+                    "graph_id": f"sub-{self.tag}",
+                    "client_state": "s" * 86,
+                    "state": "active",
+                }
+            )
+        worker = self.registry.cursor()
+        try:
+            env = api.Environment(worker, SUPERUSER_ID, {})
+            # A running sync: the account row is claimed and written, not committed.
+            claimed = env["office365.account"]._o365_lock(account.id)
+            self.assertEqual(claimed, account.with_env(env))
+            claimed.write({"last_error": "syncing"})
+            env.flush_all()
+            with self.registry.cursor() as hook_cr:
+                hook_cr.execute("SET LOCAL lock_timeout = '2s'")
+                hook_env = api.Environment(hook_cr, SUPERUSER_ID, {})
+                started = time.monotonic()
+                item = {"subscriptionId": f"sub-{self.tag}", "clientState": "s" * 86}
+                accepted = hook_env["office365.subscription"]._o365_receive([item] * 3)
+                elapsed = time.monotonic() - started
+            self.assertEqual(accepted, 3)
+            self.assertLess(elapsed, 1.0)
+            # Skipped by a second worker while held, and claimed with its requests after.
+            with self.registry.cursor() as other:
+                other_env = api.Environment(other, SUPERUSER_ID, {})
+                self.assertFalse(other_env["office365.account"]._o365_lock(account.id))
+        finally:
+            worker.rollback()
+            worker.close()
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            pending = env["office365.sync.request"].search([("account_id", "=", account.id)])
+            self.assertEqual(len(pending), 1, "one queued request per account and kind")
+            pending.unlink()
+
+    def test_throttled_mailbox_is_left_alone_until_its_time(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            accounts = self._accounts(env)
+            accounts[0]._o365_mark_throttled(600)
+            throttled = accounts[0].id
+        log, results = [], {}
+        with self._recording_sync(log, [], delay=0):
+            self._run_worker("worker-a", results)
+        synced = {account_id for _name, account_id in log}
+        self.assertNotIn(throttled, synced)
+        self.assertEqual(len(synced & set(self.user_account_ids())), USERS - 1)
+
+    def user_account_ids(self):
+        with self.registry.cursor() as cr:
+            return self._accounts(api.Environment(cr, SUPERUSER_ID, {})).ids
