@@ -41,3 +41,22 @@ class TestPreferencesTour(Office365HttpCase):
             self.assertFalse(settings[f"o365_{option}_enabled"], option)
         # Each Start asked the sync job for a run.
         self.assertTrue(account.sync_requested_at)
+
+    def test_admin_lock_and_locked_preferences_tours(self):
+        """The admin locks a default in Settings; the user sees it greyed and their sync log."""
+        user, _mailbox = self._o365_user("tour_locked")
+        self.env["office365.sync.log"].create(
+            {"user_id": user.id, "option": "events", "created": 4}
+        )
+        self.start_tour("/web", "office365_admin_settings_tour", login="admin", timeout=120)
+        params = self.env["ir.config_parameter"].sudo()
+        self.assertEqual(params.get_param("office365_calendar_sync.client_id"), "tour-client-id")
+        self.assertEqual(
+            params.get_param("office365_calendar_sync.default.o365_same_field_rule"), "odoo"
+        )
+        self.assertEqual(
+            params.get_param("office365_calendar_sync.lock.o365_same_field_rule"), "True"
+        )
+        # Saving the settings kept the stored secret.
+        self.assertTrue(params.get_param("office365_calendar_sync.client_secret"))
+        self.start_tour("/web", "office365_locked_preferences_tour", login="tour_locked")

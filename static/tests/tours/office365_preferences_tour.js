@@ -90,3 +90,75 @@ registry.category("web_tour.tours").add("office365_preferences_tour", {
         },
     ],
 });
+
+// Settings -> Office 365 Calendar (administrator): the application and a locked default.
+registry.category("web_tour.tours").add("office365_admin_settings_tour", {
+    url: "/web#action=office365_calendar_sync.res_config_settings_action",
+    steps: () => [
+        {
+            content: "The Office 365 Calendar settings are shown",
+            trigger: ".o_field_widget[name='o365_client_id'] input",
+            run: "edit tour-client-id",
+        },
+        {
+            content: "The client secret is write-only (empty)",
+            trigger: ".o_field_widget[name='o365_client_secret'] input:value()",
+        },
+        {
+            content: "Default rule for a field changed on both sides: Odoo wins",
+            trigger: ".o_field_widget[name='o365_default_same_field_rule'] select",
+            run: "selectByLabel Odoo wins",
+        },
+        {
+            content: "Lock it for every user",
+            trigger: ".o_field_widget[name='o365_lock_same_field_rule'] input",
+            run: "click",
+        },
+        {
+            content: "Save",
+            trigger: ".o_control_panel button:contains(Save)",
+            run: "click",
+        },
+        {
+            content: "Saved: the settings are read again, the lock stays",
+            trigger: ".o_field_widget[name='o365_lock_same_field_rule'] input:checked",
+        },
+    ],
+});
+
+// Preferences of a user under that lock: greyed; and the sync log opens.
+registry.category("web_tour.tours").add("office365_locked_preferences_tour", {
+    url: "/web",
+    steps: () => [
+        {
+            trigger: ".o_user_menu button",
+            run: "click",
+        },
+        {
+            trigger: ".dropdown-item[data-menu='settings']",
+            run: "click",
+        },
+        {
+            trigger: ".modal .nav-link:contains(Office 365 Calendar)",
+            run: "click",
+        },
+        {
+            content: "The locked rule is read-only",
+            trigger:
+                ".modal .o_field_widget.o_readonly_modifier[name='o365_same_field_rule']:contains(Odoo wins)",
+        },
+        {
+            content: "An unlocked setting stays editable",
+            trigger: ".modal .o_field_widget[name='o365_past_days']:not(.o_readonly_modifier) input",
+        },
+        {
+            content: "Open the sync log",
+            trigger: ".modal button[name='action_o365_sync_log']",
+            run: "click",
+        },
+        {
+            content: "The user's sync runs are listed",
+            trigger: ".o_list_view .o_data_row td:contains(Sync Office 365 events)",
+        },
+    ],
+});
