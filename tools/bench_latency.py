@@ -243,6 +243,7 @@ def run_in_odoo(env, config):
             else:
                 print(f"!! Odoo -> Outlook: change to {day} not seen within 30 s")
             day += datetime.timedelta(days=1)
+        settle()
     finally:
         emulator.stop()
         if getattr(server, "httpd", None):
