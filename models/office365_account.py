@@ -77,6 +77,8 @@ class Office365Account(models.Model):
     _sql_constraints = [
         ("user_unique", "unique(user_id)", "One Office 365 connection per user."),
     ]
+    # Seconds a request waits for one of its mailbox's 4 slots before giving up (throttled).
+    _o365_pacing_timeout = 60.0
 
     def _compute_subscription_status(self):
         now = fields.Datetime.now()
@@ -235,7 +237,9 @@ class Office365Account(models.Model):
         def unlock(key):
             cr.execute(SQL("SELECT pg_advisory_unlock(%s, %s)", *key))
 
-        pacer = MailboxPacer(self.email or f"account-{self.id}", try_lock, unlock)
+        pacer = MailboxPacer(
+            self.email or f"account-{self.id}", try_lock, unlock, timeout=self._o365_pacing_timeout
+        )
         previous = client.on_request
         delays = [0.0]
 

@@ -8,10 +8,12 @@ rows to another connection), so the data they create is removed again at the end
 import threading
 import time
 import uuid
+from datetime import timedelta
 from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, api, fields
 from odoo.addons.office365_calendar_sync.models.office365_account import CTX_COMMIT
+from odoo.addons.office365_calendar_sync.services.pacing import slot_keys
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
@@ -227,3 +229,88 @@ class TestScaleOut(Office365Case):
     def user_account_ids(self):
         with self.registry.cursor() as cr:
             return self._accounts(api.Environment(cr, SUPERUSER_ID, {})).ids
+
+
+@tagged("post_install", "-at_install")
+class TestMailboxPacing(Office365Case):
+    """Graph's per-mailbox limits, across workers: 4 concurrent requests, 429 for one mailbox."""
+
+    ACCOUNT_LOGGER = "odoo.addons.office365_calendar_sync.models.office365_account"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.alice, cls.alice_box = cls._o365_user("pace_alice", options=("activities",))
+        cls.bob, cls.bob_box = cls._o365_user("pace_bob", options=("activities",))
+        cls.accounts = cls.env["office365.account"]
+
+    def _advisory_locks(self):
+        self.env.cr.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+        )
+        return self.env.cr.fetchone()[0]
+
+    def test_429_for_one_mailbox_slows_that_mailbox_only(self):
+        self.emulator.faults.add("throttle", count=1, mailbox=self.alice_box.email, retry_after=120)
+        with self.assertLogs(self.ACCOUNT_LOGGER, "ERROR") as logs:
+            self.assertEqual(self.accounts._cron_sync(), 2)
+        self.assertIn("throttling", logs.output[0])
+        alice, bob = self.alice._o365_account(), self.bob._o365_account()
+        now = fields.Datetime.now()
+        self.assertGreater(alice.throttled_until, now + timedelta(seconds=100))
+        self.assertLessEqual(alice.throttled_until, now + timedelta(seconds=121))
+        self.assertFalse(bob.throttled_until)
+        self.assertTrue(bob.last_sync_at)
+        # Alice asks again: nobody claims her mailbox before Graph allows it; Bob goes on.
+        alice.sync_requested_at = now
+        bob.sync_requested_at = now
+        synced = []
+        original = type(alice)._o365_sync
+
+        def sync(account, options=None):
+            synced.append(account.id)
+            return original(account, options)
+
+        with patch.object(type(alice), "_o365_sync", sync):
+            self.accounts._cron_sync()
+            self.assertEqual(synced, [bob.id])
+            alice.throttled_until = now - timedelta(seconds=1)
+            self.accounts._cron_sync()
+        self.assertEqual(synced, [bob.id, alice.id])
+
+    def test_at_most_four_requests_per_mailbox_across_connections(self):
+        alice = self.alice._o365_account()
+        seen = []
+        client = alice._o365_graph_client()
+        release = client.on_request
+
+        def after(*args):
+            seen.append(self._advisory_locks())
+            release(*args)
+
+        client.on_request = after
+        client.get_me()
+        self.assertEqual(seen, [1], "one slot held during the request")
+        self.assertEqual(self._advisory_locks(), 0, "and given back after it")
+        other = self.registry.cursor()
+        try:
+            # Another worker (another connection) has all 4 requests of Alice's mailbox in flight.
+            for key in slot_keys(alice.email):
+                other.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+                self.assertTrue(other.fetchone()[0])
+            with (
+                patch.object(type(alice), "_o365_pacing_timeout", 0.3),
+                self.assertLogs(self.ACCOUNT_LOGGER, "ERROR") as logs,
+            ):
+                self.assertEqual(self.accounts._cron_sync(), 2)
+            self.assertIn("request slots of the mailbox stayed busy", logs.output[0])
+            self.assertIn("Microsoft Graph is throttling", alice.last_error)
+            self.assertFalse(self.bob._o365_account().last_error, "Bob is not slowed")
+            self.assertEqual(self._advisory_locks(), 0)
+            other.execute("SELECT pg_advisory_unlock_all()")
+            alice.sync_requested_at = fields.Datetime.now()
+            self.assertEqual(self.accounts._cron_sync(), 1)
+            self.assertFalse(alice.last_error)
+        finally:
+            other.rollback()
+            other.close()
