@@ -14,3 +14,4 @@ from . import hr_leave
 from . import office365_inbound_event_mailbox
 from . import res_config_settings
 from . import res_partner
+from . import office365_calendar

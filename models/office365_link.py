@@ -212,12 +212,15 @@ class Office365Link(models.Model):
             "singleValueExtendedProperties",
             [{"id": EXTENDED_PROPERTY_ID, "value": self._o365_ref()}],
         )
+        settings = self.user_id.sudo().res_users_settings_ids[:1]
         return WriteOp(
             str(self.id),
             "create",
             None,
             payload,
             transaction_id=self._o365_transaction_id(),
+            # The Outlook calendar the user picked (the one the pull reads); None: default.
+            calendar_id=(settings and settings._o365_effective("o365_calendar_id")) or None,
         )
 
     def _o365_update_op(self, payload):

@@ -4,6 +4,7 @@ import psycopg2
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from ..services.errors import GraphError
 from .res_users_settings import LOCKABLE_FIELDS, O365_USER_FIELDS, SYNC_OPTIONS, ResUsersSettings
 
 CTX_OPTION = "office365_calendar_sync_option"
@@ -87,6 +88,14 @@ class ResUsers(models.Model):
     )
     o365_sync_interval = fields.Integer("Sync every (minutes)", compute="_compute_o365_sync_mode")
     o365_app_mode = fields.Boolean(compute="_compute_o365_sync_mode")
+    o365_calendar_choice_id = fields.Many2one(
+        "office365.calendar",
+        "Outlook calendar to use",
+        compute="_compute_o365_calendar_choice",
+        inverse="_inverse_o365_calendar_choice",
+        domain="[('user_id', '=', id)]",
+        help="Empty: the default calendar. 'Load my calendars' lists the mailbox's calendars.",
+    )
     # Mirrors of the preferences and their lock flags, and per-option status (see above).
     locals().update(PREFERENCE_FIELDS)
 
@@ -100,15 +109,18 @@ class ResUsers(models.Model):
                 "o365_sync_mode",
                 "o365_sync_interval",
                 "o365_app_mode",
+                "o365_calendar_choice_id",
             ]
             + list(PREFERENCE_FIELDS)
         )
 
     @property
     def SELF_WRITEABLE_FIELDS(self):
-        return super().SELF_WRITEABLE_FIELDS + [
-            name for name in O365_USER_FIELDS if not name.endswith("_enabled")
-        ]
+        return (
+            super().SELF_WRITEABLE_FIELDS
+            + ["o365_calendar_choice_id"]
+            + [name for name in O365_USER_FIELDS if not name.endswith("_enabled")]
+        )
 
     def _compute_o365_account(self):
         accounts = self.env["office365.account"].sudo().search([("user_id", "in", self.ids)])
@@ -156,7 +168,31 @@ class ResUsers(models.Model):
                 user._o365_write_preferences(prefs)
         return users
 
+    @api.depends("o365_calendar_id")
+    def _compute_o365_calendar_choice(self):
+        calendars = (
+            self.env["office365.calendar"]
+            .sudo()
+            .search([("user_id", "in", self.ids), ("calendar_id", "!=", False)])
+        )
+        by_key = {(cal.user_id.id, cal.calendar_id): cal for cal in calendars}
+        for user in self:
+            user.o365_calendar_choice_id = by_key.get((user.id, user.o365_calendar_id), False)
+
+    def _inverse_o365_calendar_choice(self):
+        """Writes go through ``write`` (as ``o365_calendar_id``, with the lock checks)."""
+        return
+
     def write(self, vals):
+        if "o365_calendar_choice_id" in vals:
+            choice = (
+                self.env["office365.calendar"]
+                .sudo()
+                .browse(vals.pop("o365_calendar_choice_id") or [])
+            )
+            if choice and any(choice.user_id != user for user in self):
+                raise AccessError(self.env._("That Outlook calendar belongs to another user."))
+            vals["o365_calendar_id"] = choice.calendar_id or False
         prefs = {
             name: vals.pop(name)
             for name in list(vals)
@@ -182,8 +218,14 @@ class ResUsers(models.Model):
         vals = {name: value for name, value in prefs.items() if name not in locked}
         for user in self:
             settings = settings_model.sudo()._find_or_create_for_user(user)
+            moved = "o365_calendar_id" in vals and (settings.o365_calendar_id or False) != (
+                vals["o365_calendar_id"] or False
+            )
             if vals:
                 settings.write(vals)
+            if moved:
+                # Another calendar: its changes are read from scratch.
+                user._o365_account().sudo().delta_link = False
         self.invalidate_recordset(list(prefs))
 
     def _compute_o365_sync_mode(self):
@@ -318,6 +360,24 @@ class ResUsers(models.Model):
             ) from exc
         finally:
             client.close()
+
+    def action_o365_load_calendars(self):
+        """List the calendars of the connected mailbox so the user can pick one."""
+        self.ensure_one()
+        self._o365_check_self()
+        account = self._o365_account()
+        if account.state != "connected":
+            raise UserError(self.env._("Connect your Office 365 account first."))
+        client = account._o365_graph_client()
+        try:
+            calendars = client.list_calendars()
+        except GraphError as exc:
+            raise UserError(self.env._("Outlook did not list the calendars: %s", exc)) from exc
+        finally:
+            account._o365_store_token_cache(client.token_provider.cache_state())
+            client.close()
+        self.env["office365.calendar"]._o365_refresh(self, calendars)
+        return self._o365_preferences_action()
 
     def action_o365_disconnect(self):
         """Forget the local tokens and stop every option (events already in Outlook stay)."""

@@ -66,11 +66,12 @@ class TestConflicts(Office365Case):
     def _set_rules(self, **values):
         self.user._o365_settings().write(values)
 
-    def _make_odoo_newer(self, meeting):
-        """Odoo's edit happened after Outlook's (write dates are the transaction's start)."""
-        later = fields.Datetime.now() + timedelta(minutes=5)
+    def _set_odoo_edit_time(self, meeting, minutes):
+        """When Odoo's edit happened, relative to now (Outlook's edit is now); in tests write
+        dates are the transaction's start, so they are set explicitly."""
+        moment = fields.Datetime.now() + timedelta(minutes=minutes)
         self.env.cr.execute(
-            "UPDATE calendar_event SET write_date = %s WHERE id = %s", (later, meeting.id)
+            "UPDATE calendar_event SET write_date = %s WHERE id = %s", (moment, meeting.id)
         )
         meeting.invalidate_recordset(["write_date"])
 
@@ -97,8 +98,8 @@ class TestConflicts(Office365Case):
         meeting, event_id = self._meeting()
         self._outlook_edit(event_id, {"location": {"displayName": "Outlook room"}})
         meeting.with_user(self.user).write({"location": "Odoo room"})
-        if odoo_newer:
-            self._make_odoo_newer(meeting)
+        # The link's last sync is now: an older Odoo edit is not newer than Outlook's.
+        self._set_odoo_edit_time(meeting, 5 if odoo_newer else -5)
         self._sync()
         self._sync()  # a second run changes nothing more
         return meeting, self._outlook(event_id)

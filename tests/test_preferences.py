@@ -255,6 +255,38 @@ class TestPreferences(Office365Case):
         self.env["office365.account"]._cron_sync()
         self.assertTrue(inbound.search([("ical_uid", "=", event["iCalUId"])]))
 
+    def test_pick_an_outlook_calendar(self):
+        alice = self.alice.with_user(self.alice)
+        alice.action_o365_load_calendars()
+        calendars = self.env["office365.calendar"].with_user(self.alice).search([])
+        self.assertEqual(calendars.mapped("calendar_id"), [self.alice_box.calendar_id])
+        self.assertTrue(calendars.is_default)
+        self.assertIn("(default)", calendars.display_name)
+        alice.write({"o365_calendar_choice_id": calendars.id})
+        settings = self.alice._o365_settings()
+        self.assertEqual(settings.o365_calendar_id, self.alice_box.calendar_id)
+        alice.invalidate_recordset()
+        self.assertEqual(alice.o365_calendar_choice_id, calendars)
+        # The sync reads that calendar.
+        self.alice._o365_start("events")
+        self.emulator.reset_counters()
+        self.assertFalse(self.o365_sync(self.alice).fatal)
+        self.assertTrue(
+            [key for key in self.emulator.counters if "calendars/{id}/calendarView/delta" in key],
+            dict(self.emulator.counters),
+        )
+        # Back to the default calendar; another user's calendar cannot be picked.
+        alice.write({"o365_calendar_choice_id": False})
+        self.assertFalse(settings.o365_calendar_id)
+        other = self.env["office365.calendar"].create(
+            {"user_id": self.bob.id, "calendar_id": "AAMkBob", "name": "Bob's"}
+        )
+        with self.assertRaises(AccessError):
+            alice.write({"o365_calendar_choice_id": other.id})
+        self.assertFalse(
+            self.env["office365.calendar"].with_user(self.alice).search([("id", "=", other.id)])
+        )
+
     def test_sync_now_and_disconnect(self):
         alice = self.alice.with_user(self.alice)
         self.alice._o365_start("events")
