@@ -214,6 +214,21 @@ class HrLeave(models.Model):
         leaves = self.sudo().browse(links.mapped("res_id")).exists()
         targets = leaves._o365_targets() if leaves else {}
         recreate = links.filtered(lambda ln: targets.get(ln.res_id) == ln.user_id.id)
+        if recreate and account and not account._o365_prevented().allows("outlook", "create"):
+            # The user forbids creating events in Outlook: the leave stays out of it.
+            for link in recreate:
+                stats.error(
+                    OPTION,
+                    "The leave's event was deleted in Outlook and creating events in Outlook is "
+                    "prevented: it is no longer shown there.",
+                    link.res_model,
+                    link.res_id,
+                    link.event_id or "",
+                    level="warning",
+                )
+            recreate.write({"state": "detached", "event_id": False, "change_key": False})
+            links -= recreate
+            recreate = recreate.browse()
         for link in recreate:
             stats.error(
                 OPTION,

@@ -348,6 +348,23 @@ class TestHolidays(Office365Case):
             )
         )
 
+    def test_outlook_deletion_is_final_when_creating_in_outlook_is_prevented(self):
+        leave = self._approved()
+        self.o365_sync(self.holly)
+        self.o365_sync(self.holly)
+        event = self._only_event(self.holly_box, leave)
+        self.holly._o365_settings().write({"o365_prevent_outlook_create": True})
+        self.holly_box.delete_event(event["id"])
+        self.o365_sync(self.holly)
+        self.assertFalse(list(self._events(self.holly_box)))
+        link = self.env["office365.link"].search([("res_id", "=", leave.id)])
+        self.assertEqual((link.state, link.event_id), ("detached", False))
+        self.assertTrue(
+            self._log_lines(self.holly, "warning").filtered(
+                lambda ln: ln.res_id == leave.id and "prevented" in ln.message
+            )
+        )
+
     def test_update_of_an_event_gone_from_outlook_is_logged_and_recreated(self):
         leave = self._approved()
         other = self._approved(first=self.monday + timedelta(days=14))
