@@ -229,12 +229,24 @@ class ResUsers(models.Model):
         self.invalidate_recordset(list(prefs))
 
     def _compute_o365_sync_mode(self):
+        """Live once the mailbox has a change subscription (needs the public base URL)."""
         get = self.env["ir.config_parameter"].sudo().get_param
         live = bool(get("office365_calendar_sync.public_base_url"))
         interval = int(get("office365_calendar_sync.sync_interval_minutes") or 15)
         app_mode = get("office365_calendar_sync.mode") == "app"
+        account_model = self.env["office365.account"].sudo()
+        accounts = account_model.search([("user_id", "in", self.ids)]) if live else account_model
+        by_user = {account.user_id.id: account for account in accounts}
         for user in self:
-            user.o365_sync_mode = "live" if live else "polling"
+            account = by_user.get(user.id)
+            status = (
+                account.subscription_status
+                if account and "subscription_status" in account._fields
+                else "live"
+                if live
+                else "polling"
+            )
+            user.o365_sync_mode = status
             user.o365_sync_interval = interval
             user.o365_app_mode = app_mode
 

@@ -207,3 +207,57 @@ class TestAppOnlyConnect(Office365Case):
         with self.assertRaisesRegex(UserError, "refused the application's access"):
             user.with_user(user).action_o365_connect()
         self.assertEqual(user._o365_account().state, "disconnected")
+
+
+@tagged("post_install", "-at_install")
+class TestAdminConsent(Office365HttpCase):
+    """The administrator consent round trip (app-only mode): state checked, consent recorded."""
+
+    def _start(self):
+        self.authenticate("admin", "admin")
+        answer = self.url_open(
+            "/office365_calendar_sync/oauth/adminconsent/start", allow_redirects=False
+        )
+        self.assertEqual(answer.status_code, 303)
+        location = urlsplit(answer.headers["Location"])
+        self.assertTrue(location.path.endswith("/v2.0/adminconsent"))
+        query = dict(parse_qsl(location.query))
+        self.assertEqual(query["client_id"], CLIENT_ID)
+        self.assertEqual(
+            query["redirect_uri"], self.base_url() + "/office365_calendar_sync/oauth/adminconsent"
+        )
+        return query["state"]
+
+    def test_consent_recorded(self):
+        state = self._start()
+        answer = self.url_open(
+            "/office365_calendar_sync/oauth/adminconsent?"
+            + urlencode({"admin_consent": "True", "state": state, "tenant": "contoso-tenant-id"}),
+            allow_redirects=False,
+        )
+        self.assertEqual(answer.status_code, 303)
+        params = self.env["ir.config_parameter"].sudo()
+        self.assertEqual(params.get_param("office365_calendar_sync.admin_consent"), "True")
+        self.assertEqual(params.get_param("office365_calendar_sync.tenant"), "contoso-tenant-id")
+
+    def test_consent_state_mismatch_refused(self):
+        self._start()
+        answer = self.url_open(
+            "/office365_calendar_sync/oauth/adminconsent?"
+            + urlencode({"admin_consent": "True", "state": "forged"}),
+            allow_redirects=False,
+        )
+        self.assertEqual(answer.status_code, 400)
+        self.assertFalse(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("office365_calendar_sync.admin_consent")
+        )
+
+    def test_consent_needs_an_administrator(self):
+        new_test_user(self.env, login="consent_user", groups="base.group_user")
+        self.authenticate("consent_user", "consent_user")
+        answer = self.url_open(
+            "/office365_calendar_sync/oauth/adminconsent/start", allow_redirects=False
+        )
+        self.assertEqual(answer.status_code, 400)

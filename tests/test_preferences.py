@@ -318,7 +318,10 @@ class TestPreferences(Office365Case):
         self.assertEqual(self.alice.o365_sync_mode, "polling")
         self.params.set_param(f"{PARAM}public_base_url", "https://odoo.example.com")
         self.alice.invalidate_recordset()
-        self.assertEqual(self.alice.o365_sync_mode, "live")
+        # Live once the mailbox has a change subscription; polling until then.
+        account = self.alice._o365_account()
+        self.assertEqual(self.alice.o365_sync_mode, account.subscription_status)
+        self.assertEqual(self.bob.o365_sync_mode, "live")  # not connected: the setting's mode
 
     def test_preferences_form_saves_through_the_view(self):
         """The real preferences form: locked fields are read-only, others are saved."""
@@ -416,3 +419,50 @@ class TestAdminSettings(Office365Case):
 def _iso(days, hour):
     moment = fields.Datetime.now().replace(hour=hour, minute=0, second=0, microsecond=0)
     return (moment + timedelta(days=days)).isoformat()
+
+
+@tagged("post_install", "-at_install")
+class TestSyncLogRetry(Office365Case):
+    def test_user_retries_own_failed_items_only(self):
+        user, mailbox = self._o365_user("log_ivy", options=("activities",))
+        other = new_test_user(self.env, login="log_jim", groups="base.group_user")
+        start = fields.Datetime.now().replace(microsecond=0) + timedelta(days=1)
+        meeting = (
+            self.env["calendar.event"]
+            .with_user(user)
+            .create({"name": "Retry me", "start": start, "stop": start + timedelta(hours=1)})
+        )
+        self.assertFalse(self.o365_sync(user).fatal)
+        link = (
+            self.env["office365.link"]
+            .sudo()
+            .search([("res_model", "=", "calendar.event"), ("res_id", "=", meeting.id)])
+        )
+        self.assertEqual(link.state, "synced")
+        # A failed push, as the engine records it: the link in error and a line in the log.
+        meeting.with_user(user).write({"name": "Retry me later"})
+        link.write({"state": "error", "error": "Outlook refused the change (503)"})
+        log = self.env["office365.sync.log"].create(
+            {"user_id": user.id, "option": "activities", "failed": 1}
+        )
+        self.env["office365.sync.log.line"].create(
+            {
+                "log_id": log.id,
+                "message": "Outlook refused the change (503)",
+                "res_model": "calendar.event",
+                "res_id": meeting.id,
+                "event_id": link.event_id,
+            }
+        )
+        lines = self.env["office365.sync.log.line"].with_user(user).search([])
+        self.assertEqual(len(lines), 1)
+        self.assertEqual(lines.record_ref, meeting)
+        self.assertFalse(self.env["office365.sync.log.line"].with_user(other).search([]))
+        self.assertFalse(self.env["office365.sync.log"].with_user(other).search([]))
+        lines.action_retry()
+        self.assertEqual(link.state, "pending")
+        self.assertTrue(all(lines.mapped("retried")))
+        self.assertFalse(self.o365_sync(user).fatal)
+        self.assertEqual(link.state, "synced")
+        event = mailbox.events[link.event_id]
+        self.assertIn("Retry me later", event["subject"])
