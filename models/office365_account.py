@@ -294,6 +294,17 @@ class Office365Account(models.Model):
         if cron:
             cron.sudo()._trigger()
 
+    def _o365_request_sync(self, kind="change"):
+        """Ask for a sync of these accounts soon, without waiting for a worker that is syncing
+        one of them (an ``office365.sync.request`` row instead of a write on the account)."""
+        if not self:
+            return
+        fresh = (
+            self.env["office365.sync.request"].sudo()._o365_add({aid: {kind} for aid in self.ids})
+        )
+        if fresh:
+            self._o365_trigger_sync()
+
     @api.model
     def _o365_may_commit(self):
         """Crons commit per account, except inside Odoo tests (unless a test asks for it on its
