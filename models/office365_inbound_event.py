@@ -389,21 +389,26 @@ class Office365InboundEvent(models.Model):
         rows = self.env["office365.inbound.event.mailbox"].search(
             [("user_id", "=", user.id), ("outlook_event_id", "in", list(removed_ids))]
         )
-        to_cancel, touched = self.browse(), self.browse()
+        cancelled, removed, touched = self.browse(), self.browse(), self.browse()
         for row in rows:
             meeting = row.inbound_event_id
             others = meeting.mailbox_ids - row
             if meeting.state == inbound.LOGGED and inbound.cancel_on_removal(
                 row.is_organizer, others
             ):
-                to_cancel |= meeting
+                if row.is_organizer:
+                    cancelled |= meeting
+                else:
+                    removed |= meeting  # the last attendee removed it (declined or deleted)
             touched |= meeting
         rows.unlink()
-        if to_cancel:
-            to_cancel._o365_cancel(stats)
+        if cancelled:
+            cancelled._o365_cancel(stats)
+        if removed - cancelled:
+            (removed - cancelled)._o365_cancel(stats, removed=True)
         return touched
 
-    def _o365_cancel(self, stats):
+    def _o365_cancel(self, stats, removed=False):
         """Remove the open activities of meetings not yet over and leave a note on each contact."""
         now = fields.Datetime.now()
         upcoming = self.filtered(lambda m: not m.stop or m.stop > now)
@@ -421,7 +426,12 @@ class Office365InboundEvent(models.Model):
             )
             partner.message_post(
                 body=Markup("<p>%s</p><ul>%s</ul>")
-                % (self.env._("Meeting cancelled in Outlook:"), lines),
+                % (
+                    self.env._("Meeting removed from Outlook:")
+                    if removed
+                    else self.env._("Meeting cancelled in Outlook:"),
+                    lines,
+                ),
                 message_type="comment",
                 subtype_xmlid="mail.mt_note",
             )
