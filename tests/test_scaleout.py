@@ -316,3 +316,35 @@ class TestMailboxPacing(Office365Case):
         finally:
             other.rollback()
             other.close()
+
+
+@tagged("post_install", "-at_install")
+class TestCronBatches(Office365Case):
+    """The sync cron works in batches and reports them to Odoo's cron progress API."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        for index in range(3):
+            cls._o365_user(f"batch_{index}", options=("activities",))
+        cls.cron = cls.env.ref("office365_calendar_sync.ir_cron_office365_sync")
+
+    def test_batches_report_progress_until_nothing_remains(self):
+        accounts = self.env["office365.account"]
+        _cron, progress = self.cron._add_progress()
+        runner = accounts.with_context(ir_cron_progress_id=progress.id)
+        self.assertEqual(runner._cron_sync(max_accounts=2), 2)
+        self.assertEqual((progress.done, progress.remaining), (2, 1), "Odoo runs it again")
+        _cron, progress = self.cron._add_progress()
+        runner = accounts.with_context(ir_cron_progress_id=progress.id)
+        self.assertEqual(runner._cron_sync(max_accounts=2), 1)
+        self.assertEqual((progress.done, progress.remaining), (1, 0), "fully done")
+
+    def test_the_cron_action_runs_the_sync(self):
+        self.cron.method_direct_trigger()
+        synced = self.env["office365.account"].search([("last_sync_at", "!=", False)])
+        self.assertEqual(len(synced), 3)
+        progress = self.env["ir.cron.progress"].search(
+            [("cron_id", "=", self.cron.id)], order="id desc", limit=1
+        )
+        self.assertEqual((progress.done, progress.remaining), (3, 0))
