@@ -150,7 +150,7 @@ class ResConfigSettings(models.TransientModel):
                 )
             if record.o365_sync_interval < 1:
                 raise UserError(self.env._("The sync frequency is at least one minute."))
-        super().set_values()
+        result = super().set_values()
         params = self.env["ir.config_parameter"].sudo()
         for record in self:
             if record.o365_client_secret:
@@ -172,6 +172,7 @@ class ResConfigSettings(models.TransientModel):
                 params.set_param(f"{PARAM}lock.{name}", locked)
             record._o365_apply_locks()
             record._o365_update_cron()
+        return result
 
     def _o365_apply_locks(self):
         """Locked settings take the admin's value in every user's settings as well, so code that
