@@ -389,7 +389,7 @@ class Office365Account(models.Model):
             if commit:
                 # Commit per user: releases this user's row lock and keeps finished work even if
                 # a later user crashes the worker.
-                self.env.cr.commit()
+                self.env.cr.commit()  # pylint: disable=invalid-commit
         remaining = self._o365_count_due(skip_ids=done) + self._o365_count_requested(done)
         if self.env.context.get("ir_cron_progress_id"):
             self.env["ir.cron"]._notify_progress(done=len(done), remaining=remaining)

@@ -329,7 +329,7 @@ class Office365Subscription(models.Model):
             done += 1
             if account_model._o365_may_commit():
                 # One account per transaction: releases its row lock at once.
-                self.env.cr.commit()
+                self.env.cr.commit()  # pylint: disable=invalid-commit
         remaining = max(0, len(todo) - max_accounts)
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
         return done
