@@ -207,6 +207,12 @@ class Office365InboundEvent(models.Model):
             (rec.ical_uid, rec.occurrence_key): rec
             for rec in self.search([("ical_uid", "in", uids)])
         }
+        # Invitations sent for events the addon created (its meetings, in the organizer's
+        # mailbox) carry neither its category nor its property in the attendees' copies: the
+        # iCalUId recorded on the organizer's link tells them apart.
+        odoo_uids = set(
+            self.env["office365.link"].sudo().search([("ical_uid", "in", uids)]).mapped("ical_uid")
+        )
         rows = self.env["office365.inbound.event.mailbox"].search(
             [
                 ("user_id", "=", user.id),
@@ -236,7 +242,8 @@ class Office365InboundEvent(models.Model):
                     continue  # unchanged since we last read it (full resync, our own push)
             _internal, external = inbound.split_people(inbound.people(values), domains, user_emails)
             state = meeting.state if meeting else None
-            decision = inbound.decide(event, values, state, filters, external, _our_ref(event))
+            our_ref = _our_ref(event) or (key[0] in odoo_uids and "invitation")
+            decision = inbound.decide(event, values, state, filters, external, our_ref)
             if decision.action == inbound.IGNORE:
                 continue
             if decision.action == inbound.SKIP:

@@ -269,6 +269,25 @@ class TestInboundEvents(Office365Case):
         self.assertFalse(self._meetings())
         self.assertEqual(stats.counts["events"]["skipped"], 1)
 
+    def test_invitations_for_odoo_meetings_are_not_logged(self):
+        event = self._create(self.alice_box, attendees=("dan@client.com", "bob@example.com"))
+        # the organizer's event was pushed by Odoo (its link knows the iCalUId)
+        self.env["office365.link"].sudo().create(
+            {
+                "user_id": self.alice.id,
+                "kind": "meeting",
+                "res_model": "calendar.event",
+                "res_id": 1,
+                "event_id": "pushed-by-odoo",
+                "ical_uid": event["iCalUId"],
+                "state": "synced",
+            }
+        )
+        self._invite(self.bob_box, event)
+        stats = self.o365_sync(self.bob)
+        self.assertFalse(self._meetings())
+        self.assertEqual(stats.counts["events"]["skipped"], 1)
+
     def test_updates_and_cancellation(self):
         event = self._create(self.alice_box, attendees=("dan@client.com", "eve@client.com"))
         self.o365_sync(self.alice)
