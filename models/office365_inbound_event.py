@@ -252,14 +252,14 @@ class Office365InboundEvent(models.Model):
             if decision.action == inbound.CANCEL:
                 to_cancel |= meeting
                 continue
-            if decision.action == inbound.LOG and not meeting:
-                known = [email for email in external if email in contacts]
-                if not known and create_contacts:
-                    for email in external:
+            if decision.action == inbound.LOG and create_contacts:
+                for email in external:
+                    if email not in contacts:
                         name = (values.get("attendee_names") or {}).get(email) or email
                         new_contacts.setdefault(email, name)
-                elif not known:
-                    stats.count(OPTION, "skipped")
+            elif decision.action == inbound.LOG and not meeting:
+                if not any(email in contacts for email in external):
+                    stats.count(OPTION, "skipped")  # no attendee is a contact
                     continue
             plans.append((event, values, key, meeting, decision.action, external))
         if new_contacts:

@@ -165,10 +165,17 @@ class TestInboundEvents(Office365Case):
         # the admin allows creating contacts
         self.env["ir.config_parameter"].sudo().set_param(PARAM + "create_contacts", "1")
         self._create(self.alice_box, attendees=("new@unknown.net",), subject="New contact")
+        self._create(
+            self.alice_box,
+            attendees=("dan@client.com", "Newer <NEWER@unknown.net>"),
+            subject="Mixed",
+        )
         self.o365_sync(self.alice)
         partner = self.env["res.partner"].search([("email", "=", "new@unknown.net")])
         self.assertEqual(len(partner), 1)
         self.assertEqual(self._activities(partner).summary, "New contact")
+        newer = self.env["res.partner"].search([("email_normalized", "=", "newer@unknown.net")])
+        self.assertEqual(self._activities(newer).summary, "Mixed")
         # an internal-only meeting is still never logged
         self.assertNotIn("Internal", self._meetings().mapped("name"))
 
