@@ -39,6 +39,7 @@ CTX_INBOUND = "office365_calendar_sync_inbound"
 CLOSE_BATCH = 2000
 # Fields of a logged activity whose edits go back to Outlook when the editor is the organizer.
 PUSHABLE_ACTIVITY_FIELDS = ("date_deadline", "note")
+TRACKED_ACTIVITY_FIELDS = ("date_deadline", "note", "summary")
 PUSHABLE_FIELDS = ("start", "stop", "location", "description")
 
 
@@ -100,8 +101,8 @@ class Office365InboundEvent(models.Model):
     )
     activity_note = fields.Text(help="Last note written on the activities (details + body).")
     odoo_owned = fields.Char(
-        help="Activity fields edited in Odoo by someone other than the organizer "
-        '("<activity id>:time|note", comma-separated): Outlook updates leave them alone.'
+        help='Activity fields kept as edited in Odoo ("<activity id>:time|note|summary", '
+        "comma-separated): Outlook updates leave them alone."
     )
     push_values = fields.Json(help="Edits waiting to be sent to the organizer's Outlook event.")
 
@@ -570,6 +571,8 @@ class Office365InboundEvent(models.Model):
                 vals = {key: val for key, val in common.items() if activity[key] != val}
                 if f"{activity.id}:time" in owned:
                     vals.pop("date_deadline", None)
+                if f"{activity.id}:summary" in owned:
+                    vals.pop("summary", None)
                 if activity.res_model == "res.partner" and activity.user_id != target:
                     vals["user_id"] = target.id
                 if note_changed and f"{activity.id}:note" not in owned:
@@ -631,17 +634,18 @@ class Office365InboundEvent(models.Model):
         """A logged activity was edited in Odoo.
 
         The organizer's edits of the date and the description are queued for their Outlook
-        event (sent by their next sync run) and copied to the meeting's other activities;
-        anyone else's edits stay in Odoo only, and Outlook updates no longer overwrite them.
+        event (sent by their next sync run) and copied to the meeting's other activities.
+        Anyone else's edits, and subject edits by anyone, stay in Odoo only: later Outlook
+        updates no longer overwrite that field of that activity.
         """
-        fields_changed = [name for name in PUSHABLE_ACTIVITY_FIELDS if name in vals]
-        if not fields_changed or self.env.context.get(CTX_INBOUND):
+        if self.env.context.get(CTX_INBOUND) or not set(vals) & set(TRACKED_ACTIVITY_FIELDS):
             return False
         meetings = activities.sudo().o365_inbound_event_id
         editor = self.env.user
         for meeting in meetings.filtered(lambda m: m.state == inbound.LOGGED):
             organizer_row = meeting.mailbox_ids.filtered("is_organizer")[:1]
-            if organizer_row and organizer_row.user_id == editor:
+            is_organizer = bool(organizer_row and organizer_row.user_id == editor)
+            if is_organizer:
                 changes = {}
                 if "date_deadline" in vals and vals["date_deadline"] and meeting.start:
                     changes.update(meeting._o365_moved_to(vals["date_deadline"], editor))
@@ -653,18 +657,16 @@ class Office365InboundEvent(models.Model):
                     changes["description"] = body
                 if changes:
                     meeting.sudo()._o365_queue_push(changes)
-            else:
-                owned = set(filter(None, (meeting.odoo_owned or "").split(",")))
-                for activity in activities.filtered(
-                    lambda a, m=meeting: a.o365_inbound_event_id == m
-                ):
-                    if "date_deadline" in vals:
-                        owned.add(f"{activity.id}:time")
-                    if "note" in vals:
-                        owned.add(f"{activity.id}:note")
-                meeting.sudo().with_context(**{CTX_INBOUND: True}).odoo_owned = ",".join(
-                    sorted(owned)
-                )
+            kept = {"summary": "summary"}
+            if not is_organizer:
+                kept.update({"date_deadline": "time", "note": "note"})
+            marks = [mark for name, mark in kept.items() if name in vals]
+            if not marks:
+                continue
+            owned = set(filter(None, (meeting.odoo_owned or "").split(",")))
+            for activity in activities.filtered(lambda a, m=meeting: a.o365_inbound_event_id == m):
+                owned.update(f"{activity.id}:{mark}" for mark in marks)
+            meeting.sudo().with_context(**{CTX_INBOUND: True}).odoo_owned = ",".join(sorted(owned))
         return True
 
     def _o365_moved_to(self, day, user):

@@ -523,6 +523,13 @@ class TestInboundEvents(Office365Case):
         self.assertIn("Bob's own notes", str(todo.note))
         self.assertNotIn("Changed", str(todo.note))
         self.assertIn("Changed", str(activity.note))  # the others still follow Outlook
+        # a subject edited in Odoo (even by the organizer) stays in Odoo only
+        activity.with_user(self.alice).write({"summary": "Our own title"})
+        self.alice_box.update_event(event["id"], {"subject": "Outlook title"})
+        self.o365_sync(self.alice)
+        self.assertEqual(activity.summary, "Our own title")
+        self.assertEqual(todo.summary, "Outlook title")
+        self.assertEqual(self.alice_box.events[event["id"]]["subject"], "Outlook title")
         self.assertNotIn("Bob", self.alice_box.events[event["id"]]["body"]["content"])
 
     def test_cron_closes_ended_meetings(self):
