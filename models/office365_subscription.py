@@ -149,15 +149,25 @@ class Office365Subscription(models.Model):
                 account.user_id.id,
                 exc,
             )
-            sub.write(
-                {
-                    "state": "failed",
-                    "last_error": str(exc),
-                    "retry_at": fields.Datetime.now() + RETRY_FAILED_AFTER,
-                }
+            sub._o365_failed(str(exc))
+            return False
+        except (KeyError, TypeError, ValueError, OSError) as exc:
+            # An unexpected answer must not stop the sync of this mailbox: it polls meanwhile.
+            _logger.exception(
+                "Office 365 subscription of user %s failed unexpectedly", account.user_id.id
             )
+            sub._o365_failed(f"{type(exc).__name__}: {exc}")
             return False
         return True
+
+    def _o365_failed(self, message):
+        self.write(
+            {
+                "state": "failed",
+                "last_error": message,
+                "retry_at": fields.Datetime.now() + RETRY_FAILED_AFTER,
+            }
+        )
 
     def _o365_create(self, client, sub, notify_url, lifecycle_url):
         if sub.graph_id:

@@ -12,6 +12,7 @@ from odoo.addons.office365_calendar_sync.models.office365_subscription import (
     MAX_LIFETIME_MINUTES,
     NOTIFY_PATH,
 )
+from odoo.addons.office365_calendar_sync.services.graph_client import GraphClient
 from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
 
@@ -317,3 +318,15 @@ class TestWebhook(Office365Case, HttpCase):
         self.assertEqual(self.requests.search_count([]), 1, "the late change waits")
         self.assertEqual(self.env["office365.account"]._cron_sync(), 1)
         self.assertFalse(self.requests.search_count([]))
+
+    def test_unexpected_subscription_answer_never_stops_the_sync(self):
+        with (
+            patch.object(GraphClient, "create_subscription", lambda *args, **kwargs: {}),
+            self.assertLogs(SUB_LOGGER, "ERROR"),
+        ):
+            self.assertEqual(self.env["office365.account"]._cron_sync(), 1)
+        sub = self.subs.search([("account_id", "=", self.account.id)])
+        self.assertEqual(sub.state, "failed")
+        self.assertIn("KeyError", sub.last_error)
+        self.assertTrue(self.account.last_sync_at, "the mailbox was synced all the same")
+        self.assertEqual(self.account.subscription_status, "polling")
