@@ -275,7 +275,11 @@ class Office365InboundEvent(models.Model):
         create_vals, create_rows, touched = [], [], self.browse()
         for event, values, key, meeting, action, external in plans:
             if action == inbound.BLOCK_PRIVATE:
-                vals = {"state": inbound.PRIVATE, "name": values["subject"], "is_private": True}
+                vals = {
+                    "state": inbound.PRIVATE,
+                    "name": False,
+                    "is_private": True,
+                }  # keep nothing private
             else:
                 vals = self._o365_meeting_vals(values, external, contacts, user_emails)
                 if meeting:

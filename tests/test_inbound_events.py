@@ -234,6 +234,9 @@ class TestInboundEvents(Office365Case):
         public = self._create(self.alice_box, subject="Public")
         self.o365_sync(self.alice)
         self.assertEqual(self._activities(self.dan).mapped("summary"), ["Public"])
+        blocked = self._meetings().filtered(lambda m: m.state == "private")
+        self.assertEqual(len(blocked), 1)
+        self.assertFalse(blocked.name or blocked.description or blocked.partner_ids)
         # private -> public: still not logged
         self.alice_box.update_event(private["id"], {"sensitivity": "normal"})
         # public -> private: the activity stays (and follows updates)
