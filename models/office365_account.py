@@ -5,6 +5,7 @@ import base64
 import hashlib
 import logging
 import time
+from collections import defaultdict
 from datetime import timedelta
 
 import psycopg2.errors
@@ -15,7 +16,12 @@ from odoo.tools import SQL
 from ..services import decisions
 from ..services.auth import TokenProvider
 from ..services.errors import GraphError, ReconnectNeeded, ResyncRequired, ThrottledError
-from ..services.graph_client import EXTENDED_PROPERTY_ID, GraphClient, parse_retry_after
+from ..services.graph_client import (
+    EXTENDED_PROPERTY_ID,
+    GraphClient,
+    WriteOp,
+    parse_retry_after,
+)
 from ..services.pacing import MailboxPacer, throttle_delay
 from ..services.runstats import RunStats
 
@@ -495,7 +501,12 @@ class Office365Account(models.Model):
             client = self._o365_graph_client()
             if options:
                 self._o365_pull(client, stats, options)
+                created = _created(stats)
                 self.env["office365.link"]._o365_push(self, client, stats, options)
+                if _created(stats) > created:
+                    # Read our new events back at once: the delta token predates them, so one
+                    # deleted in Outlook before the next read would never be reported removed.
+                    self._o365_pull(client, stats, options)
                 if "events" in options:
                     self.env["office365.inbound.event"].sudo()._o365_push(self, client, stats)
             self.last_error = False
@@ -541,6 +552,7 @@ class Office365Account(models.Model):
             delta_link = None  # the window moved: start a new delta (no duplicates: by id)
         calendar_id = self._o365_setting("o365_calendar_id") or None
         for attempt in range(2):
+            full, seen = delta_link is None, set()
             try:
                 for page in client.iter_delta_pages(
                     start,
@@ -548,8 +560,12 @@ class Office365Account(models.Model):
                     delta_link=delta_link,
                     calendar_id=calendar_id,
                 ):
+                    if full:
+                        seen.update(ev.get("id") for ev in page.events if isinstance(ev, dict))
                     self._o365_process_page(client, page.events, page.removed, stats, options)
                     if page.delta_link:
+                        if full:
+                            self._o365_reconcile_full_read(client, seen, start, end, stats, options)
                         self.sudo().write(
                             {"delta_link": page.delta_link, "delta_window_start": start}
                         )
@@ -559,6 +575,42 @@ class Office365Account(models.Model):
                     raise
                 _logger.warning("Delta state of user %s expired: full resync", self.user_id.id)
                 delta_link = None
+
+    def _o365_reconcile_full_read(self, client, seen, start, end, stats, options):
+        """A full read lists every event of the window: a known event it did not list was
+        deleted meanwhile. After a delta reset Graph never reports those as removed."""
+        low, high = start.isoformat(), end.isoformat()
+        links = (
+            self.env["office365.link"]
+            .sudo()
+            .search(
+                [
+                    ("user_id", "=", self.user_id.id),
+                    ("event_id", "!=", False),
+                    ("state", "in", ("synced", "pending", "error")),
+                ]
+            )
+        )
+        missing = [
+            link.event_id
+            for link in links
+            if link.event_id not in seen and _in_window(link.synced_values, low, high)
+        ]
+        if "events" in options:
+            rows = (
+                self.env["office365.inbound.event.mailbox"]
+                .sudo()
+                .search(
+                    [
+                        ("user_id", "=", self.user_id.id),
+                        ("inbound_event_id.start", "<", fields.Datetime.to_datetime(end)),
+                        ("inbound_event_id.stop", ">", fields.Datetime.to_datetime(start)),
+                    ]
+                )
+            )
+            missing += [row.outlook_event_id for row in rows if row.outlook_event_id not in seen]
+        if missing:
+            self._o365_process_page(client, [], missing, stats, options)
 
     def _o365_process_page(self, client, events, removed, stats, options):
         """Route one delta page: our own events to their records, the rest to the inbound log."""
@@ -593,7 +645,7 @@ class Office365Account(models.Model):
                 else:
                     foreign.append(event)
         if refs:
-            self._o365_adopt(refs, ours, stats)
+            self._o365_adopt(refs, ours, stats, client)
         by_model = {}
         for link in link_model.browse(list(ours)):
             by_model.setdefault(link.res_model, link_model.browse())
@@ -610,7 +662,7 @@ class Office365Account(models.Model):
         if "events" in options and (foreign or foreign_removed):
             self.env["office365.inbound.event"]._o365_process(self, foreign, foreign_removed, stats)
 
-    def _o365_adopt(self, refs, ours, stats):
+    def _o365_adopt(self, refs, ours, stats, client=None):
         """Events carrying our identity but unknown to this database's links: re-link them.
 
         After a reinstall or a crash between the Graph write and the commit, the event is found
@@ -633,7 +685,7 @@ class Office365Account(models.Model):
             ]
         )
         for link in candidates:
-            event = wanted.get((link.res_model, link.res_id))
+            event = wanted.pop((link.res_model, link.res_id), None)
             if event:
                 link.write(
                     {
@@ -643,6 +695,70 @@ class Office365Account(models.Model):
                     }
                 )
                 ours[link.id] = event
+        if wanted and client is not None:
+            self._o365_drop_orphans(client, wanted, stats)
+
+    def _o365_drop_orphans(self, client, wanted, stats):
+        """Remove our events that no link will ever own: created by a run that died before its
+        commit, for a record since deleted or no longer for this mailbox, or a second copy."""
+        orphans = []  # (res_model, res_id, event)
+        by_model = defaultdict(dict)
+        for (res_model, res_id), event in wanted.items():
+            by_model[res_model][res_id] = event
+        links = self.env["office365.link"].sudo()
+        for res_model, events in by_model.items():
+            if res_model not in self.env or not hasattr(self.env[res_model], "_o365_targets"):
+                continue
+            records = self.env[res_model].sudo().with_context(active_test=False)
+            records = records.browse(list(events)).exists()
+            targets = records._o365_targets() if records else {}
+            linked = {
+                link.res_id: link.event_id
+                for link in links.search(
+                    [
+                        ("user_id", "=", self.user_id.id),
+                        ("res_model", "=", res_model),
+                        ("res_id", "in", list(events)),
+                    ]
+                )
+            }
+            for res_id, event in events.items():
+                second_copy = linked.get(res_id) and linked[res_id] != event["id"]
+                if second_copy or targets.get(res_id) != self.user_id.id:
+                    orphans.append((res_model, res_id, event))
+        if not orphans:
+            return
+        results = client.batch_write(
+            [
+                WriteOp(f"orphan-{i}", "delete", event["id"])
+                for i, (_m, _r, event) in enumerate(orphans)
+            ]
+        )
+        for (res_model, res_id, event), result in zip(orphans, results, strict=True):
+            option = self.env[res_model]._o365_option()
+            if result.ok or result.not_found:
+                stats.count(option, "deleted")
+            else:
+                stats.error(
+                    option,
+                    f"An Outlook event left by an interrupted run could not be removed "
+                    f"({result.status} {result.error_code})",
+                    res_model,
+                    res_id,
+                    event["id"],
+                    level="warning",
+                )
+
+
+def _created(stats):
+    return sum((stats.counts.get(option) or {}).get("created", 0) for option in OPTIONS)
+
+
+def _in_window(values, low, high):
+    """Whether a snapshot's start/end (normalized ISO strings) overlap [low, high)."""
+    first = (values or {}).get("start")
+    last = (values or {}).get("end") or first
+    return bool(first) and first < high and last > low
 
 
 def _our_ref(event):
