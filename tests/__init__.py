@@ -11,3 +11,4 @@ from . import test_conflicts
 from . import test_tour
 from . import test_security
 from . import test_bad_input
+from . import test_soak

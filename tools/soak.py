@@ -80,6 +80,8 @@ class Soak:
         self.dirty = {}  # (model, id) -> "odoo"/"outlook": edited since its owner's last sync
         self.last_edit = {}  # (model, id) -> monotonic time of the last edit
         self.detached = set()
+        self.history = {}  # (model, id) -> operations, for the report
+        self.current_op = None
         self.inbound = {}  # event id -> {"box", "subject", "day", "deleted", "ical"}
 
     # ------------------------------------------------------------------ set-up
@@ -191,15 +193,18 @@ class Soak:
 
     def sync(self, user):
         account = user._o365_account()
+        stats = None
         try:
             with self.env.cr.savepoint():
-                account._o365_sync()
+                stats = account._o365_sync()
         except SoakInterrupt:
             self.interrupted_runs += 1
         self.env.invalidate_all()
         self.commit()
-        for key in [k for k, v in self.dirty.items() if v[1] == user.id]:
-            self.dirty.pop(key)
+        if stats is not None and not stats.fatal:
+            # Both sides of the user's items agree again: the other side may edit them.
+            for key in [k for k, v in self.dirty.items() if v[1] == user.id]:
+                self.dirty.pop(key)
 
     # ------------------------------------------------------------------ helpers
     def _pick(self, pool):
@@ -214,6 +219,7 @@ class Soak:
         return not seen or seen[0] == side
 
     def _edited(self, key, side, user_id, values):
+        self.history.setdefault(key, []).append(f"{self.current_op}@{self.done_ops}")
         self.dirty[key] = (side, user_id)
         self.last_edit[key] = time.monotonic()
         if values is None:
@@ -538,6 +544,7 @@ class Soak:
             reset_at = self.operations // 2
             while self.done_ops < self.operations:
                 name = self.rng.choices(names, weights)[0]
+                self.current_op = name
                 try:
                     with self.env.cr.savepoint():
                         done = getattr(self, name)()
@@ -659,7 +666,10 @@ class Soak:
             link = self._link(key)
             if not link or link.state != "synced" or ref not in refs:
                 state = link.state if link else "no link"
-                problems["differ"].append(f"{ref}: not in Outlook ({state} {link.error or ''})")
+                problems["differ"].append(
+                    f"{ref}: not in Outlook ({state} {link.error or ''} gen {link.generation}; "
+                    f"{', '.join(self.history.get(key, []))})"
+                )
                 continue
             box, event_id = refs[ref][0]
             theirs = mapping.graph_to_values(box.render(box.events[event_id]))
