@@ -329,6 +329,13 @@ class Office365Subscription(models.Model):
         skipped, its sync maintains the subscription itself.
         """
         account_model = self.env["office365.account"].sudo()
+        # Requests of mailboxes that are not connected (any more) will never be served.
+        self.env.cr.execute(
+            """
+            DELETE FROM office365_sync_request r USING office365_account a
+             WHERE a.id = r.account_id AND a.state != 'connected'
+            """
+        )
         todo = self._o365_accounts_to_maintain()
         done = 0
         for account_id in todo[:max_accounts]:

@@ -10,7 +10,10 @@ An append-only queue, so that marking an account never waits for the worker that
   deletes the rows up to that id only; requests that arrived during the run stay, so the account
   is synced once more (the run may have read the calendar before that change).
 
-Any number of rows for one account make one sync: the claim picks the account once.
+Any number of rows for one account make one sync: the claim picks the account once. Only the
+first request of an account wakes the cron (a burst makes one trigger); a request that arrives
+while the worker deletes the served ones, in the milliseconds between its check and its commit,
+may wait for the account's next poll, like a notification Graph failed to deliver.
 """
 
 from odoo import api, fields, models

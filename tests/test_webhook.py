@@ -330,3 +330,12 @@ class TestWebhook(Office365Case, HttpCase):
         self.assertIn("KeyError", sub.last_error)
         self.assertTrue(self.account.last_sync_at, "the mailbox was synced all the same")
         self.assertEqual(self.account.subscription_status, "polling")
+
+    def test_renewal_cron_forgets_requests_of_disconnected_mailboxes(self):
+        other, _box = self._o365_user("hook_carol", options=("activities",))
+        gone = other._o365_account()
+        self.requests._o365_add({gone.id: {"change"}, self.account.id: {"change"}})
+        gone.state = "reconnect"
+        self.env.flush_all()
+        self.subs._cron_renew()
+        self.assertEqual(self.requests.search([]).account_id, self.account)
