@@ -171,7 +171,10 @@ class Office365InboundEvent(models.Model):
     def _o365_process(self, account, events, removed_ids, stats):
         """Log the Outlook events of ``account`` on the contacts who attend."""
         self = self.sudo().with_context(
-            **{CTX_INBOUND: True}, tracking_disable=True, mail_create_nolog=True
+            **{CTX_INBOUND: True},
+            tracking_disable=True,
+            mail_create_nolog=True,
+            mail_create_nosubscribe=True,
         )
         user = account.user_id
         filters = self._o365_filters(account)
