@@ -68,16 +68,16 @@ class MailActivity(models.Model):
         user_ids = [uid for uid in set(user_ids) if uid in enabled]
         if not user_ids:
             return {}
-        rows = (
+        settings = (
             self.env["res.users.settings"]
             .sudo()
-            .search_read(
-                [("user_id", "in", user_ids), ("o365_activities_enabled", "=", True)],
-                ["user_id", "o365_sync_phonecall", "o365_sync_task", "o365_sync_meeting"],
-                load=None,
-            )
+            .search([("user_id", "in", user_ids), ("o365_activities_enabled", "=", True)])
         )
-        return {row["user_id"]: row for row in rows}
+        names = ("o365_sync_phonecall", "o365_sync_task", "o365_sync_meeting")
+        # Effective values: the administrator may lock these choices for everyone.
+        return {
+            row.user_id.id: {name: row._o365_effective(name) for name in names} for row in settings
+        }
 
     def _o365_targets(self):
         records = self.sudo().with_context(active_test=False)

@@ -154,6 +154,14 @@ class TestActivities(Office365Case):
         self.assertEqual(subjects, ["Call: Call back today", "To-Do: Send the offer"])
         self.assertFalse(self.o365_events(self.carol_box))
 
+    def test_admin_lock_on_type_choice_applies(self):
+        params = self.env["ir.config_parameter"].sudo()
+        params.set_param("office365_calendar_sync.default.o365_sync_phonecall", "False")
+        params.set_param("office365_calendar_sync.lock.o365_sync_phonecall", "True")
+        self.assertTrue(self.alice._o365_settings().o365_sync_phonecall, "user's own choice")
+        call = self._activity(activity_type_id=self.call.id, summary="Locked out")
+        self.assertFalse(self._link(call), "the administrator's lock wins")
+
     def test_default_time_slot_setting(self):
         self.alice._o365_settings().write(
             {"o365_activity_slot": "slot", "o365_activity_hour": 14.5, "o365_activity_duration": 1}
