@@ -282,6 +282,18 @@ class TestMeetings(Office365Case):
         self.assertEqual(self._link(kept).state, "detached")
         self.assertIn("deleted in Outlook", self._lines(kept).message)
 
+    def test_new_organizer_moves_the_meeting(self):
+        meeting = self._meeting(partners=self.ann)
+        self.o365_sync(self.alice)
+        meeting.user_id = self.bob
+        self.o365_sync(self.alice)
+        self.o365_sync(self.bob)
+        self.assertFalse(self.o365_events(self.alice_box))
+        event = self._event(self.bob_box, meeting)
+        self.assertEqual(event["organizer"]["emailAddress"]["address"], "meet_bob@example.com")
+        self.assertIn("ann.lee@acme.example", self._attendees(event))
+        self.assertIn("meet_alice@example.com", self._attendees(event), "now an attendee")
+
     def test_bad_input_attendee_without_email(self):
         no_mail = self.env["res.partner"].create({"name": "No Mail"})
         meeting = self._meeting(partners=self.ann | no_mail)
