@@ -548,6 +548,8 @@ class Office365InboundEvent(models.Model):
         meeting_writes = {}
         for meeting in self:
             current = by_meeting[meeting.id]
+            if meeting.state == inbound.CANCELLED:
+                continue  # _o365_cancel removed the upcoming ones; ended ones get closed
             if meeting.state != inbound.LOGGED or not meeting.partner_ids:
                 to_unlink |= current
                 if meeting.user_id and meeting.state == inbound.LOGGED:

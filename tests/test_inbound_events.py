@@ -413,6 +413,39 @@ class TestInboundEvents(Office365Case):
         self.assertFalse(self._activities(self.eve))
         self.assertEqual(len(self._activities(self.dan)), 1)
 
+    def test_deleted_series_keeps_the_past_occurrences(self):
+        first = self.start - timedelta(weeks=2)
+        series = self._create(
+            self.alice_box,
+            subject="Standup",
+            start=first,
+            end=first + timedelta(minutes=15),
+            recurrence={
+                "pattern": {
+                    "type": "weekly",
+                    "interval": 1,
+                    "daysOfWeek": [first.strftime("%A").lower()],
+                },
+                "range": {
+                    "type": "numbered",
+                    "startDate": first.date().isoformat(),
+                    "numberOfOccurrences": 3,
+                },
+            },
+        )
+        self.o365_sync(self.alice)
+        self.assertEqual(len(self._activities(self.dan)), 3)
+        self.alice_box.delete_event(series["id"])
+        self.o365_sync(self.alice)
+        # the two occurrences already held stay (the daily job closes them as done)
+        kept = self._activities(self.dan)
+        self.assertEqual(
+            sorted(kept.mapped("date_deadline")),
+            [first.date(), (first + timedelta(weeks=1)).date()],
+        )
+        self.assertEqual(self.env["office365.inbound.event"]._cron_close_ended(), 2)
+        self.assertFalse(self._activities(self.dan))
+
     def test_delta_reset_resyncs_without_duplicates(self):
         for n in range(3):
             self._create(self.alice_box, subject=f"Meeting {n}")
