@@ -26,8 +26,10 @@ PREFERENCES_ACTION = "office365_calendar_sync.res_users_action_o365_preferences"
 
 
 def redirect_uri(env, path=CALLBACK_PATH):
-    """The redirect URI registered in the Azure application: Odoo's base URL + ``path``."""
-    base = env["ir.config_parameter"].sudo().get_param("web.base.url") or ""
+    """The redirect URI registered in the Azure application: Odoo's public base URL (else
+    ``web.base.url``) + ``path``."""
+    get = env["ir.config_parameter"].sudo().get_param
+    base = get("office365_calendar_sync.public_base_url") or get("web.base.url") or ""
     return base.rstrip("/") + path
 
 

@@ -129,6 +129,15 @@ class TestOAuth(Office365HttpCase):
         self.assertEqual(answer.status_code, 400)
         self.assertIn("No sign-in", answer.text)
 
+    def test_redirect_uri_is_the_public_base_url(self):
+        self.env["ir.config_parameter"].sudo().set_param(
+            "office365_calendar_sync.public_base_url", "https://odoo.example.com/"
+        )
+        self.authenticate("oauth_user", "oauth_user")
+        answer = self.url_open(START, allow_redirects=False)
+        query = dict(parse_qsl(urlsplit(answer.headers["Location"]).query))
+        self.assertEqual(query["redirect_uri"], "https://odoo.example.com" + CALLBACK)
+
     def test_start_needs_login(self):
         answer = self.url_open(START, allow_redirects=False)
         self.assertIn(answer.status_code, (302, 303))
