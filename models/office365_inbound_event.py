@@ -234,7 +234,7 @@ class Office365InboundEvent(models.Model):
         plans = []  # (event, values, key, meeting or None, action, external)
         to_cancel = self.browse()
         new_contacts = {}
-        seen_keys = set()
+        seen_keys, declined = set(), []
         for event, values, key in reversed(items):  # the last copy of a key in a page wins
             if key in seen_keys:
                 continue
@@ -244,6 +244,12 @@ class Office365InboundEvent(models.Model):
             if row and row.change_key and row.change_key == event.get("changeKey"):
                 if row.outlook_event_id == event["id"]:
                     continue  # unchanged since we last read it (full resync, our own push)
+            response = ((event.get("responseStatus") or {}).get("response") or "").lower()
+            if response == "declined" and not event.get("isOrganizer"):
+                declined.append(event["id"])  # this user no longer attends
+                if not row:
+                    stats.count(OPTION, "skipped")
+                continue
             _internal, external = inbound.split_people(inbound.people(values), domains, user_emails)
             state = meeting.state if meeting else None
             our_ref = _our_ref(event) or (key[0] in odoo_uids and "invitation")
@@ -320,6 +326,8 @@ class Office365InboundEvent(models.Model):
         if to_cancel:
             to_cancel._o365_cancel(stats)
             touched |= to_cancel
+        if declined:
+            touched |= self._o365_removed(user, declined, stats)
         return touched
 
     @api.model

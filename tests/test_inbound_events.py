@@ -340,7 +340,13 @@ class TestInboundEvents(Office365Case):
         self.o365_sync(self.bob)
         meeting = self._meetings()
         self.assertEqual(len(meeting.logged_activity_ids), 2)  # dan's + bob's to-do
-        # bob deletes his copy: the meeting still exists for alice, bob's to-do goes
+        # bob declines: the meeting still exists for alice, bob's to-do goes
+        self.bob_box.api_respond(copy["id"], "declined")
+        self.o365_sync(self.bob)
+        self.assertEqual(meeting.state, "logged")
+        self.assertEqual(meeting.logged_activity_ids.mapped("res_model"), ["res.partner"])
+        self.assertEqual(meeting.mailbox_ids.user_id, self.alice)
+        # bob deletes his copy: nothing more changes
         self.bob_box.delete_event(copy["id"])
         self.o365_sync(self.bob)
         self.assertEqual(meeting.state, "logged")
