@@ -75,6 +75,8 @@ class CalendarEvent(models.Model):
         prefs = self.env["mail.activity"]._o365_activity_prefs(records.user_id.ids)
         organizers = [uid for uid, row in prefs.items() if row["o365_sync_meeting"]]
         excluded = self._o365_microsoft_calendar_users(organizers) if organizers else set()
+        # A leave's own meeting: the holidays option pushes the leave itself (never twice).
+        leave_meetings = self.env["hr.leave"]._o365_leave_meeting_ids(records)
         targets = {}
         for event in records:
             user_id = event.user_id.id
@@ -82,12 +84,11 @@ class CalendarEvent(models.Model):
                 user_id in organizers
                 and user_id not in excluded
                 and event.active
-                # A leave's meeting: the holidays option pushes the leave itself.
-                and event.res_model != "hr.leave"
+                and event.id not in leave_meetings
             )
             targets[event.id] = user_id if wanted else False
         stopped = records.filtered(
-            lambda ev: ev.user_id.id not in prefs and ev.active and ev.res_model != "hr.leave"
+            lambda ev: ev.user_id.id not in prefs and ev.active and ev.id not in leave_meetings
         )
         targets.update(self.env["mail.activity"]._o365_keep_while_stopped(stopped))
         return targets

@@ -62,7 +62,7 @@ class HrLeave(models.Model):
 
         When a leave type has "Display Time Off in Calendar", approving the leave makes Odoo
         create a ``calendar.event`` (``hr.leave._validate_leave_request``): created with
-        ``res_model = 'hr.leave'`` and ``res_id`` = the leave, then stored on
+        ``res_model = 'hr.leave'`` (any meeting attached to that model counts), then stored on
         ``hr.leave.meeting_id``. The leave sync already shows the leave in Outlook, so the
         meetings sync must treat these events as never to push: its ``_o365_targets()`` maps
         every id returned here to ``False`` (which also removes an event pushed before). Both
@@ -71,7 +71,7 @@ class HrLeave(models.Model):
         events = events.sudo().exists()
         if not events:
             return set()
-        own = {event.id for event in events if event.res_model == self._name and event.res_id}
+        own = {event.id for event in events if event.res_model == self._name}
         others = [event_id for event_id in events.ids if event_id not in own]
         if others:
             leaves = self.sudo().search([("meeting_id", "in", others)])
