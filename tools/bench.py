@@ -745,7 +745,9 @@ def main(argv=None):
     if latency_tool.exists() and not args.no_latency:
         section("Near-real-time latency (tools/bench_latency.py)")
         latency_rc = subprocess.run(
-            [sys.executable, str(latency_tool)], cwd=ROOT, check=False
+            [sys.executable, str(latency_tool), "--latency", str(args.latency)],
+            cwd=ROOT,
+            check=False,
         ).returncode
         rc = rc or latency_rc
     return rc
