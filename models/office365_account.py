@@ -321,6 +321,8 @@ class Office365Account(models.Model):
     def _o365_claim_next(self, skip_ids=()):
         """Lock one account that needs a sync; rows held by other workers are skipped.
 
+        Accounts with a pending request (a change notification, "sync now") come before the
+        ones only due for their periodic poll, so notified changes are not queued behind polls.
         ``NO KEY UPDATE`` (not ``UPDATE``): the lock does not conflict with the ``KEY SHARE``
         lock taken by inserting an ``office365.sync.request`` row, so a notification never
         waits for the worker syncing that account. A throttled mailbox is left alone until its
@@ -344,7 +346,10 @@ class Office365Account(models.Model):
                     OR EXISTS (SELECT 1 FROM office365_link l
                                 WHERE l.user_id = a.user_id
                                   AND l.state IN ('pending', 'to_delete')))
-             ORDER BY a.sync_requested_at NULLS LAST, a.next_sync_at NULLS FIRST, a.id
+             ORDER BY (a.sync_requested_at IS NOT NULL
+                       OR EXISTS (SELECT 1 FROM office365_sync_request r
+                                   WHERE r.account_id = a.id)) DESC,
+                      a.sync_requested_at NULLS LAST, a.next_sync_at NULLS FIRST, a.id
              LIMIT 1
              FOR NO KEY UPDATE OF a SKIP LOCKED
             """,

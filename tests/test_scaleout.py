@@ -348,3 +348,11 @@ class TestCronBatches(Office365Case):
             [("cron_id", "=", self.cron.id)], order="id desc", limit=1
         )
         self.assertEqual((progress.done, progress.remaining), (3, 0))
+
+    def test_notified_accounts_come_before_periodic_polls(self):
+        accounts = self.env["office365.account"].search([("user_id.login", "like", "batch_%")])
+        past = fields.Datetime.now() - timedelta(minutes=1)
+        accounts.write({"sync_requested_at": False, "next_sync_at": past})
+        notified = accounts.sorted("id")[-1]
+        self.env["office365.sync.request"]._o365_add({notified.id: {"change"}})
+        self.assertEqual(self.env["office365.account"]._o365_claim_next(), notified)
