@@ -21,6 +21,7 @@
         "views/res_users_views.xml",
         "views/res_config_settings_views.xml",
         "views/office365_sync_log_views.xml",
+        "views/office365_inbound_event_views.xml",
         "security/office365_calendar_security.xml",
     ],
     "assets": {
