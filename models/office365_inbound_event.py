@@ -735,8 +735,7 @@ class Office365InboundEvent(models.Model):
         meeting._o365_reconcile_activities()
         organizer = self.mailbox_ids.filtered("is_organizer")[:1].user_id
         if organizer:
-            organizer._o365_account().sync_requested_at = fields.Datetime.now()
-            self.env["office365.account"]._o365_trigger_sync()
+            organizer._o365_account()._o365_request_sync()
 
     @api.model
     def _o365_push(self, account, client, stats):

@@ -1,5 +1,4 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-import psycopg2
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
@@ -339,7 +338,7 @@ class ResUsers(models.Model):
         account = self._o365_account()
         if account.state != "connected":
             raise UserError(self.env._("Connect your Office 365 account first."))
-        self._o365_request_sync(account)
+        account._o365_request_sync()
         return self._o365_preferences_action()
 
     def action_o365_connect(self):
@@ -466,25 +465,7 @@ class ResUsers(models.Model):
             for model in OPTION_MODELS[option]:
                 if hasattr(self.env[model], "_o365_backfill"):
                     self.env[model].sudo()._o365_backfill(self)
-        self._o365_request_sync(account)
-
-    @api.model
-    def _o365_request_sync(self, account):
-        """Ask for a run of ``account`` soon, without waiting for a worker that is syncing it
-        (then an append-only request row instead of an update of the locked account row)."""
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(
-                    "SELECT id FROM office365_account WHERE id = %s FOR UPDATE NOWAIT",
-                    [account.id],
-                    log_exceptions=False,
-                )
-        except (psycopg2.errors.LockNotAvailable, psycopg2.errors.SerializationFailure):
-            # A worker is syncing this mailbox: queue a request row for the run after it.
-            self.env["office365.sync.request"].sudo()._o365_add({account.id: {"change"}})
-        else:
-            account.sync_requested_at = fields.Datetime.now()
-        account._o365_trigger_sync()
+        account._o365_request_sync()
 
     def _o365_stop(self, option):
         """Stop all traffic for the option; events already in Outlook stay."""

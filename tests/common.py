@@ -5,9 +5,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-from odoo.tests import TransactionCase, new_test_user
-
 from odoo.addons.office365_calendar_sync.emulator import GraphEmulator
+from odoo.tests import TransactionCase, new_test_user
 
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 CLIENT_SECRET = "emulator-client-secret-for-tests"

@@ -40,7 +40,7 @@ class TestPreferencesTour(Office365HttpCase):
         for option in ("activities", "events", "holidays"):
             self.assertFalse(settings[f"o365_{option}_enabled"], option)
         # Each Start asked the sync job for a run.
-        self.assertTrue(account.sync_requested_at)
+        self.assertTrue(self.env["office365.sync.request"].sudo()._o365_pending(account)[0])
 
     def test_admin_lock_and_locked_preferences_tours(self):
         """The admin locks a default in Settings; the user sees it greyed and their sync log."""
