@@ -1,6 +1,7 @@
 """``python -m emulator``: run the Graph emulator in the foreground (see the package doc)."""
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -51,17 +52,15 @@ def main(argv=None):
     if args.client_id:
         emu.register_app(args.client_id, args.client_secret, args.redirect_uri or None)
     emu.start()
-    print("base_url=%s" % emu.base_url)
-    print("authority=%s" % emu.authority)
-    print("ca_path=%s" % (emu.ca_path or ""))
+    sys.stdout.write(f"base_url={emu.base_url}\nauthority={emu.authority}\n")
+    sys.stdout.write(f"ca_path={emu.ca_path or ''}\n")
     sys.stdout.flush()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
-        while not done.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):
+            while not done.wait(0.5):
+                continue
     finally:
         emu.stop()
     return 0

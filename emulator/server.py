@@ -4,6 +4,7 @@ See the package docstring (``emulator/__init__.py``) for usage.
 """
 
 import base64
+import contextlib
 import html
 import json
 import logging
@@ -120,18 +121,17 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 120
 
     def setup(self):
-        super().setup()
+        result = super().setup()
         self.server.connections.add(self.connection)
-        try:
+        with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
         if isinstance(self.connection, ssl.SSLSocket):
             self.connection.do_handshake()
+        return result
 
     def finish(self):
         try:
-            super().finish()
+            return super().finish()
         finally:
             self.server.connections.discard(self.connection)
 
@@ -175,10 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def drop(self):
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 class GraphEmulator:
@@ -257,10 +255,8 @@ class GraphEmulator:
         self._server.shutdown()
         self._server.server_close()
         for connection in list(self._server.connections):
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self._thread.join(timeout=5)
         self._server = None
         self._deliverer.stop()

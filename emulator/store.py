@@ -9,6 +9,7 @@ start of an exception).
 """
 
 import base64
+import contextlib
 import copy
 import html
 import os
@@ -930,11 +931,9 @@ class Mailbox:
         tzinfo = UTC
         label = "UTC"
         if tz_name:
-            try:
+            with contextlib.suppress(TimeZoneError):
                 tzinfo = timeutil.resolve_tz(tz_name)
                 label = tz_name
-            except TimeZoneError:
-                pass
         for key, value in (("start", event["_start"]), ("end", event["_end"])):
             if event["isAllDay"]:
                 local = value.replace(tzinfo=None)

@@ -12,6 +12,7 @@ one per contact), so the meeting is in each of their "My Activities" without dup
 contacts' timelines. Both kinds are closed by the daily cron once the meeting has ended.
 """
 
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -822,7 +823,7 @@ class Office365InboundEvent(models.Model):
             if not testing:
                 # Commit per batch: a crash later keeps the activities already closed, and
                 # the next run carries on from there (closed activities are gone).
-                self.env.cr.commit()
+                self.env.cr.commit()  # pylint: disable=invalid-commit
         return total
 
     @api.model
@@ -903,10 +904,8 @@ def _label(event):
 def _meeting_key(event):
     uid, occurrence = inbound.meeting_key(event)
     if occurrence:
-        try:
+        with contextlib.suppress(ValueError, OverflowError):
             occurrence = mapping.utc_iso(isoparse(occurrence))
-        except (ValueError, OverflowError):
-            pass
     return uid, occurrence
 
 

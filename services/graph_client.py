@@ -18,6 +18,7 @@ Writes go through :meth:`GraphClient.batch_write`: ``POST /$batch`` with at most
 per-item statuses, per-item throttling retried alone in a later batch.
 """
 
+import contextlib
 import email.utils
 import logging
 import random
@@ -156,10 +157,8 @@ def parse_retry_after(value, now=None):
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
     if value is None or value == "":
         return None
-    try:
+    with contextlib.suppress(TypeError, ValueError):
         return max(0.0, float(value))
-    except (TypeError, ValueError):
-        pass
     try:
         when = email.utils.parsedate_to_datetime(str(value))
     except (TypeError, ValueError):
