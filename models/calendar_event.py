@@ -192,18 +192,8 @@ class CalendarEvent(models.Model):
 
     def _o365_plan_writes(self, links, account, stats, prevented):
         with self._o365_prepared(account, links) as data:
-            for link, op, values in super()._o365_plan_writes(links, account, stats, prevented):
-                for key, message in data["warnings"].pop(link.res_id, ()):
-                    if op.action == "create" or key in (op.payload or {}):
-                        stats.error(
-                            OPTION,
-                            message,
-                            self._name,
-                            link.res_id,
-                            link.event_id or "",
-                            level="warning",
-                        )
-                yield link, op, values
+            planned = super()._o365_plan_writes(links, account, stats, prevented)
+            yield from self._o365_log_warnings(planned, data["warnings"], stats)
 
     @api.model
     def _o365_apply_remote(self, links, events, account, stats):

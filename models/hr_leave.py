@@ -239,15 +239,5 @@ class HrLeave(models.Model):
                 link.event_id or "",
                 level="info",
             )
-            link.write(
-                {
-                    "state": "pending",
-                    "event_id": False,
-                    "ical_uid": False,
-                    "change_key": False,
-                    "synced_values": False,
-                    "error": False,
-                    "generation": link.generation + 1,
-                }
-            )
+        recreate._o365_recreate()
         (links - recreate).unlink()

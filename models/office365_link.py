@@ -205,6 +205,22 @@ class Office365Link(models.Model):
     # ------------------------------------------------------------------
     # Helpers for the kinds
     # ------------------------------------------------------------------
+    def _o365_recreate(self):
+        """Forget the Outlook events of these links: the next push creates new ones, under a new
+        transactionId (``generation``) so Graph cannot hand back the deleted event."""
+        for link in self:
+            link.write(
+                {
+                    "state": "pending",
+                    "event_id": False,
+                    "ical_uid": False,
+                    "change_key": False,
+                    "synced_values": False,
+                    "error": False,
+                    "generation": link.generation + 1,
+                }
+            )
+
     def _o365_create_op(self, payload):
         self.ensure_one()
         payload = dict(payload)

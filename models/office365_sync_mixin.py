@@ -134,6 +134,18 @@ class Office365SyncMixin(models.AbstractModel):
             payload = mapping.values_to_graph(changed, time_zone=time_zone)
             yield link, link._o365_update_op(payload), {**previous, **values}
 
+    def _o365_log_warnings(self, planned, warnings, stats):
+        """Yield the ``planned`` writes, logging each record's mapping ``warnings`` (field, text)
+        when the write sends that field (or creates the event)."""
+        option = self._o365_option()
+        for link, op, values in planned:
+            for key, message in warnings.pop(link.res_id, ()):
+                if op.action == "create" or key in (op.payload or {}):
+                    stats.error(
+                        option, message, self._name, link.res_id, link.event_id or "", "warning"
+                    )
+            yield link, op, values
+
     # ------------------------------------------------------------------
     # Inbound: Outlook changed (or deleted) one of our events
     # ------------------------------------------------------------------
@@ -283,17 +295,7 @@ class Office365SyncMixin(models.AbstractModel):
                 link.event_id,
                 level="info",
             )
-            link.write(
-                {
-                    "state": "pending",
-                    "event_id": False,
-                    "ical_uid": False,
-                    "change_key": False,
-                    "synced_values": False,
-                    "error": False,
-                    "generation": link.generation + 1,
-                }
-            )
+        updated._o365_recreate()
         return updated
 
     @api.model
