@@ -506,12 +506,7 @@ class Office365Account(models.Model):
             client = self._o365_graph_client()
             if options:
                 self._o365_pull(client, stats, options)
-                created = _created(stats)
                 self.env["office365.link"]._o365_push(self, client, stats, options)
-                if _created(stats) > created:
-                    # Read our new events back at once: the delta token predates them, so one
-                    # deleted in Outlook before the next read would never be reported removed.
-                    self._o365_pull(client, stats, options)
                 if "events" in options:
                     self.env["office365.inbound.event"].sudo()._o365_push(self, client, stats)
             self.last_error = False
@@ -557,7 +552,7 @@ class Office365Account(models.Model):
             delta_link = None  # the window moved: start a new delta (no duplicates: by id)
         calendar_id = self._o365_setting("o365_calendar_id") or None
         for attempt in range(2):
-            full, seen = delta_link is None, set()
+            full, seen, base = delta_link is None, set(), delta_key(delta_link)
             try:
                 for page in client.iter_delta_pages(
                     start,
@@ -565,12 +560,13 @@ class Office365Account(models.Model):
                     delta_link=delta_link,
                     calendar_id=calendar_id,
                 ):
-                    if full:
-                        seen.update(ev.get("id") for ev in page.events if isinstance(ev, dict))
+                    seen.update(ev.get("id") for ev in page.events if isinstance(ev, dict))
                     self._o365_process_page(client, page.events, page.removed, stats, options)
                     if page.delta_link:
                         if full:
                             self._o365_reconcile_full_read(client, seen, start, end, stats, options)
+                        else:
+                            self._o365_reconcile_created(client, base, seen, start, end, stats)
                         self.sudo().write(
                             {"delta_link": page.delta_link, "delta_window_start": start}
                         )
@@ -580,6 +576,35 @@ class Office365Account(models.Model):
                     raise
                 _logger.warning("Delta state of user %s expired: full resync", self.user_id.id)
                 delta_link = None
+
+    def _o365_reconcile_created(self, client, base, seen, start, end, stats):
+        """Events we created after the delta link ``base`` was issued are new to the round that
+        starts from it: one it did not list was deleted in Outlook before this read (Graph
+        reports no removal of an item the client never read)."""
+        self.env["office365.link"].flush_model(["user_id", "state", "synced_values"])
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT id FROM office365_link
+                 WHERE user_id = %s AND state = 'synced' AND event_id IS NOT NULL
+                   AND synced_values->>'_created_after' = %s
+                """,
+                self.user_id.id,
+                base,
+            )
+        )
+        ids = [row[0] for row in self.env.cr.fetchall()]
+        if not ids:
+            return
+        low, high = start.isoformat(), end.isoformat()
+        links = self.env["office365.link"].sudo().browse(ids)
+        missing = [
+            link.event_id
+            for link in links
+            if link.event_id not in seen and _in_window(link.synced_values, low, high)
+        ]
+        if missing:
+            self._o365_process_page(client, [], missing, stats, set())
 
     def _o365_reconcile_full_read(self, client, seen, start, end, stats, options):
         """A full read lists every event of the window: a known event it did not list was
@@ -755,8 +780,9 @@ class Office365Account(models.Model):
                 )
 
 
-def _created(stats):
-    return sum((stats.counts.get(option) or {}).get("created", 0) for option in OPTIONS)
+def delta_key(delta_link):
+    """A short stable key of a delta link (the round an event we created must appear in)."""
+    return hashlib.sha256(delta_link.encode()).hexdigest()[:16] if delta_link else None
 
 
 def _in_window(values, low, high):

@@ -6,6 +6,7 @@ from collections import defaultdict
 from odoo import api, fields, models
 
 from ..services.graph_client import EXTENDED_PROPERTY_ID, WriteOp, transaction_id_for
+from .office365_account import delta_key
 
 _logger = logging.getLogger(__name__)
 
@@ -160,6 +161,7 @@ class Office365Link(models.Model):
     @api.model
     def _o365_apply_results(self, planned, results, stats, account=None):
         now = fields.Datetime.now()
+        created_after = account and delta_key(account.sudo().delta_link)
         done_delete = self.browse()
         grouped_writes = defaultdict(lambda: self.browse())
         for (link, op, values), result in zip(planned, results, strict=True):
@@ -173,6 +175,9 @@ class Office365Link(models.Model):
                 continue
             if result.ok:
                 event = result.event or {}
+                if op.action == "create" and created_after:
+                    # The next delta round (from this link) must list it, else it was deleted.
+                    values = {**values, "_created_after": created_after}
                 link.write(
                     {
                         "event_id": event.get("id") or link.event_id,

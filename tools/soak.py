@@ -186,6 +186,7 @@ class Soak:
     def arm_faults(self):
         each = 1 - (1 - FAULT_RATE) ** (1 / 4)
         faults = self.emu.faults
+        faults.seed(self.rng.randrange(2**32))
         faults.add("throttle", count=None, probability=each, retry_after=1)
         faults.add("unavailable", count=None, probability=each, retry_after=1)
         faults.add("gateway_timeout", count=None, probability=each)
@@ -199,6 +200,8 @@ class Soak:
                 stats = account._o365_sync()
         except SoakInterrupt:
             self.interrupted_runs += 1
+        outcome = "cut" if stats is None else ("fatal" if stats.fatal else "ok")
+        self.history.setdefault("syncs", []).append(f"{user.name[5:]}@{self.done_ops}:{outcome}")
         self.env.invalidate_all()
         self.commit()
         if stats is not None and not stats.fatal:
@@ -655,7 +658,12 @@ class Soak:
                 continue
             for field, value in expected.items():
                 if record[field] != value:
-                    problems["lost"].append(f"{ref}: {field} {record[field]!r} != {value!r}")
+                    link = self._link(key)
+                    problems["lost"].append(
+                        f"{ref}: {field} {record[field]!r} != {value!r} "
+                        f"({', '.join(self.history.get(key, []))}; link {link.state} "
+                        f"{link.synced_values})"
+                    )
             if key in self.detached:
                 continue
             in_outlook = not (model == "hr.leave" and expected.get("state") != "validate")
@@ -710,6 +718,7 @@ class Soak:
             "op_counts": dict(self.op_counts),
             "interrupted_runs": self.interrupted_runs,
             "clients": self.clients,
+            "syncs": " ".join(self.history.get("syncs", [])),
             "batches": self.batches,
         }
 
@@ -726,6 +735,8 @@ def report(result, say=print):
     say(f"lost updates:          {result['lost']}  (must be 0)")
     say(f"items that differ:     {result['differ']}  (must be 0)")
     say(f"seconds:               {result['seconds']:.0f}")
+    if result["duplicates"] or result["lost"] or result["differ"]:
+        say(f"syncs: {result['syncs']}")
     for kind, lines in result["problems"].items():
         for line in lines[:20]:
             say(f"  {kind}: {line}")
