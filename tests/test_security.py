@@ -146,6 +146,7 @@ class TestSecurity(Office365Case, HttpCase):
         triggers = self.env["ir.cron.trigger"].sudo()
         requests = self.env["office365.sync.request"].sudo()
         before = triggers.search_count([("cron_id", "=", cron.id)])
+        queued = requests.search_count([("account_id", "=", account.id)])
         item = {
             "subscriptionId": sub.graph_id,
             "changeType": "updated",
@@ -165,12 +166,12 @@ class TestSecurity(Office365Case, HttpCase):
             for items in forged:
                 answer = self._post(items)
                 self.assertEqual(answer.status_code, 403, items)
-        self.assertEqual(requests.search_count([("account_id", "=", account.id)]), 0)
+        self.assertEqual(requests.search_count([("account_id", "=", account.id)]), queued)
         self.assertEqual(triggers.search_count([("cron_id", "=", cron.id)]), before)
         # The genuine notification does queue a sync (the refusals above were not a fluke).
         answer = self._post([{**item, "clientState": sub.client_state}])
         self.assertEqual(answer.status_code, 202)
-        self.assertEqual(requests.search_count([("account_id", "=", account.id)]), 1)
+        self.assertGreater(requests.search_count([("account_id", "=", account.id)]), queued)
 
     def test_user_cannot_reach_another_users_data_through_the_orm(self):
         alice_env = self.env(user=self.alice)
