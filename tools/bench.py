@@ -780,14 +780,9 @@ def main(argv=None):
     parser.add_argument("--profile", action="store_true", help="profile the 1-worker cycle")
     args = parser.parse_args(argv)
 
-    tally = run_tests.Tally("bench")
     section("Odoo 18 server and PostgreSQL")
-    server = run_tests.find_odoo(tally)
+    server = run_tests.prepare_server("bench")
     if server is None:
-        say(run_tests.HOW_TO_PROVIDE_ODOO)
-        return 2
-    if not run_tests.ensure_python_deps(server, tally) or not run_tests.ensure_postgres(tally):
-        say("\n".join(tally.problems))
         return 2
     BUILD.mkdir(exist_ok=True)
     addons_dir = BUILD / f"bench-addons-{os.getpid()}"
@@ -856,20 +851,7 @@ def main(argv=None):
         if not marks:
             say(f"!! the benchmark did not finish; see {log_path}")
     finally:
-        if args.keep_db:
-            say(f"-- --keep-db: database {args.db} kept")
-        else:
-            subprocess.run(["dropdb", "--if-exists", args.db], check=False)
-        if link.is_symlink():
-            link.unlink()
-        for path in (addons_dir,):
-            try:
-                path.rmdir()
-            except OSError:
-                pass
-        import shutil  # noqa: PLC0415
-
-        shutil.rmtree(data_dir, ignore_errors=True)
+        run_tests.remove_scratch(server, args.db, link, addons_dir, data_dir, args.keep_db)
     latency_tool = Path(__file__).resolve().parent / "bench_latency.py"
     if latency_tool.exists() and not args.no_latency:
         section("Near-real-time latency (tools/bench_latency.py)")

@@ -293,13 +293,8 @@ def main(argv=None):
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args(argv)
 
-    tally = run_tests.Tally("bench_latency")
-    server = run_tests.find_odoo(tally)
+    server = run_tests.prepare_server("bench_latency")
     if server is None:
-        say(run_tests.HOW_TO_PROVIDE_ODOO)
-        return 2
-    if not run_tests.ensure_python_deps(server, tally) or not run_tests.ensure_postgres(tally):
-        say("\n".join(tally.problems))
         return 2
     build = root / "build"
     addons_dir = build / f"latency-addons-{os.getpid()}"
@@ -351,19 +346,7 @@ def main(argv=None):
         if not marks:
             say(f"!! the latency benchmark did not finish; see {log_path}")
     finally:
-        if args.keep_db:
-            say(f"-- --keep-db: database {args.db} kept")
-        else:
-            subprocess.run(["dropdb", "--if-exists", args.db], check=False)
-        if link.is_symlink():
-            link.unlink()
-        try:
-            addons_dir.rmdir()
-        except OSError:
-            pass
-        import shutil  # noqa: PLC0415
-
-        shutil.rmtree(data_dir, ignore_errors=True)
+        run_tests.remove_scratch(server, args.db, link, addons_dir, data_dir, args.keep_db)
     return rc
 
 

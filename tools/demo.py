@@ -327,14 +327,9 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    tally = run_tests.Tally("demo")
     section("Odoo server and PostgreSQL")
-    server = run_tests.find_odoo(tally)
+    server = run_tests.prepare_server("demo")
     if server is None:
-        say(run_tests.HOW_TO_PROVIDE_ODOO)
-        return 2
-    if not run_tests.ensure_python_deps(server, tally) or not run_tests.ensure_postgres(tally):
-        say("\n".join(tally.problems))
         return 2
 
     DEMO_DIR.mkdir(parents=True, exist_ok=True)

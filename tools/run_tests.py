@@ -627,6 +627,36 @@ def drop_database(server: OdooServer, db: str, data_dir: Path) -> None:
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def prepare_server(name: str) -> OdooServer | None:
+    """The Odoo 18 server, with the addon's dependencies and PostgreSQL ready (for the other
+    tools: bench, soak, demo); None after saying why."""
+    tally = Tally(name)
+    server = find_odoo(tally)
+    if server is None:
+        say(HOW_TO_PROVIDE_ODOO)
+        return None
+    if not ensure_python_deps(server, tally) or not ensure_postgres(tally):
+        say("\n".join(tally.problems))
+        return None
+    return server
+
+
+def remove_scratch(
+    server: OdooServer, db: str, link: Path, addons_dir: Path, data_dir: Path, keep_db: bool
+) -> None:
+    """Drop a tool's throw-away database (unless kept) and its addons link and data folder."""
+    if keep_db:
+        say(f"-- --keep-db: database {db} kept")
+    else:
+        drop_database(server, db, data_dir)
+    # The link points at the checkout itself: never leave that loop behind.
+    if link.is_symlink():
+        link.unlink()
+    with contextlib.suppress(OSError):
+        addons_dir.rmdir()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def run_odoo_tests(server: OdooServer, tally: Tally, test_tags: str, keep_db: bool) -> None:
     addons_dir = BUILD / f"addons-{RUN_ID}"
     link = addons_dir / MODULE

@@ -816,14 +816,9 @@ def main(argv=None):
     parser.add_argument("--timeout", type=int, default=1800, help="seconds before giving up")
     args = parser.parse_args(argv)
 
-    tally = run_tests.Tally("soak")
     run_tests.section("Odoo 18 server and PostgreSQL")
-    server = run_tests.find_odoo(tally)
+    server = run_tests.prepare_server("soak")
     if server is None:
-        run_tests.say(run_tests.HOW_TO_PROVIDE_ODOO)
-        return 2
-    if not run_tests.ensure_python_deps(server, tally) or not run_tests.ensure_postgres(tally):
-        run_tests.say("\n".join(tally.problems))
         return 2
     build = run_tests.BUILD
     build.mkdir(exist_ok=True)
@@ -895,17 +890,7 @@ def main(argv=None):
         if not marks:
             run_tests.say(f"!! the soak did not finish; see {log_path}")
     finally:
-        if not args.keep_db:
-            subprocess.run(["dropdb", "--if-exists", args.db], check=False)
-        if link.is_symlink():
-            link.unlink()
-        try:
-            addons_dir.rmdir()
-        except OSError:
-            pass
-        import shutil  # noqa: PLC0415
-
-        shutil.rmtree(data_dir, ignore_errors=True)
+        run_tests.remove_scratch(server, args.db, link, addons_dir, data_dir, args.keep_db)
     return rc
 
 
