@@ -644,9 +644,9 @@ def prepare_server(name: str) -> OdooServer | None:
 def remove_scratch(
     server: OdooServer, db: str, link: Path, addons_dir: Path, data_dir: Path, keep_db: bool
 ) -> None:
-    """Drop a tool's throw-away database (unless kept) and its addons link and data folder."""
+    """Drop a throw-away database and its data folder (unless kept), and its addons link."""
     if keep_db:
-        say(f"-- --keep-db: database {db} kept")
+        say(f"-- --keep-db: database {db} and {data_dir} kept")
     else:
         drop_database(server, db, data_dir)
     # The link points at the checkout itself: never leave that loop behind.
@@ -654,7 +654,6 @@ def remove_scratch(
         link.unlink()
     with contextlib.suppress(OSError):
         addons_dir.rmdir()
-    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def run_odoo_tests(server: OdooServer, tally: Tally, test_tags: str, keep_db: bool) -> None:
@@ -724,15 +723,7 @@ def run_odoo_tests(server: OdooServer, tally: Tally, test_tags: str, keep_db: bo
             _account_uninstall(tally, rc, scan)
     finally:
         section("Odoo: clean-up")
-        if keep_db:
-            say(f"-- --keep-db: database {db} and {data_dir} kept")
-        else:
-            drop_database(server, db, data_dir)
-        # The link points at the checkout itself: never leave that loop behind.
-        if link.is_symlink():
-            link.unlink()
-        with contextlib.suppress(OSError):
-            addons_dir.rmdir()
+        remove_scratch(server, db, link, addons_dir, data_dir, keep_db)
         if log_path.exists():
             os.replace(log_path, ODOO_LOG)
 
