@@ -56,8 +56,9 @@ Differences from Microsoft Graph worth knowing:
 - ``http://`` notification URLs are accepted on localhost (Graph requires https).
 - Access tokens are unsigned JWTs, also checked server-side (expiry, fault injection).
 - Refresh tokens rotate strictly: a used refresh token answers ``invalid_grant``.
-- ``calendarView/delta`` honours ``$expand=singleValueExtendedProperties(...)`` (Graph
-  documents ``$expand`` as unsupported there); its default page size is 10.
+- ``calendarView/delta`` refuses ``$expand``, ``$filter``, ``$orderby``, ``$search`` and
+  ``$select`` (400 ``ErrorInvalidUrlQuery``), which Graph documents as unsupported there; its
+  default page size is 10.
 - A repeated create with a known ``transactionId`` returns the existing event (201) when
   subject, start and end are the same, else 400 ``ErrorDuplicateTransactionId``.
 - ``$batch`` responses come back shuffled (``emu.shuffle_batch = False`` keeps order).

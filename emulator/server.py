@@ -60,6 +60,9 @@ class Response:
         self.headers = headers or {}
 
 
+DELTA_UNSUPPORTED_OPTIONS = ("$expand", "$filter", "$orderby", "$search", "$select")
+
+
 def _error(exc, request_id=None):
     return Response(exc.status, exc.body(request_id), dict(exc.headers))
 
@@ -975,6 +978,16 @@ class GraphEmulator:
                 states.pop(old, None)
 
     def _delta(self, mailbox, calendar_id, query, prefer, prefix):
+        # event-delta.md: calendarView delta supports neither $expand, $filter, $orderby nor
+        # $search, and $select cannot narrow its properties.
+        unsupported = sorted(name for name in DELTA_UNSUPPORTED_OPTIONS if name in query)
+        if unsupported:
+            raise GraphError(
+                400,
+                "ErrorInvalidUrlQuery",
+                "The following parameters are not supported with change tracking over the "
+                "'Events' resource: '%s'." % ", ".join(unsupported),
+            )
         deltatoken, skiptoken = query.get("$deltatoken"), query.get("$skiptoken")
         path = "/%s/calendarView/delta" % prefix
         if deltatoken or skiptoken:
