@@ -304,6 +304,7 @@ def odoo_shell(server, db, addons_path, script, log_path):
         "-d",
         db,
         f"--addons-path={addons_path}",
+        f"--data-dir={DEMO_DIR / 'odoo-data'}",
         "--no-http",
         "--log-level=warn",
     ]
@@ -325,12 +326,17 @@ def main(argv=None):
     parser.add_argument(
         "--check", action="store_true", help="run one sync job, print the result and exit"
     )
+    parser.add_argument(
+        "--keep-db", action="store_true", help="keep the demo database when the demo stops"
+    )
     args = parser.parse_args(argv)
 
+    say(run_tests.server_origin_notice())
     section("Odoo server and PostgreSQL")
     server = run_tests.prepare_server("demo")
     if server is None:
         return 2
+    data_dir = DEMO_DIR / "odoo-data"
 
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     addons_dir = DEMO_DIR / "addons"
@@ -340,6 +346,7 @@ def main(argv=None):
         link.unlink()
     link.symlink_to(ROOT)
     addons_path = ",".join([str(addons_dir), *server.addons_dirs])
+    db_options = [f"--addons-path={addons_path}", f"--data-dir={data_dir}"]
     odoo_url = f"http://localhost:{args.port}"
     redirect_uri = f"{odoo_url}/office365_calendar_sync/oauth/callback"
     log_path = DEMO_DIR / "odoo.log"
@@ -373,7 +380,7 @@ def main(argv=None):
             *server.command,
             "-d",
             args.db,
-            f"--addons-path={addons_path}",
+            *db_options,
             "-i",
             MODULE,
             "--without-demo=all",
@@ -414,7 +421,7 @@ def main(argv=None):
             *server.command,
             "-d",
             args.db,
-            f"--addons-path={addons_path}",
+            *db_options,
             f"--db-filter=^{args.db}$",
             f"--http-port={args.port}",
             "--http-interface=127.0.0.1",
@@ -440,6 +447,7 @@ def main(argv=None):
         return 0
     finally:
         stop_children()
+        run_tests.remove_scratch(server, args.db, link, addons_dir, data_dir, args.keep_db)
 
 
 if __name__ == "__main__":

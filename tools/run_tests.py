@@ -52,10 +52,16 @@ UPGRADE_TIMEOUT = int(os.environ.get("O365_TEST_UPGRADE_TIMEOUT", 10 * 60))
 UNINSTALL_TIMEOUT = int(os.environ.get("O365_TEST_UNINSTALL_TIMEOUT", 10 * 60))
 
 HOW_TO_PROVIDE_ODOO = (
-    "To run the Odoo tests, provide an Odoo 18 server: put an `odoo` command on PATH, or set\n"
-    "ODOO_BIN=/path/to/odoo-bin (or an odoo launcher script); set ODOO_PYTHON=/path/to/python\n"
-    "when the server's interpreter is not the one named in that script's shebang line."
+    "To run the Odoo tests, provide an Odoo 18 server, one of:\n"
+    "  ODOO_SRC=/path/to/odoo-18.0-src.tar.xz (or .tar.gz, or a source folder): set up in build/\n"
+    "    e.g. git clone --depth 1 --branch 18.0 https://github.com/odoo/odoo.git ~/src/odoo\n"
+    "    then ODOO_SRC=~/src/odoo make test\n"
+    "  ODOO_BIN=/path/to/odoo-bin (or an odoo launcher script), with ODOO_PYTHON=/path/to/python\n"
+    "    when the server's interpreter is not the one named in that script's shebang line\n"
+    "  an `odoo` command on PATH"
 )
+# Under CI a suite or test that did not run is a failure: a green line must mean everything ran.
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 LOG_RE = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \d+ (?P<level>[A-Z?]+) (?P<db>\S+) "
@@ -145,8 +151,9 @@ def venv_python() -> str:
     return str(candidate) if candidate.exists() else sys.executable
 
 
-def parse_junit(path: Path) -> tuple[int, int, int, list[str]]:
-    """Return (passed, failed, skipped, failed test names) from a JUnit XML report."""
+def parse_junit(path: Path, skip_reasons: list[str] | None = None):
+    """Return (passed, failed, skipped, failed test names) from a JUnit XML report; the skipped
+    tests and their reasons are appended to ``skip_reasons`` when given."""
     tree = ET.parse(path)
     passed = failed = skipped = 0
     names = []
@@ -158,6 +165,9 @@ def parse_junit(path: Path) -> tuple[int, int, int, list[str]]:
             names.append(label)
         elif "skipped" in tags:
             skipped += 1
+            if skip_reasons is not None:
+                reason = case.find("skipped").get("message", "")
+                skip_reasons.append(f"{label} : {reason}"[:300])
         else:
             passed += 1
     return passed, failed, skipped, names
@@ -201,16 +211,22 @@ def run_pure_tests(extra_args: list[str]) -> Tally:
     if not junit.exists():
         tally.fail(f"pytest exited with {rc} and wrote no JUnit report")
         return tally
+    skip_reasons: list[str] = []
     try:
-        passed, failed, skipped, names = parse_junit(junit)
+        passed, failed, skipped, names = parse_junit(junit, skip_reasons)
     except ET.ParseError as exc:
         tally.fail(f"unreadable JUnit report {junit}: {exc}")
         return tally
     finally:
         if junit.exists():
             os.replace(junit, JUNIT_XML)
-    tally.passed, tally.skipped = passed, skipped
+    tally.passed = passed
     tally.failed += failed
+    if IN_CI:
+        for reason in skip_reasons:
+            tally.fail(f"skipped under CI=true: {reason}")
+    else:
+        tally.skipped = skipped
     tally.problems.extend(f"pytest: {name}" for name in names)
     if rc not in (0, 1, 5) or (rc != 0 and failed == 0):
         tally.fail(f"pytest exited with {rc} (interrupted, internal or usage error)")
@@ -267,23 +283,34 @@ def _shebang_interpreter(path: str) -> str | None:
     return interpreter if os.access(interpreter, os.X_OK) else None
 
 
-def find_odoo(tally: Tally) -> OdooServer | None:
-    """Locate an Odoo 18 server. None means: no server (skip); problems are recorded."""
+def find_odoo(tally: Tally, *, from_source: bool = True) -> OdooServer | None:
+    """Locate an Odoo 18 server: ``ODOO_BIN``, else ``odoo``/``odoo-bin`` on PATH, else one set
+    up from ``ODOO_SRC``. None means: no server (skip); problems are recorded in ``tally``."""
     explicit = os.environ.get("ODOO_BIN")
     if explicit:
         launcher = shutil.which(explicit) or explicit
         if not os.path.isfile(launcher):
             tally.fail(f"ODOO_BIN={explicit} does not exist")
             return None
-        origin = "ODOO_BIN"
-    else:
-        launcher = shutil.which("odoo") or shutil.which("odoo-bin")
-        if not launcher:
-            return None
-        origin = "PATH"
+        return _probe_server(tally, launcher, os.environ.get("ODOO_PYTHON"), "ODOO_BIN", True)
+    launcher = shutil.which("odoo") or shutil.which("odoo-bin")
+    if launcher:
+        server = _probe_server(tally, launcher, os.environ.get("ODOO_PYTHON"), "PATH", False)
+        if server is not None or tally.failed:
+            return server
+    if from_source and os.environ.get("ODOO_SRC"):
+        return server_from_source(tally, os.environ["ODOO_SRC"])
+    return None
+
+
+def _probe_server(
+    tally: Tally, launcher: str, python: str | None, origin: str, strict: bool
+) -> OdooServer | None:
+    """The server behind ``launcher`` if it answers ``--version`` with 18.x. ``strict``: a
+    launcher the user named explicitly; its problems are failures, not a quiet fall-through."""
     launcher = os.path.abspath(launcher)
-    python = os.environ.get("ODOO_PYTHON") or _shebang_interpreter(launcher)
-    if os.environ.get("ODOO_PYTHON"):
+    python = python or _shebang_interpreter(launcher)
+    if os.environ.get("ODOO_PYTHON") or origin == "ODOO_SRC":
         command = [python, launcher]
     elif os.access(launcher, os.X_OK):
         command = [launcher]
@@ -303,7 +330,7 @@ def find_odoo(tally: Tally) -> OdooServer | None:
             f"`{' '.join(command)} --version` failed (exit {proc.returncode}); "
             "is ODOO_PYTHON the server's interpreter?"
         )
-        if explicit:
+        if strict:
             tally.fail(message)
         else:
             say(f"-- {message}")
@@ -311,7 +338,7 @@ def find_odoo(tally: Tally) -> OdooServer | None:
     version = f"{match.group(1)}.{match.group(2)}"
     if int(match.group(1)) != REQUIRED_MAJOR:
         message = f"{launcher} is Odoo {version}, this addon needs Odoo {REQUIRED_MAJOR}"
-        if explicit:
+        if strict:
             tally.fail(message)
         else:
             say(f"-- {message}")
@@ -323,6 +350,149 @@ def find_odoo(tally: Tally) -> OdooServer | None:
         version=version,
         addons_dirs=_server_addons_dirs(launcher),
     )
+
+
+# --------------------------------------------------------------------------- Odoo from source
+
+ODOO_SRC_DIR = BUILD / "odoo-src"
+ODOO_VENV = BUILD / "odoo-venv"
+ARCHIVE_SUFFIXES = (".tar.xz", ".txz", ".tar.gz", ".tgz", ".tar")
+# Some of Odoo 18's pinned packages (for Python 3.11) only build with an older setuptools.
+PIP_SETUPTOOLS_CONSTRAINT = "setuptools<70"
+# Left out of Odoo's requirements: it compiles against OpenLDAP headers and only auth_ldap uses it.
+SKIPPED_ODOO_REQUIREMENTS = ("python-ldap",)
+# The browser tours drive Chromium through its DevTools websocket.
+TOUR_REQUIREMENTS = ("websocket-client",)
+
+
+@contextlib.contextmanager
+def _build_lock(name: str):
+    """Serialize one set-up step between concurrent runs in the same checkout."""
+    import fcntl  # noqa: PLC0415 (POSIX only, like the rest of the set-up)
+
+    BUILD.mkdir(exist_ok=True)
+    with open(BUILD / f".{name}.lock", "w", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _stamp_ok(stamp: Path, expected: str) -> bool:
+    try:
+        return stamp.read_text(encoding="utf-8") == expected
+    except OSError:
+        return False
+
+
+def _odoo_tree(root: Path) -> Path | None:
+    """The folder holding ``odoo-bin`` and ``odoo/``: ``root`` or its single child."""
+    candidates = [root, *(sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else [])]
+    for candidate in candidates:
+        if (candidate / "odoo-bin").is_file() and (candidate / "odoo" / "__init__.py").is_file():
+            return candidate
+    return None
+
+
+def unpack_odoo_source(tally: Tally, source: str) -> Path | None:
+    """The Odoo source tree of ``ODOO_SRC``: the folder itself, or the archive unpacked once
+    into ``build/odoo-src`` (unpacked again only when the archive changes)."""
+    path = Path(source).expanduser().resolve()
+    if path.is_dir():
+        tree = _odoo_tree(path)
+        if tree is None:
+            tally.fail(f"ODOO_SRC={source}: no odoo-bin and odoo/ package in that folder")
+        return tree
+    if not path.is_file() or not path.name.endswith(ARCHIVE_SUFFIXES):
+        tally.fail(f"ODOO_SRC={source} is neither an Odoo source folder nor a .tar.xz/.tar.gz archive")
+        return None
+    info = path.stat()
+    stamp_text = f"{path}\n{info.st_size}\n{info.st_mtime_ns}\n"
+    stamp = ODOO_SRC_DIR / ".source-stamp"
+    with _build_lock("odoo-src"):
+        if _stamp_ok(stamp, stamp_text) and (tree := _odoo_tree(ODOO_SRC_DIR / "tree")):
+            say(f"-- ODOO_SRC: reusing {tree} (archive unchanged)")
+            return tree
+        section(f"Odoo from ODOO_SRC: unpacking {path.name}")
+        shutil.rmtree(ODOO_SRC_DIR, ignore_errors=True)
+        staging = ODOO_SRC_DIR / "tree.partial"
+        staging.mkdir(parents=True)
+        started = time.monotonic()
+        if run(["tar", "-xf", str(path), "-C", str(staging)]).returncode != 0:
+            shutil.rmtree(ODOO_SRC_DIR, ignore_errors=True)
+            tally.fail(f"could not unpack ODOO_SRC={source}")
+            return None
+        staging.rename(ODOO_SRC_DIR / "tree")
+        tree = _odoo_tree(ODOO_SRC_DIR / "tree")
+        if tree is None:
+            tally.fail(f"ODOO_SRC={source}: the archive holds no odoo-bin and odoo/ package")
+            return None
+        stamp.write_text(stamp_text, encoding="utf-8")
+        say(f"-- unpacked into {tree} in {time.monotonic() - started:.0f}s")
+        return tree
+
+
+def _odoo_requirements(tree: Path) -> str:
+    """Odoo's requirements.txt without the packages this project never needs."""
+    kept = []
+    for line in (tree / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        name = re.split(r"[\s<>=!~;\[]", line.strip(), maxsplit=1)[0].lower()
+        if name not in SKIPPED_ODOO_REQUIREMENTS:
+            kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+def odoo_venv(tally: Tally, tree: Path) -> str | None:
+    """A virtual environment with Odoo's pinned requirements, the addon's and the tours' (made
+    once in ``build/odoo-venv``; made again when any of those lists or the interpreter change)."""
+    requirements = _odoo_requirements(tree)
+    ours = (ROOT / "requirements.txt").read_text(encoding="utf-8")
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    stamp_text = "\n".join(
+        [sys.version, base, requirements, ours, *TOUR_REQUIREMENTS, PIP_SETUPTOOLS_CONSTRAINT]
+    )
+    python = ODOO_VENV / "bin" / "python"
+    stamp = ODOO_VENV / ".requirements-stamp"
+    with _build_lock("odoo-venv"):
+        if python.exists() and _stamp_ok(stamp, stamp_text):
+            say(f"-- ODOO_SRC: reusing the virtual environment {ODOO_VENV}")
+            return str(python)
+        section(f"Odoo from ODOO_SRC: virtual environment {ODOO_VENV}")
+        shutil.rmtree(ODOO_VENV, ignore_errors=True)
+        started = time.monotonic()
+        if run([base, "-m", "venv", str(ODOO_VENV)]).returncode != 0:
+            tally.fail(f"{base} -m venv {ODOO_VENV} failed (install python3-venv)")
+            return None
+        req_file = ODOO_VENV / "odoo-requirements.txt"
+        req_file.write_text(requirements, encoding="utf-8")
+        constraint = ODOO_VENV / "pip-constraint.txt"
+        constraint.write_text(PIP_SETUPTOOLS_CONSTRAINT + "\n", encoding="utf-8")
+        env = dict(os.environ, PIP_CONSTRAINT=str(constraint), PIP_DISABLE_PIP_VERSION_CHECK="1")
+        cmd = [
+            str(python), "-m", "pip", "install", "--quiet",
+            "-r", str(req_file), "-r", str(ROOT / "requirements.txt"), *TOUR_REQUIREMENTS,
+        ]  # fmt: skip
+        proc = run(cmd, env=env, capture=True)
+        if proc.returncode != 0:
+            say((proc.stdout or "").strip()[-4000:])
+            tally.fail("pip could not install Odoo's requirements into " + str(ODOO_VENV))
+            return None
+        stamp.write_text(stamp_text, encoding="utf-8")
+        say(f"-- installed in {time.monotonic() - started:.0f}s")
+        return str(python)
+
+
+def server_from_source(tally: Tally, source: str) -> OdooServer | None:
+    """The Odoo 18 server of ``ODOO_SRC``, unpacked and given its interpreter when needed."""
+    section(f"Odoo from ODOO_SRC={source}")
+    tree = unpack_odoo_source(tally, source)
+    if tree is None:
+        return None
+    python = odoo_venv(tally, tree)
+    if python is None:
+        return None
+    return _probe_server(tally, str(tree / "odoo-bin"), python, "ODOO_SRC", True)
 
 
 # --------------------------------------------------------------------------- Python deps
@@ -369,15 +539,18 @@ def ensure_python_deps(server: OdooServer, tally: Tally) -> bool:
         tally.notes.append("Python dependencies of the Odoo interpreter not checked")
         return True
     modules = list(_manifest().get("external_dependencies", {}).get("python", []))
-    modules.append("cryptography")
-    dists = _requirement_names(ROOT / "requirements.txt")
+    modules += ["cryptography", "websocket"]  # websocket: Odoo's browser tours need it
+    dists = [*_requirement_names(ROOT / "requirements.txt"), *TOUR_REQUIREMENTS]
     check = [server.python, "-c", DEPS_CHECK, ",".join(modules), ",".join(dists)]
     say(f"-- {server.python}: import {', '.join(modules)}")
     proc = run(check, capture=True, quiet=True)
     say((proc.stdout or "").strip())
     if proc.returncode == 0:
         return True
-    pip = [server.python, "-m", "pip", "install", "-r", str(ROOT / "requirements.txt")]
+    pip = [
+        server.python, "-m", "pip", "install", "-r", str(ROOT / "requirements.txt"),
+        *TOUR_REQUIREMENTS,
+    ]  # fmt: skip
     proc = run(pip, capture=True)
     say((proc.stdout or "").strip()[-3000:])
     if proc.returncode != 0 and "externally-managed-environment" in (proc.stdout or ""):
@@ -481,6 +654,33 @@ def ensure_postgres(tally: Tally) -> bool:
     return True
 
 
+# --------------------------------------------------------------------------- Chromium
+
+# The names Odoo 18 looks for (odoo/tests/common.py, _find_executable).
+CHROME_NAMES = ("google-chrome", "chromium", "chromium-browser", "google-chrome-stable")
+
+
+def ensure_chromium(tally: Tally) -> bool:
+    """A headless Chromium for the browser tours: Debian's ``chromium`` when none is found."""
+    section("Chromium (browser tours)")
+    found = next((shutil.which(name) for name in CHROME_NAMES if shutil.which(name)), None)
+    if found:
+        say(f"-- browser: {found}")
+        return True
+    if _is_root() and shutil.which("apt-get"):
+        say("-- no Chromium found: installing Debian's chromium")
+        apt_env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        run(["apt-get", "update"], env=apt_env)
+        if run(["apt-get", "install", "-y", "chromium"], env=apt_env).returncode == 0:
+            return True
+    message = "no Chromium (google-chrome/chromium) found and cannot install one: tours will skip"
+    if IN_CI:
+        tally.fail(message)
+        return False
+    say(f"!! {message}")
+    return True
+
+
 # --------------------------------------------------------------------------- Odoo runs
 
 
@@ -496,6 +696,7 @@ class LogScan:
 
     summary: tuple[int, int, int] | None = None
     skipped: int = 0
+    skip_reasons: list[str] = field(default_factory=list)
     unexpected_errors: list[str] = field(default_factory=list)
     warnings_of_module: list[str] = field(default_factory=list)
     modules_loaded: bool = False
@@ -523,6 +724,7 @@ class LogScan:
             self.modules_loaded = True
         if level == "INFO" and SKIP_RE.match(msg):
             self.skipped += 1
+            self.skip_reasons.append(msg[len("skipped ") :][:300])
         elif level in ("ERROR", "CRITICAL"):
             if self._reported_by_test_result(msg):
                 return
@@ -625,6 +827,26 @@ def drop_database(server: OdooServer, db: str, data_dir: Path) -> None:
     if proc.returncode != 0:
         say(f"!! could not drop database {db}: {(proc.stdout or '').strip()[-500:]}")
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def server_origin_notice() -> str:
+    """One line saying where the Odoo server will come from, or what is missing and how to
+    provide it (the first line the demo prints)."""
+    if os.environ.get("ODOO_BIN"):
+        return f"Odoo 18 server: ODOO_BIN={os.environ['ODOO_BIN']}"
+    found = shutil.which("odoo") or shutil.which("odoo-bin")
+    if found:
+        return f"Odoo 18 server: {found} (on PATH)"
+    if os.environ.get("ODOO_SRC"):
+        return (
+            "No Odoo 18 server on PATH and no ODOO_BIN: setting one up in build/ from "
+            f"ODOO_SRC={os.environ['ODOO_SRC']}"
+        )
+    return (
+        "No Odoo 18 server: none on PATH, and neither ODOO_BIN nor ODOO_SRC is set. Set "
+        "ODOO_SRC to an Odoo 18.0 source folder or .tar.xz/.tar.gz archive (see README), or "
+        "ODOO_BIN to an odoo-bin."
+    )
 
 
 def prepare_server(name: str) -> OdooServer | None:
@@ -742,7 +964,12 @@ def _account_test_run(tally: Tally, rc, scan: LogScan) -> None:
         skipped = min(scan.skipped, max(run_count - failed, 0))
         tally.passed += max(run_count - failed - skipped, 0)
         tally.failed += failed
-        tally.skipped += skipped
+        if IN_CI:
+            # Under CI a test that did not run (a tour without its browser, say) is a failure.
+            for reason in scan.skip_reasons[:skipped] or ["(no reason logged)"] * skipped:
+                tally.fail(f"skipped under CI=true: {reason}")
+        else:
+            tally.skipped += skipped
         if failed:
             tally.problems.append(f"{failures} failed, {errors} error(s) of {run_count} Odoo tests")
         if run_count == 0:
@@ -840,7 +1067,9 @@ def main(argv: list[str] | None = None) -> int:
             if server is None:
                 if not odoo.failed:
                     skip_message = "ODOO TESTS SKIPPED: no Odoo 18 server found"
+                    _account_missing_suite(odoo, skip_message)
             elif ensure_python_deps(server, odoo) and ensure_postgres(odoo):
+                ensure_chromium(odoo)
                 run_odoo_tests(server, odoo, args.test_tags, args.keep_db)
     except (KeyboardInterrupt, Interrupted) as exc:
         tallies.append(Tally("interrupted"))
@@ -856,16 +1085,46 @@ def main(argv: list[str] | None = None) -> int:
     if skip_message:
         say()
         say("*" * 78)
-        say(skip_message)
         say(HOW_TO_PROVIDE_ODOO)
         say("*" * 78)
+    say(closing_line(tallies, skip_message))
+    return 1 if sum(t.failed for t in tallies) else 0
+
+
+def count_odoo_tests() -> int:
+    """The Odoo suite's size without running it: its ``test_*`` methods plus the upgrade and
+    uninstall checks (what a skipped suite did not run)."""
+    count = 2
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                count += sum(
+                    isinstance(item, ast.FunctionDef) and item.name.startswith("test")
+                    for item in node.body
+                )
+    return count
+
+
+def _account_missing_suite(odoo: Tally, reason: str) -> None:
+    if IN_CI:
+        odoo.fail(f"{reason}, and CI=true does not allow a skipped suite (set ODOO_SRC or ODOO_BIN)")
+    else:
+        odoo.skipped += count_odoo_tests()
+
+
+def closing_line(tallies: list[Tally], skip_message: str | None) -> str:
+    """The last line: ``N passed, N failed`` (``, N skipped`` when anything did not run), with
+    the reason of a skipped Odoo suite right above it."""
     passed = sum(t.passed for t in tallies)
     failed = sum(t.failed for t in tallies)
     skipped = sum(t.skipped for t in tallies)
+    line = f"{passed} passed, {failed} failed"
     if skipped:
-        say(f"({skipped} skipped test(s) are counted neither as passed nor as failed)")
-    say(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+        line += f", {skipped} skipped"
+    if skip_message:
+        line = f"{skip_message}\n{line}"
+    return line
 
 
 if __name__ == "__main__":
