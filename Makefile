@@ -2,7 +2,8 @@
 #   make test   set up .venv, run the pure tests and (when an Odoo 18 server is found) the Odoo
 #               tests, upgrade and uninstall checks; last line "N passed, N failed"
 #   make lint   ruff (lint + format check) and pylint-odoo's mandatory checks, via pre-commit
-#   make demo / bench / soak   run tools/demo.py, tools/bench.py, tools/soak.py
+#   make demo / bench / soak   run tools/demo.py, tools/bench.py, tools/soak.py (ARGS=...)
+#   make test-dates   the Odoo suite under several fixed "today" values (faketime)
 #   make clean  remove build output and caches (make distclean also removes .venv)
 
 SHELL := /bin/bash
@@ -15,10 +16,10 @@ VPY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.requirements-test.stamp
 LINT_STAMP := $(VENV)/.requirements-lint.stamp
 
-.PHONY: help test test-pure test-odoo lint format demo bench soak clean distclean venv
+.PHONY: help test test-pure test-odoo test-dates lint format demo bench soak clean distclean venv
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
 
 # The virtual environment for the pure tests and the tools. On a bare Debian python3 the venv
 # module may lack ensurepip: install python3-venv then (root only).
@@ -57,6 +58,9 @@ test-pure: $(VENV_STAMP)
 
 test-odoo: $(VENV_STAMP)
 	$(VPY) tools/run_tests.py --odoo-only
+
+test-dates: $(VENV_STAMP)
+	$(VPY) tools/test_dates.py $(ARGS)
 
 # Check only: never rewrites files. `make format` applies ruff's fixes and formatting.
 lint: $(LINT_STAMP)

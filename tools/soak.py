@@ -811,6 +811,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--operations", type=int, default=OPERATIONS)
     parser.add_argument("--seed", type=int, default=int(os.environ.get("O365_SOAK_SEED", 1)))
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="run this many seeds in a row (--seed, --seed + 1, ...), each on a fresh copy of "
+        "one installed database; prints one line per seed and a summary",
+    )
     parser.add_argument("--db", default=f"o365_soak_{os.getpid()}")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds before giving up")
@@ -830,24 +837,27 @@ def main(argv=None):
     link.symlink_to(run_tests.ROOT, target_is_directory=True)
     log_path = build / "soak-odoo.log"
     data_dir = build / f"soak-data-{os.getpid()}"
-    base = [
-        "-d",
-        args.db,
-        f"--db-filter=^{args.db}$",
-        "--addons-path=" + ",".join([str(addons_dir), *server.addons_dirs]),
-        f"--data-dir={data_dir}",
-        "--no-http",
-        "--max-cron-threads=0",
-        f"--logfile={log_path}",
-        "--log-level=warn",
-    ]
-    rc = 2
+
+    def options(db):
+        return [
+            "-d",
+            db,
+            f"--db-filter=^{db}$",
+            "--addons-path=" + ",".join([str(addons_dir), *server.addons_dirs]),
+            f"--data-dir={data_dir}",
+            "--no-http",
+            "--max-cron-threads=0",
+            f"--logfile={log_path}",
+            "--log-level=warn",
+        ]
+
+    outcomes = []
     try:
         run_tests.section(f"Database {args.db} with {run_tests.MODULE}")
         subprocess.run(["dropdb", "--if-exists", args.db], check=False)
         cmd = [
             *server.command,
-            *base,
+            *options(args.db),
             "-i",
             run_tests.MODULE,
             "--without-demo=all",
@@ -857,41 +867,82 @@ def main(argv=None):
         if subprocess.run(cmd, cwd=run_tests.ROOT, check=False).returncode:
             run_tests.say(f"!! installing failed; see {log_path}")
             return 2
-        run_tests.section(f"Soak: {args.operations} operations, seed {args.seed}")
-        config = {"operations": args.operations, "seed": args.seed}
-        script = (
-            "import sys\n"
-            f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
-            "import soak\n"
-            f"rc = soak.run_in_odoo(env, {config!r})\n"
-            f"print('{DONE_MARK} rc=%d' % rc)\n"
-        )
-        cmd = [*server.command, "shell", *base]
-        run_tests.show_cmd(cmd)
-        try:
-            proc = subprocess.run(
-                cmd,
-                cwd=run_tests.ROOT,
-                input=script,
-                text=True,
-                stdout=subprocess.PIPE,
-                check=False,
-                timeout=args.timeout,
+        for seed in range(args.seed, args.seed + max(args.seeds, 1)):
+            if args.seeds > 1:
+                # Each seed starts from the same freshly installed database.
+                db = f"{args.db}_s{seed}"
+                _copy_database(args.db, db, data_dir)
+            else:
+                db = args.db
+            started = time.monotonic()
+            try:
+                rc = _soak_once(server, options(db), args, seed, log_path, run_tests)
+            finally:
+                if db != args.db:
+                    run_tests.drop_database(server, db, data_dir / "filestore" / db)
+            outcomes.append((seed, rc, time.monotonic() - started))
+            run_tests.say(
+                f"SOAK seed {seed}: {'PASS' if rc == 0 else 'FAIL'} (rc={rc}, "
+                f"{time.monotonic() - started:.0f}s)"
             )
-        except subprocess.TimeoutExpired:
-            run_tests.say(f"!! the soak did not finish within {args.timeout} s")
-            return 1
-        out = proc.stdout or ""
-        marks = [line for line in out.splitlines() if line.startswith(DONE_MARK)]
-        for line in out.splitlines():
-            if not line.startswith(DONE_MARK):
-                run_tests.say(line)
-        rc = int(marks[-1].split("rc=")[1]) if marks else 2
-        if not marks:
-            run_tests.say(f"!! the soak did not finish; see {log_path}")
     finally:
         run_tests.remove_scratch(server, args.db, link, addons_dir, data_dir, args.keep_db)
-    return rc
+    if len(outcomes) > 1:
+        run_tests.section("Seeds")
+        failed = [seed for seed, rc, _s in outcomes if rc]
+        run_tests.say(
+            f"{len(outcomes)} seeds ({outcomes[0][0]}..{outcomes[-1][0]}), "
+            f"{args.operations} operations each: {len(outcomes) - len(failed)} passed, "
+            f"{len(failed)} failed" + (f" (seeds {', '.join(map(str, failed))})" if failed else "")
+        )
+    return max((rc for _seed, rc, _s in outcomes), default=2)
+
+
+def _copy_database(template, db, data_dir):
+    subprocess.run(["dropdb", "--if-exists", db], check=False)
+    subprocess.run(["createdb", "-T", template, db], check=True)
+    source = Path(data_dir) / "filestore" / template
+    if source.is_dir():
+        import shutil  # noqa: PLC0415
+
+        shutil.copytree(source, Path(data_dir) / "filestore" / db, dirs_exist_ok=True)
+
+
+def _soak_once(server, base, args, seed, log_path, run_tests):
+    """One soak run in ``odoo shell`` on the database of ``base``; its exit status."""
+    run_tests.section(f"Soak: {args.operations} operations, seed {seed}")
+    config = {"operations": args.operations, "seed": seed}
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+        "import soak\n"
+        f"rc = soak.run_in_odoo(env, {config!r})\n"
+        f"print('{DONE_MARK} rc=%d' % rc)\n"
+    )
+    cmd = [*server.command, "shell", *base]
+    run_tests.show_cmd(cmd)
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=run_tests.ROOT,
+            input=script,
+            text=True,
+            stdout=subprocess.PIPE,
+            check=False,
+            timeout=args.timeout,
+        )
+    except subprocess.TimeoutExpired:
+        run_tests.say(f"!! the soak did not finish within {args.timeout} s")
+        return 1
+    out = proc.stdout or ""
+    marks = [line for line in out.splitlines() if line.startswith(DONE_MARK)]
+    for line in out.splitlines():
+        if not line.startswith(DONE_MARK):
+            run_tests.say(line)
+    if not marks:
+        run_tests.say(f"!! the soak did not finish; see {log_path}")
+        return 2
+    return int(marks[-1].split("rc=")[1])
 
 
 if __name__ == "__main__":
