@@ -14,8 +14,8 @@ that ``now()`` in SQL and ``datetime.now()`` in Python agree. The moments are ch
 - 23:30 UTC on 31 December (already New Year's Day in Brussels: a year and month end);
 - 29 February 2028 (a leap day).
 
-The clock runs on from that moment (``@`` in libfaketime's syntax); monotonic clocks are left
-alone so that timeouts still work. Needs Debian's ``faketime`` and ``postgresql`` (installed
+The clock runs on from that moment (one offset from the real clock for every process);
+monotonic clocks are left alone so that timeouts still work. Needs Debian's ``faketime`` and ``postgresql`` (installed
 when missing, as root) and the Odoo server ``make test`` uses (``ODOO_BIN``, PATH or
 ``ODOO_SRC``). Not part of ``make test``: it takes one full Odoo suite per date.
 
@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -81,15 +82,21 @@ def pg_bin() -> Path | None:
     return Path("/usr/lib/postgresql") / versions[0] / "bin" if versions else None
 
 
-def faked_env(lib: str, moment: str) -> dict:
+def faked_env(lib: str, offset: int) -> dict:
+    """libfaketime for every process started with this environment: the same offset from the
+    real clock for all of them, so PostgreSQL and Odoo, started seconds apart, still agree."""
     return dict(
         os.environ,
         LD_PRELOAD=lib,
-        FAKETIME=f"@{moment}",
+        FAKETIME=f"{offset:+d}",
         FAKETIME_DONT_FAKE_MONOTONIC="1",
-        # Children (PostgreSQL backends, Odoo's workers, Chromium) read the same start moment.
-        FAKETIME_NO_CACHE="0",
     )
+
+
+def offset_to(moment: str) -> int:
+    """Seconds from now (real clock) to ``moment`` (UTC)."""
+    target = datetime.strptime(moment, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    return int(target.timestamp() - time.time())
 
 
 def as_postgres(cmd: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
@@ -99,8 +106,9 @@ def as_postgres(cmd: list[str], env: dict | None = None) -> subprocess.Completed
 
 
 @contextlib.contextmanager
-def faked_cluster(lib: str, moment: str, index: int):
-    """A throw-away PostgreSQL cluster whose clock starts at ``moment``; yields libpq env."""
+def faked_cluster(lib: str, offset: int, index: int):
+    """A throw-away PostgreSQL cluster whose clock runs ``offset`` seconds off; yields libpq
+    environment variables."""
     binaries = pg_bin()
     if binaries is None:
         raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
@@ -119,7 +127,7 @@ def faked_cluster(lib: str, moment: str, index: int):
     proc = as_postgres(
         [str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"),
          "-w", "start"],
-        env=faked_env(lib, moment),
+        env=faked_env(lib, offset),
     )  # fmt: skip
     if proc.returncode:
         raise RuntimeError(f"pg_ctl start failed: {proc.stdout}{proc.stderr}")
@@ -163,8 +171,9 @@ def main(argv=None) -> int:
     for index, (moment, why) in enumerate(dates):
         run_tests.section(f"Odoo suite with today = {moment} UTC ({why})")
         started = time.monotonic()
-        with faked_cluster(lib, moment, index) as pg_env:
-            env = faked_env(lib, moment)
+        offset = offset_to(moment)
+        with faked_cluster(lib, offset, index) as pg_env:
+            env = faked_env(lib, offset)
             env.update(pg_env)
             proc = subprocess.run(
                 [sys.executable, str(ROOT / "tools" / "run_tests.py"), "--odoo-only", *extra],

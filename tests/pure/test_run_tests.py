@@ -12,6 +12,12 @@ from tools import run_tests as rt
 DB = "o365_test_1_abc"
 
 
+@pytest.fixture(autouse=True)
+def _outside_ci(monkeypatch):
+    """These tests run the same under CI: each one that cares sets ``IN_CI`` itself."""
+    monkeypatch.setattr(rt, "IN_CI", False)
+
+
 def _line(level, logger, msg, db=DB):
     return f"2026-11-21 04:39:34,624 9190 {level} {db} {logger}: {msg} \n"
 
@@ -162,3 +168,99 @@ def test_server_addons_dirs_of_a_source_checkout(tmp_path, monkeypatch):
         "/x",
         "/y",
     ]
+
+
+# --------------------------------------------------------------------------- skips and CI
+
+
+def test_skips_count_outside_ci_and_fail_under_ci(monkeypatch):
+    scan = _scan(
+        _line("INFO", "odoo.addons.x.tests.t", "skipped TestTour.test_a : no websocket-client"),
+    )
+    scan.summary = (0, 0, 3)
+    monkeypatch.setattr(rt, "IN_CI", False)
+    tally = rt.Tally("odoo")
+    rt._account_test_run(tally, 0, scan)
+    assert (tally.passed, tally.failed, tally.skipped) == (2, 0, 1)
+    monkeypatch.setattr(rt, "IN_CI", True)
+    tally = rt.Tally("odoo")
+    rt._account_test_run(tally, 0, scan)
+    assert (tally.passed, tally.failed, tally.skipped) == (2, 1, 0)
+    assert "TestTour.test_a : no websocket-client" in tally.problems[0]
+
+
+def test_missing_odoo_suite_is_a_loud_skip_and_a_failure_under_ci(monkeypatch):
+    monkeypatch.setattr(rt, "IN_CI", False)
+    pure, odoo = rt.Tally("pure", passed=280), rt.Tally("odoo")
+    rt._account_missing_suite(odoo, "ODOO TESTS SKIPPED: no Odoo 18 server found")
+    assert odoo.failed == 0 and odoo.skipped == rt.count_odoo_tests() > 100
+    line = rt.closing_line([pure, odoo], "ODOO TESTS SKIPPED: no Odoo 18 server found")
+    assert line.splitlines() == [
+        "ODOO TESTS SKIPPED: no Odoo 18 server found",
+        f"280 passed, 0 failed, {odoo.skipped} skipped",
+    ]
+    monkeypatch.setattr(rt, "IN_CI", True)
+    odoo = rt.Tally("odoo")
+    rt._account_missing_suite(odoo, "ODOO TESTS SKIPPED: no Odoo 18 server found")
+    assert (odoo.failed, odoo.skipped) == (1, 0)
+    assert rt.closing_line([pure, odoo], None) == "280 passed, 1 failed"
+
+
+def test_parse_junit_reports_skip_reasons(tmp_path):
+    report = tmp_path / "junit.xml"
+    report.write_text(
+        '<testsuites><testsuite><testcase classname="t" name="later">'
+        '<skipped message="needs X"/></testcase></testsuite></testsuites>',
+        encoding="utf-8",
+    )
+    reasons = []
+    assert rt.parse_junit(report, reasons) == (0, 0, 1, [])
+    assert reasons == ["t::later : needs X"]
+
+
+# --------------------------------------------------------------------------- ODOO_SRC
+
+
+def _odoo_archive(tmp_path, name="odoo-18.0-src.tar.gz", marker="one"):
+    import tarfile
+
+    tree = tmp_path / "src" / "odoo-18.0"
+    (tree / "odoo").mkdir(parents=True, exist_ok=True)
+    (tree / "odoo" / "__init__.py").write_text(f"# {marker}\n", encoding="utf-8")
+    (tree / "odoo-bin").write_text("#!/usr/bin/env python3\n", encoding="utf-8")
+    (tree / "requirements.txt").write_text(
+        "lxml==4.9.3\npython-ldap==3.4.0 ; sys_platform != 'win32'\npytz\n", encoding="utf-8"
+    )
+    archive = tmp_path / name
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tree, arcname="odoo-18.0")
+    return archive
+
+
+def test_odoo_source_archive_is_unpacked_once_and_again_when_it_changes(tmp_path, monkeypatch):
+    monkeypatch.setattr(rt, "BUILD", tmp_path / "build")
+    monkeypatch.setattr(rt, "ODOO_SRC_DIR", tmp_path / "build" / "odoo-src")
+    archive = _odoo_archive(tmp_path)
+    tally = rt.Tally("odoo")
+    tree = rt.unpack_odoo_source(tally, str(archive))
+    assert tree.name == "odoo-18.0" and (tree / "odoo-bin").is_file()
+    (tree / "left-by-a-run").write_text("x", encoding="utf-8")
+    assert rt.unpack_odoo_source(tally, str(archive)) == tree
+    assert (tree / "left-by-a-run").exists(), "an unchanged archive is not unpacked again"
+    _odoo_archive(tmp_path, marker="two")
+    os.utime(archive, ns=(1, 10**18))
+    tree = rt.unpack_odoo_source(tally, str(archive))
+    assert not (tree / "left-by-a-run").exists()
+    assert (tree / "odoo" / "__init__.py").read_text(encoding="utf-8") == "# two\n"
+    assert "python-ldap" not in rt._odoo_requirements(tree)
+    assert "lxml==4.9.3" in rt._odoo_requirements(tree)
+    assert tally.failed == 0
+
+
+def test_odoo_source_folder_is_used_in_place_and_nonsense_is_refused(tmp_path):
+    archive = _odoo_archive(tmp_path)
+    tally = rt.Tally("odoo")
+    assert rt.unpack_odoo_source(tally, str(tmp_path / "src")) == tmp_path / "src" / "odoo-18.0"
+    assert rt.unpack_odoo_source(tally, str(archive.with_suffix(".zip"))) is None
+    assert rt.unpack_odoo_source(tally, str(tmp_path)) is None
+    assert tally.failed == 2

@@ -123,6 +123,10 @@ registry.category("web_tour.tours").add("office365_admin_settings_tour", {
             content: "Saved: the settings are read again, the lock stays",
             trigger: ".o_field_widget[name='o365_lock_same_field_rule'] input:checked",
         },
+        {
+            content: "Nothing is left unsaved",
+            trigger: ".o_form_view:not(:has(.o_form_dirty)):not(.o_form_dirty)",
+        },
     ],
 });
 
