@@ -9,6 +9,7 @@ from odoo import fields
 from odoo.tests import new_test_user, tagged
 
 from ..models.office365_account import _CATEGORY_CHECKED
+from ..services.runstats import RunStats
 from .common import PARAM, Office365Case
 
 
@@ -306,3 +307,32 @@ class TestRealDelta(Office365Case):
         self.assertEqual(len(self._checks(event_id)), 1)
         self.assertEqual((link.state, link.event_id), ("detached", False), "a 404 confirms it")
         self.assertTrue(self._detach_lines())
+
+    def test_unreadable_series_is_read_again_by_the_next_run(self):
+        self._series()
+        self.emulator.faults.add(
+            "throttle", count=None, probability=1.0, path_contains="/instances", retry_after=0
+        )
+        stats = self.o365_sync(self.alice)
+        self.assertTrue(stats.fatal, "the run stops instead of deciding on stubs")
+        self.assertFalse(self.env["office365.inbound.event"].search([]))
+        self.emulator.faults.clear()
+        self.o365_sync(self.alice)
+        self.assertEqual(len(self._activities(self.dan)), 6, "the same changes, read again")
+
+    def test_a_stub_is_never_decided_on(self):
+        stub = {
+            "@odata.type": "#microsoft.graph.event",
+            "id": "AAMkOCC-stub",
+            "seriesMasterId": "AAMkAG-master",
+            "type": "occurrence",
+            "start": _dt(datetime.combine(self.monday, time(10))),
+            "end": _dt(datetime.combine(self.monday, time(11))),
+        }
+        stats = RunStats()
+        self.env["office365.inbound.event"]._o365_process(
+            self.alice._o365_account(), [stub], [], stats
+        )
+        self.assertEqual([item.event_id for item in stats.items], ["AAMkOCC-stub"])
+        self.assertFalse(stats.counts["events"]["skipped"], "not skipped as internal")
+        self.assertFalse(self.env["office365.inbound.event"].search([]))
