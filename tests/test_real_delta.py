@@ -216,9 +216,7 @@ class TestRealDelta(Office365Case):
         activities = self._activities(self.dan)
         self.assertEqual(
             sorted(activities.mapped("date_deadline")),
-            sorted(
-                [self.monday + timedelta(weeks=n) for n in (0, 2, 4, 5)] + [tuesday.date()]
-            ),
+            sorted([self.monday + timedelta(weeks=n) for n in (0, 2, 4, 5)] + [tuesday.date()]),
             "the moved occurrence follows, the cancelled one is gone",
         )
         self.assertEqual(
@@ -293,7 +291,9 @@ class TestRealDelta(Office365Case):
         for _run in range(4):
             self.o365_sync(self.alice)
         self.assertEqual((link.state, link.event_id, link.generation), ("synced", event_id, 0))
-        self.assertEqual([ev["id"] for ev in self._ours()], [event_id], "one event, not one per run")
+        self.assertEqual(
+            [ev["id"] for ev in self._ours()], [event_id], "one event, not one per run"
+        )
 
     def test_event_deleted_in_outlook_is_still_seen_as_deleted(self):
         activity = self._activity(self.monday)
