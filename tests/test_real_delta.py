@@ -295,6 +295,35 @@ class TestRealDelta(Office365Case):
             [ev["id"] for ev in self._ours()], [event_id], "one event, not one per run"
         )
 
+    def test_meeting_far_ahead_stays_single_and_linked(self):
+        start = datetime.combine(self.far_monday, time(10))
+        meeting = (
+            self.env["calendar.event"]
+            .with_user(self.alice)
+            .create(
+                {
+                    "name": "Contract renewal",
+                    "start": start,
+                    "stop": start + timedelta(hours=1),
+                    "user_id": self.alice.id,
+                    "partner_ids": [(6, 0, (self.alice.partner_id | self.dan).ids)],
+                }
+            )
+            .sudo()
+        )
+        self.o365_sync(self.alice)
+        link = self._link(meeting)
+        event_id = link.event_id
+        self.assertTrue(event_id)
+        for _run in range(3):
+            self.o365_sync(self.alice)
+        self.assertEqual((link.state, link.event_id), ("synced", event_id))
+        self.assertEqual([ev["id"] for ev in self._ours()], [event_id])
+        self.assertFalse(self._detach_lines())
+        meeting.name = "Contract renewal (signed)"
+        self.o365_sync(self.alice)
+        self.assertIn("Contract renewal (signed)", self.alice_box.events[event_id]["subject"])
+
     def test_event_deleted_in_outlook_is_still_seen_as_deleted(self):
         activity = self._activity(self.monday)
         self.o365_sync(self.alice)
