@@ -32,6 +32,11 @@ def main(argv=None):
         action="store_true",
         help="POST change notifications to subscriptions on every change",
     )
+    parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="full occurrences in delta and no @removed for changes outside the window",
+    )
     parser.add_argument("--no-tls", action="store_true", help="plain http (msal needs https)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -46,6 +51,7 @@ def main(argv=None):
         tls=not args.no_tls,
         auto_notify=args.auto_notify,
         state_file=args.state_file,
+        lenient=args.lenient,
     )
     for email in filter(None, (m.strip() for m in args.mailboxes.split(","))):
         emu.add_mailbox(email)

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from . import timeutil
 from .odata import FilterError, evaluate, parse_filter
+from .recurrence_delta import uid_of
 from .timeutil import UTC, TimeZoneError, fmt_instant, fmt_local, now_utc
 
 NULL_TIME = "0001-01-01T00:00:00Z"
@@ -139,6 +140,10 @@ def category_color(value):
 
 
 def _bool(value, name):
+    # Graph's OData reader takes "true"/"false" sent as JSON strings for Edm.Boolean
+    # properties (msgraph-sdk and O365 clients send them so), any case.
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
     if not isinstance(value, bool):
         raise bad_value(value, "Boolean (%s)" % name)
     return value
@@ -928,6 +933,7 @@ class Mailbox:
             out.pop("transactionId", None)
         if event["type"] not in ("occurrence", "exception"):
             out.pop("originalStart", None)
+        out["uid"] = uid_of(event)
         tzinfo = UTC
         label = "UTC"
         if tz_name:

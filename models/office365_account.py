@@ -13,7 +13,7 @@ import psycopg2.errors
 from odoo import api, fields, models, modules
 from odoo.tools import SQL
 
-from ..services import decisions
+from ..services import decisions, delta_completion
 from ..services.auth import TokenProvider
 from ..services.errors import GraphError, ReconnectNeeded, ResyncRequired, ThrottledError
 from ..services.graph_client import (
@@ -645,11 +645,25 @@ class Office365Account(models.Model):
     def _o365_process_page(self, client, events, removed, stats, options):
         """Route one delta page: our own events to their records, the rest to the inbound log."""
         link_model = self.env["office365.link"].sudo()
+        # Occurrences come as stubs: complete them from their series before any filter or key.
+        events, vanished = delta_completion.complete_occurrences(client, events)
+        removed = list(removed) + vanished
         ids = [ev.get("id") for ev in events if isinstance(ev, dict) and ev.get("id")]
         links = link_model.search(
-            [("user_id", "=", self.user_id.id), ("event_id", "in", ids + list(removed))]
+            [("user_id", "=", self.user_id.id), ("event_id", "in", ids + removed)]
         )
         by_event = {link.event_id: link for link in links}
+        # Graph also reports events written outside the window as removed: ask before
+        # treating one of ours as deleted in Outlook; one still there is routed as it is now.
+        present, _gone = delta_completion.confirm_removed(
+            client,
+            [rid for rid in removed if rid in by_event and by_event[rid].state != "to_delete"],
+        )
+        if present:
+            removed = [rid for rid in removed if rid not in present]
+            events = [
+                ev for ev in events if not isinstance(ev, dict) or ev.get("id") not in present
+            ] + list(present.values())
         ours, foreign, unknown_ours = {}, [], []
         category = self._o365_category_name()
         for event in events:

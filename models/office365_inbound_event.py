@@ -28,7 +28,7 @@ from odoo import api, fields, models, modules
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL, html_sanitize
 
-from ..services import inbound, mapping
+from ..services import delta_completion, inbound, mapping
 from ..services.decisions import split_categories
 from ..services.graph_client import EXTENDED_PROPERTY_ID, WriteOp
 
@@ -183,6 +183,14 @@ class Office365InboundEvent(models.Model):
         for event in events:
             if event.get("type") == "seriesMaster":
                 continue  # its occurrences come one by one
+            if delta_completion.is_stub(event):
+                # Never decided on a stub: without attendees it would pass for internal.
+                stats.error(
+                    OPTION,
+                    f"Outlook occurrence {event.get('id')} not logged: its details are missing",
+                    event_id=event.get("id") or "",
+                )
+                continue
             if inbound.is_ours(event, filters.category_name, _our_ref(event)):
                 stats.count(OPTION, "skipped")
                 continue

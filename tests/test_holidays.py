@@ -250,10 +250,8 @@ class TestHolidays(Office365Case):
         emp = self.env["hr.employee"].create({"name": "Ivy", "user_id": ivy.id})
         future = self._approved(employee=emp)
         waiting = self._leave(employee=emp, first=self.monday + timedelta(days=7))
-        # Working days (Mondays) on purpose: Odoo refuses a leave on a day off.
-        today = fields.Date.today()
-        past_day = today - timedelta(days=today.weekday() + 14)
-        past = self._leave(employee=emp, first=past_day)
+        # Mondays, whatever today is: a leave on a day off cannot be approved.
+        past = self._leave(employee=emp, first=self.monday - timedelta(weeks=3))
         past.action_approve()
         far = self._approved(employee=emp, first=self.monday + timedelta(weeks=72))
         self.assertEqual(
