@@ -109,7 +109,8 @@ class _RequestSlot:
         self.throttling = throttling
         self.mailbox = mailbox
         self.principal = principal
-        self.seconds = latency + throttling.service_time(method)
+        # Only a request to a mailbox writes to it: a $batch spends its items' time per item.
+        self.seconds = latency + (throttling.service_time(method) if mailbox is not None else 0)
         self.held = False
 
     def __enter__(self):
