@@ -1,5 +1,7 @@
 """Emulator: JSON batching (limit, per-item statuses, dependsOn, item faults, counters)."""
 
+import itertools
+
 import pytest
 import requests
 
@@ -18,7 +20,7 @@ def _create(n, subject="B", **extra):
 
 def _chain(items):
     """Items sequenced with dependsOn: one runs at a time in the mailbox."""
-    for previous, item in zip(items, items[1:]):
+    for previous, item in itertools.pairwise(items):
         item["dependsOn"] = [previous["id"]]
     return items
 

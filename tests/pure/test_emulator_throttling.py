@@ -1,6 +1,7 @@
 """Emulator: Outlook's 4 concurrent requests per app and mailbox, batch items included, and the
 service time of writes (concepts/throttling-limits.md; microsoft-graph-docs #2886, #8760)."""
 
+import itertools
 import threading
 import time
 
@@ -19,7 +20,7 @@ def _create(n, url="/me/events"):
 
 
 def _chain(items):
-    for previous, item in zip(items, items[1:]):
+    for previous, item in itertools.pairwise(items):
         item["dependsOn"] = [previous["id"]]
     return items
 
