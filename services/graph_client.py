@@ -33,7 +33,13 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from .batching import BATCH_LIMIT, MAILBOX_CONCURRENCY, chained, plan_wave, run_parallel  # noqa: F401
+from .batching import (
+    BATCH_LIMIT,  # noqa: F401 (Graph's batch size, known here to the callers)
+    MAILBOX_CONCURRENCY,
+    chained,
+    plan_wave,
+    run_parallel,
+)
 from .errors import (
     AuthError,
     GraphError,
@@ -52,7 +58,6 @@ EXTENDED_PROPERTY_GUID = "6f2a4d1e-93b8-4c57-a0d2-1e7f5c3b9a64"
 EXTENDED_PROPERTY_ID = f"String {{{EXTENDED_PROPERTY_GUID}}} Name office365_calendar_sync_ref"
 # Namespace of the deterministic transaction ids of creates.
 TRANSACTION_NAMESPACE = uuid.UUID("0b6b9d3e-1f44-5a8e-9c27-4d6f8e2a7b15")
-
 RETRY_STATUSES = frozenset({429, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
 RESYNC_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
