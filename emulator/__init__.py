@@ -26,7 +26,8 @@ with PKCE, rotating refresh_token, client_credentials).
 Command line (demo, benchmarks)::
 
     python -m emulator --port 8765 --mailboxes a@example.com,b@example.com \\
-        --client-id X --client-secret Y --latency 0.02 [--state-file state.json]
+        --client-id X --client-secret Y --latency 0.02 [--write-latency 0.15] \\
+        [--mailbox-concurrency 4] [--state-file state.json]
 
 prints ``base_url``, ``authority`` and ``ca_path`` and serves until interrupted; with
 ``--state-file`` mailboxes, events, apps and tokens survive a restart.
@@ -62,6 +63,13 @@ Differences from Microsoft Graph worth knowing:
 - A repeated create with a known ``transactionId`` returns the existing event (201) when
   subject, start and end are the same, else 400 ``ErrorDuplicateTransactionId``.
 - ``$batch`` responses come back shuffled (``emu.shuffle_batch = False`` keeps order).
+- Outlook's limit of 4 concurrent requests per app and mailbox applies to requests and to
+  ``$batch`` items (``emulator/throttling.py``): items whose ``dependsOn`` are done start
+  together, and those finding no free slot of their mailbox fail alone with 429
+  ``ApplicationThrottled`` and ``Retry-After: 1``; each write holds its slot for
+  ``write_latency`` seconds (``GraphEmulator(write_latency=0.002)``, ``--write-latency``).
+  ``emu.throttling.peak`` / ``.refused`` count per mailbox; ``mailbox_concurrency=None``
+  (``--mailbox-concurrency 0``) is the lenient switch.
 - ``counters`` count HTTP requests under ``"total"``, and every request (batch items
   included) under ``"METHOD /normalized/path"``; ``counters["batch_items"]`` counts items.
 """

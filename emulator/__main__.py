@@ -26,6 +26,18 @@ def main(argv=None):
         help="allowed redirect URI (repeatable; none = any)",
     )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
+    parser.add_argument(
+        "--write-latency",
+        type=float,
+        default=0.002,
+        help="seconds each write (request or batch item) holds its mailbox slot",
+    )
+    parser.add_argument(
+        "--mailbox-concurrency",
+        type=int,
+        default=4,
+        help="concurrent requests per app and mailbox, batch items included (0: no limit)",
+    )
     parser.add_argument("--state-file", help="load at start, save at exit")
     parser.add_argument(
         "--auto-notify",
@@ -48,6 +60,8 @@ def main(argv=None):
         host=args.host,
         port=args.port,
         latency=args.latency,
+        write_latency=args.write_latency,
+        mailbox_concurrency=args.mailbox_concurrency or None,
         tls=not args.no_tls,
         auto_notify=args.auto_notify,
         state_file=args.state_file,

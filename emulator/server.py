@@ -27,6 +27,7 @@ from . import recurrence_delta, timeutil, webhooks
 from .auth import DEFAULT_SCOPES, AuthServer, OAuthError
 from .faults import REQUEST_KINDS, FaultInjector
 from .store import GraphError, Mailbox, category_color, not_found
+from .throttling import MAILBOX_CONCURRENCY, MailboxThrottling
 from .timeutil import fmt_instant, now_utc
 from .tls import make_certificate
 
@@ -199,6 +200,8 @@ class GraphEmulator:
         state_file=None,
         seed=None,
         lenient=False,
+        write_latency=0.002,
+        mailbox_concurrency=MAILBOX_CONCURRENCY,
     ):
         self.host = host
         # Off: delta shapes as Microsoft 365 gives them (see recurrence_delta); on: the kinder,
@@ -206,6 +209,9 @@ class GraphEmulator:
         self.lenient = lenient
         self.port = port
         self.latency = latency
+        # Outlook's 4 concurrent requests per app and mailbox, batch items included, and the
+        # service time of each write (see emulator/throttling.py for the sources).
+        self.throttling = MailboxThrottling(mailbox_concurrency, write_latency)
         self.tls = tls
         self.auto_notify = auto_notify
         self.state_file = state_file
@@ -362,6 +368,23 @@ class GraphEmulator:
         with self.lock:
             self.counters.clear()
             self.requests.clear()
+        self.throttling.reset()
+
+    @property
+    def write_latency(self):
+        return self.throttling.write_latency
+
+    @write_latency.setter
+    def write_latency(self, seconds):
+        self.throttling.write_latency = seconds
+
+    @property
+    def mailbox_concurrency(self):
+        return self.throttling.limit
+
+    @mailbox_concurrency.setter
+    def mailbox_concurrency(self, limit):
+        self.throttling.limit = limit
 
     def _state_fault(self, fault):
         with self.lock:
@@ -383,12 +406,13 @@ class GraphEmulator:
 
     def _serve(self, handler, method, raw_body):
         request_id = handler.headers.get("client-request-id") or str(uuid.uuid4())
-        latency = self.latency
-        if latency:
-            time.sleep(latency)
         path = handler.path
         url_path = urlsplit(path).path
-        if url_path == "/v1.0" or url_path.startswith("/v1.0/"):
+        graph = url_path == "/v1.0" or url_path.startswith("/v1.0/")
+        if self.latency and not graph:
+            # A Graph request spends its latency inside its mailbox's slot (_serve_graph).
+            time.sleep(self.latency)
+        if graph:
             response, mailbox = self._serve_graph(handler, method, path, raw_body, request_id)
         else:
             response, mailbox = self._serve_identity(handler, method, path, raw_body), None
@@ -471,9 +495,12 @@ class GraphEmulator:
                 ), None
         headers = dict(handler.headers.items())
         prefer = parse_prefer(handler.headers)
-        response = self.dispatch(
-            method, path[len("/v1.0") :], headers, prefer, body, principal, request_id
-        )
+        with self.throttling.request(target, principal, method, self.latency) as refused:
+            if refused is not None:
+                return _error(refused, request_id), target.email
+            response = self.dispatch(
+                method, path[len("/v1.0") :], headers, prefer, body, principal, request_id
+            )
         return response, target.email if target else None
 
     def _target_mailbox(self, rel, principal):
@@ -1172,31 +1199,40 @@ class GraphEmulator:
         results = {}
         todo = list(requests_in)
         while todo:
-            progressed = False
-            for item in list(todo):
-                deps = [str(d).lower() for d in item.get("dependsOn") or []]
-                if any(d not in results for d in deps):
-                    continue
-                todo.remove(item)
-                progressed = True
-                if any(results[d]["status"] >= 400 for d in deps):
-                    result = {
-                        "id": item["id"],
-                        "status": 424,
-                        "headers": {"Content-Type": "application/json"},
-                        "body": GraphError(424, "FailedDependency", "Failed dependency.").body(),
-                    }
-                else:
-                    result = self._batch_item(item, outer_headers, principal)
-                results[item["id"].lower()] = result
-            if not progressed:
+            # The items whose dependencies are done start together and run in parallel, each
+            # in a slot of its mailbox (emulator/throttling.py); dependents wait for them.
+            ready = [
+                item
+                for item in todo
+                if all(str(d).lower() in results for d in item.get("dependsOn") or [])
+            ]
+            if not ready:
                 raise GraphError(400, "BadRequest", "Batch request dependencies form a cycle.")
+            wave = self.throttling.wave()
+            try:
+                for item in ready:
+                    todo.remove(item)
+                    deps = [str(d).lower() for d in item.get("dependsOn") or []]
+                    if any(results[d]["status"] >= 400 for d in deps):
+                        result = {
+                            "id": item["id"],
+                            "status": 424,
+                            "headers": {"Content-Type": "application/json"},
+                            "body": GraphError(
+                                424, "FailedDependency", "Failed dependency."
+                            ).body(),
+                        }
+                    else:
+                        result = self._batch_item(item, outer_headers, principal, wave)
+                    results[item["id"].lower()] = result
+            finally:
+                wave.finish()
         responses = [results[item["id"].lower()] for item in requests_in]
         if self.shuffle_batch:
             self.random.shuffle(responses)
         return Response(200, {"responses": responses})
 
-    def _batch_item(self, item, outer_headers, principal):
+    def _batch_item(self, item, outer_headers, principal, wave=None):
         method = item["method"].upper()
         url = item["url"]
         if "://" in url:
@@ -1229,6 +1265,9 @@ class GraphEmulator:
         fault = self._request_fault(url, email, kinds=ITEM_FAULT_KINDS)
         if fault is not None:
             response = fault
+        elif wave is not None and not wave.enter(target, principal, method):
+            # Over the mailbox's concurrency limit: this item alone fails, with Retry-After.
+            response = _error(self.throttling.refusal())
         else:
             prefer = parse_prefer(headers)
             response = self.dispatch(method, url, headers, prefer, body, principal, in_batch=True)

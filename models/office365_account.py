@@ -4,6 +4,7 @@
 import base64
 import hashlib
 import logging
+import threading
 import time
 from collections import defaultdict
 from datetime import timedelta
@@ -20,7 +21,6 @@ from ..services.graph_client import (
     EXTENDED_PROPERTY_ID,
     GraphClient,
     WriteOp,
-    parse_retry_after,
 )
 from ..services.pacing import MailboxPacer, throttle_delay
 from ..services.runstats import RunStats
@@ -231,17 +231,25 @@ class Office365Account(models.Model):
 
     def _o365_pace(self, client):
         """Hook per-mailbox pacing into ``client``: at most 4 concurrent requests per mailbox
-        across all workers (session advisory locks), and a 429 marks this mailbox only as
-        throttled (``throttled_until``, honoured by the claim)."""
+        across all workers (session advisory locks), and a 429, for a whole request or for
+        items of a ``$batch``, marks this mailbox only as throttled (``throttled_until``,
+        honoured by the claim).
+
+        The client sends its write chains from threads while this run's thread waits for them;
+        the hooks below are their only use of the run's cursor, one at a time.
+        """
         self.ensure_one()
         cr = self.env.cr
+        cursor_lock = threading.RLock()
 
         def try_lock(key):
-            cr.execute(SQL("SELECT pg_try_advisory_lock(%s, %s)", *key))
-            return cr.fetchone()[0]
+            with cursor_lock:
+                cr.execute(SQL("SELECT pg_try_advisory_lock(%s, %s)", *key))
+                return cr.fetchone()[0]
 
         def unlock(key):
-            cr.execute(SQL("SELECT pg_advisory_unlock(%s, %s)", *key))
+            with cursor_lock:
+                cr.execute(SQL("SELECT pg_advisory_unlock(%s, %s)", *key))
 
         pacer = MailboxPacer(
             self.email or f"account-{self.id}", try_lock, unlock, timeout=self._o365_pacing_timeout
@@ -254,16 +262,14 @@ class Office365Account(models.Model):
             if previous is not None:
                 previous(method, path, status)
 
-        def on_response(response, *args, **kwargs):
-            if response.status_code == 429:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        def on_throttle(retry_after):
+            with cursor_lock:
                 delays[0] = throttle_delay(retry_after, delays[0])
                 self._o365_mark_throttled(delays[0])
-            return response
 
         client.before_request = pacer.acquire
         client.on_request = after
-        client.session.hooks.setdefault("response", []).append(on_response)
+        client.on_throttle = on_throttle
         client.max_retry_after = min(client.max_retry_after, MAX_WAIT_IN_RUN)
         return client
 

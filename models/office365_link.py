@@ -5,7 +5,12 @@ from collections import defaultdict
 
 from odoo import api, fields, models
 
-from ..services.graph_client import EXTENDED_PROPERTY_ID, WriteOp, transaction_id_for
+from ..services.graph_client import (
+    EXTENDED_PROPERTY_ID,
+    RETRY_STATUSES,
+    WriteOp,
+    transaction_id_for,
+)
 from .office365_account import delta_key
 
 _logger = logging.getLogger(__name__)
@@ -201,6 +206,24 @@ class Office365Link(models.Model):
         done_delete.unlink()
 
     def _o365_fail(self, link, option, result, stats):
+        if result.status in RETRY_STATUSES or result.status == 0:
+            # Throttled (the mailbox's throttled_until is set) or Graph unreachable: the link
+            # stays queued and the next run sends it again (a create under the same
+            # transactionId, so never twice).
+            message = (
+                f"Outlook did not take the change yet ({result.status} {result.error_code}); "
+                "it is sent again on the next run"
+            )
+            link.write({"error": message})
+            stats.error(
+                option,
+                message,
+                link.res_model,
+                link.res_id,
+                link.event_id or "",
+                level="warning",
+            )
+            return
         message = f"Outlook refused the change ({result.status} {result.error_code}): " + (
             result.error_message or "no details"
         )

@@ -14,14 +14,17 @@ Transport rules, applied by :meth:`GraphClient.request` to every call:
 - a 401 forces one token refresh and one retry;
 - any other 4xx/5xx raises :class:`GraphError` (or :class:`NotFound`) with Graph's error code.
 
-Writes go through :meth:`GraphClient.batch_write`: ``POST /$batch`` with at most 20 requests each,
-per-item statuses, per-item throttling retried alone in a later batch.
+Writes go through :meth:`GraphClient.batch_write`: ``POST /$batch`` chains of at most 20 requests
+sequenced with ``dependsOn``, up to 4 chains in flight per mailbox (Outlook's concurrency limit,
+see ``services/batching.py``), per-item statuses, per-item throttling retried alone after its own
+``Retry-After`` and reported to ``on_throttle``.
 """
 
 import contextlib
 import email.utils
 import logging
 import random
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -30,6 +33,13 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from .batching import (
+    BATCH_LIMIT,  # noqa: F401 (Graph's batch size, known here to the callers)
+    MAILBOX_CONCURRENCY,
+    chained,
+    plan_wave,
+    run_parallel,
+)
 from .errors import (
     AuthError,
     GraphError,
@@ -48,7 +58,6 @@ EXTENDED_PROPERTY_GUID = "6f2a4d1e-93b8-4c57-a0d2-1e7f5c3b9a64"
 EXTENDED_PROPERTY_ID = f"String {{{EXTENDED_PROPERTY_GUID}}} Name office365_calendar_sync_ref"
 # Namespace of the deterministic transaction ids of creates.
 TRANSACTION_NAMESPACE = uuid.UUID("0b6b9d3e-1f44-5a8e-9c27-4d6f8e2a7b15")
-BATCH_LIMIT = 20
 RETRY_STATUSES = frozenset({429, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
 RESYNC_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
@@ -179,6 +188,12 @@ class GraphClient:
         can pace one mailbox across workers (default: nothing).
     :param on_request: ``callable(method, path, status)`` after every HTTP response (status 0
         for a transport failure).
+    :param on_throttle: ``callable(retry_after)`` when Graph answers 429, for a whole request
+        or for items of a ``$batch`` (``retry_after`` in seconds, None without the header).
+    :param parallel_batches: write chains in flight at once (at most Outlook's 4 per mailbox).
+
+    ``batch_write`` sends its chains from worker threads: ``before_request``, ``on_request`` and
+    ``on_throttle`` may then be called from several threads at once and must be thread-safe.
     """
 
     def __init__(
@@ -198,6 +213,8 @@ class GraphClient:
         backoff_base=1.0,
         backoff_cap=60.0,
         max_retry_after=300.0,
+        on_throttle=None,
+        parallel_batches=MAILBOX_CONCURRENCY,
     ):
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
@@ -219,7 +236,13 @@ class GraphClient:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.max_retry_after = max_retry_after
+        self.on_throttle = on_throttle
+        self.parallel_batches = max(1, min(parallel_batches, MAILBOX_CONCURRENCY))
         self.request_count = 0
+        # Write chains run in threads: one token refresh at a time (a refresh token is used
+        # once), and exact counters.
+        self._token_lock = threading.Lock()
+        self._count_lock = threading.Lock()
 
     def close(self):
         self.session.close()
@@ -251,9 +274,14 @@ class GraphClient:
         return retry_after if retry_after is not None else self.backoff(attempt)
 
     def _notify(self, method, path, status):
-        self.request_count += 1
+        with self._count_lock:
+            self.request_count += 1
         if self.on_request is not None:
             self.on_request(method, path, status)
+
+    def _throttled(self, retry_after):
+        if self.on_throttle is not None:
+            self.on_throttle(retry_after)
 
     def request(
         self, method, path, json=None, headers=None, params=None, idempotent=None, raw=False
@@ -275,7 +303,8 @@ class GraphClient:
         force_refresh = False
         while True:
             # The token first: a failed refresh must not hold a pacing slot.
-            token = self.token_provider.get_token(force_refresh=force_refresh)
+            with self._token_lock:
+                token = self.token_provider.get_token(force_refresh=force_refresh)
             force_refresh = False
             send_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
             if headers:
@@ -326,6 +355,8 @@ class GraphClient:
                 continue
             if status in RETRY_STATUSES and (status != 504 or idempotent):
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if status == 429:
+                    self._throttled(retry_after)
                 if attempt >= self.max_retries or (
                     retry_after is not None and retry_after > self.max_retry_after
                 ):
@@ -526,25 +557,33 @@ class GraphClient:
         return responses
 
     def _run_batch_requests(self, batch_requests):
-        """Send idempotent requests through $batch with per-item retries; answers in order."""
+        """Send idempotent requests through $batch with per-item retries; answers in order.
+
+        At most 4 parallel items per batch (Outlook's concurrency per mailbox, which batch items
+        count against) and no ``dependsOn``: one 404 must not fail the others.
+        """
         answers = [None] * len(batch_requests)
         pending = list(range(len(batch_requests)))
         attempts = dict.fromkeys(pending, 0)
         while pending:
-            retry, wait = [], 0.0
-            for start in range(0, len(pending), BATCH_LIMIT):
-                chunk = pending[start : start + BATCH_LIMIT]
+            retry, wait, throttled = [], 0.0, None
+            for start in range(0, len(pending), MAILBOX_CONCURRENCY):
+                chunk = pending[start : start + MAILBOX_CONCURRENCY]
                 items = [dict(batch_requests[i], id=str(i)) for i in chunk]
                 responses = self._post_batch(items)
                 for i in chunk:
                     answer = responses.get(str(i)) or {"status": 0, "body": {}}
                     status = int(answer.get("status") or 0)
+                    retry_after = parse_retry_after(_header(answer, "Retry-After"))
+                    if status == 429:
+                        throttled = max(throttled or 0.0, retry_after or 0.0)
                     if status in RETRY_STATUSES and attempts[i] < self.max_retries:
                         attempts[i] += 1
                         retry.append(i)
-                        retry_after = parse_retry_after(_header(answer, "Retry-After"))
                         wait = max(wait, self._wait(retry_after, attempts[i] - 1))
                     answers[i] = answer
+            if throttled is not None:
+                self._throttled(throttled or None)
             if retry:
                 self.sleep(wait)
             pending = retry
@@ -592,11 +631,14 @@ class GraphClient:
           others.
         - A create without ``transaction_id`` gets a random one (set on the op), so that at
           least the retries of this call cannot duplicate it.
-        - Two ops on the same event never share a batch (Graph runs the items of a batch in
-          any order).
+        - Each batch is a chain of up to 20 items sequenced with ``dependsOn`` and up to
+          ``parallel_batches`` (4) chains are sent at once, from threads: never more than 4
+          writes in flight for the mailbox (``services/batching.py``). Items after a failed one
+          answer 424 without having run and go out again at once.
+        - Two ops on the same event never run in the same wave, and keep their order.
         - Items answered 429/503/504 are retried alone in a later batch after their
           ``Retry-After`` (bounded by ``max_retries``); one above ``max_retry_after`` is not
-          waited for, its result carries it.
+          waited for, its result carries it. A 429 is reported to ``on_throttle``.
         - When the ``$batch`` call itself still fails after the transport retries (throttled,
           network, or refused as a whole), the ops not yet done get a failed result (status
           429/503/504, 0 for the network) and the call returns; only auth errors
@@ -618,59 +660,83 @@ class GraphClient:
                 )
         pending = sorted(prepared)
         attempts = dict.fromkeys(pending, 0)
+
+        def event_of(index):
+            return ops[index].event_id
+
+        def send(chain):
+            return self._post_batch(chained([dict(prepared[i], id=str(i)) for i in chain]))
+
         while pending:
-            retry, wait = [], 0.0
+            retry, wait, throttled = [], 0.0, None
             queue = list(pending)
             while queue:
-                chunk, seen, deferred = [], set(), []
-                for index in queue:
-                    event_id = ops[index].event_id
-                    if len(chunk) < BATCH_LIMIT and (not event_id or event_id not in seen):
-                        chunk.append(index)
-                        if event_id:
-                            seen.add(event_id)
-                    else:
-                        deferred.append(index)
-                queue = deferred
-                items = [dict(prepared[i], id=str(i)) for i in chunk]
-                try:
-                    responses = self._post_batch(items)
-                except AuthError:
-                    raise
-                except GraphError as exc:
+                blocked = {ops[i].event_id for i in retry if ops[i].event_id}
+                chains, queue, waiting = plan_wave(
+                    queue, event_of, parallel=self.parallel_batches, blocked=blocked
+                )
+                # An op on an event whose earlier op waits for a retry goes after it.
+                retry.extend(waiting)
+                if not chains:
+                    continue
+                outcomes = run_parallel(send, chains)
+                auth_error = next(
+                    (o.error for o in outcomes if isinstance(o.error, AuthError)), None
+                )
+                failure = next((o.error for o in outcomes if o.error is not None), None)
+                again = []
+                for chain, outcome in zip(chains, outcomes, strict=True):
+                    if outcome.error is not None:
+                        again.extend(chain)
+                        continue
+                    for i in chain:
+                        answer = outcome.value.get(str(i)) or {
+                            "status": 0,
+                            "body": {"error": {"code": "missingResponse", "message": "no answer"}},
+                        }
+                        status = int(answer.get("status") or 0)
+                        if status == 424:
+                            again.append(i)  # not run: an earlier item of its chain failed
+                            continue
+                        retry_after = parse_retry_after(_header(answer, "Retry-After"))
+                        if status == 429:
+                            throttled = max(throttled or 0.0, retry_after or 0.0)
+                        if (
+                            status in RETRY_STATUSES
+                            and attempts[i] < self.max_retries
+                            and (retry_after is None or retry_after <= self.max_retry_after)
+                        ):
+                            attempts[i] += 1
+                            retry.append(i)
+                            wait = max(wait, self._wait(retry_after, attempts[i] - 1))
+                            continue
+                        results[i] = self._write_result(ops[i], status, answer, retry_after)
+                if auth_error is not None:
+                    raise auth_error
+                if failure is not None:
+                    if not isinstance(failure, GraphError):
+                        raise failure
                     # Throttled or unreachable after the retries, or refused as a whole:
                     # report what is left as failed and stop hammering the mailbox.
-                    postponed = chunk + queue + retry
+                    postponed = sorted(again + queue + retry)
                     _logger.warning(
-                        "Graph $batch failed, %d writes postponed: %s", len(postponed), exc
+                        "Graph $batch failed, %d writes postponed: %s", len(postponed), failure
                     )
                     for i in postponed:
                         results[i] = WriteResult(
                             ops[i].key,
                             False,
-                            exc.status,
-                            error_code=exc.code,
-                            error_message=exc.message,
-                            retry_after=getattr(exc, "retry_after", None),
+                            failure.status,
+                            error_code=failure.code,
+                            error_message=failure.message,
+                            retry_after=getattr(failure, "retry_after", None),
                         )
+                    if throttled is not None:
+                        self._throttled(throttled or None)
                     return results
-                for i in chunk:
-                    answer = responses.get(str(i)) or {
-                        "status": 0,
-                        "body": {"error": {"code": "missingResponse", "message": "no answer"}},
-                    }
-                    status = int(answer.get("status") or 0)
-                    retry_after = parse_retry_after(_header(answer, "Retry-After"))
-                    if (
-                        status in RETRY_STATUSES
-                        and attempts[i] < self.max_retries
-                        and (retry_after is None or retry_after <= self.max_retry_after)
-                    ):
-                        attempts[i] += 1
-                        retry.append(i)
-                        wait = max(wait, self._wait(retry_after, attempts[i] - 1))
-                        continue
-                    results[i] = self._write_result(ops[i], status, answer, retry_after)
+                queue = sorted(again) + queue
+            if throttled is not None:
+                self._throttled(throttled or None)
             if retry:
                 _logger.info("Graph $batch: %d throttled writes retried", len(retry))
                 self.sleep(wait)

@@ -13,6 +13,7 @@ primitives injected so that it stays pure and testable:
 - :func:`throttle_delay` says how long a mailbox stays away after a 429.
 """
 
+import threading
 import time
 import zlib
 
@@ -76,9 +77,12 @@ class MailboxPacer:
     :param unlock: ``callable(key)``, give a slot lock back.
     :param timeout: seconds to wait for a free slot before :class:`PacingTimeout`.
 
-    One pacer serves one sequential client: :meth:`acquire` before a request (keeps the slot it
-    already holds, so a missed :meth:`release` never takes a second slot), :meth:`release`
-    after it. Use it as the ``before_request`` / ``on_request`` hooks of the Graph client.
+    One pacer serves one client: :meth:`acquire` before a request (keeps the slot the calling
+    thread already holds, so a missed :meth:`release` never takes a second slot), :meth:`release`
+    after it. Use it as the ``before_request`` / ``on_request`` hooks of the Graph client. The
+    client's write threads each hold a slot of their own: the pacer never hands one slot to two
+    of them (a session advisory lock is re-entrant, so PostgreSQL alone would), and calls
+    ``try_lock`` / ``unlock`` one at a time.
     """
 
     def __init__(
@@ -102,8 +106,24 @@ class MailboxPacer:
         self.clock = clock
         self.pause = pause
         self.max_pause = max_pause
-        self.held = None
+        self._held = {}  # thread id -> slot key
+        self._lock = threading.Lock()
         self.waited = 0.0
+
+    @property
+    def held(self):
+        """The slot the calling thread holds, or None."""
+        return self._held.get(threading.get_ident())
+
+    def _try_take(self, order):
+        me = threading.get_ident()
+        with self._lock:
+            mine = set(self._held.values())
+            for key in order:
+                if key not in mine and self._try_lock(key):
+                    self._held[me] = key
+                    return key
+        return None
 
     def acquire(self, _mailbox=None):
         """Hold one slot of the mailbox; waits while all are taken (bounded by ``timeout``)."""
@@ -115,11 +135,10 @@ class MailboxPacer:
         offset = id(self) % len(self.keys)
         order = self.keys[offset:] + self.keys[:offset]
         while True:
-            for key in order:
-                if self._try_lock(key):
-                    self.held = key
-                    self.waited += self.clock() - started
-                    return key
+            key = self._try_take(order)
+            if key is not None:
+                self.waited += self.clock() - started
+                return key
             waited = self.clock() - started
             if waited >= self.timeout:
                 self.waited += waited
@@ -128,7 +147,8 @@ class MailboxPacer:
             pause = min(pause * 2, self.max_pause)
 
     def release(self, *_args):
-        """Give the held slot back (no-op when none is held)."""
-        key, self.held = self.held, None
-        if key is not None:
-            self._unlock(key)
+        """Give the calling thread's slot back (no-op when it holds none)."""
+        with self._lock:
+            key = self._held.pop(threading.get_ident(), None)
+            if key is not None:
+                self._unlock(key)

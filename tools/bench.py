@@ -4,9 +4,9 @@
 
 1. finds the Odoo 18 server and PostgreSQL exactly as ``make test`` does (``tools/run_tests``);
 2. creates a throw-away database with ``office365_calendar_sync`` and ``microsoft_calendar``;
-3. runs :func:`run_in_odoo` in ``odoo shell`` on it: an in-process Graph emulator with a
-   per-request latency (``--latency``, env ``O365_BENCH_LATENCY``, default 0.020 s), then the
-   scenarios below, and prints ONE table (Graph requests from the emulator's counters, SQL
+3. runs :func:`run_in_odoo` in ``odoo shell`` on it: a Graph emulator (own process) with a
+   flat per-request latency (``--latency``, env ``O365_BENCH_LATENCY``, default 0.020 s), then
+   the scenarios below, and prints ONE table (Graph requests from the emulator's counters, SQL
    queries from ``odoo.sql_db.sql_counter``) followed by the targets with PASS/FAIL;
 4. drops the database (``--keep-db`` keeps it) and then runs the latency benchmark of the
    near-real-time sync (``tools/bench_latency.py``) when it exists (``--no-latency`` skips it).
@@ -17,6 +17,12 @@ user); an incremental sync with 1% of the items changed on each side; U users x 
 with 1 and with 2 cron workers (threads with their own cursor running ``_cron_sync``); and
 ``microsoft_calendar`` pushing N calendar events and pulling N events through its own code,
 pointed at the same emulator by patching its endpoint constants in this process only.
+
+The emulator always applies Outlook's limit of 4 concurrent requests per app and mailbox (batch
+items included). The push, the pull and the 2-worker cycle run twice: at the flat latency (no
+cost per write, as before) and at the realistic profile (``--real-request`` seconds per request,
+default 0.050, plus ``--real-write`` seconds per write item, default 0.150, held inside one of
+the mailbox's 4 slots), which is what makes ``$batch`` cost real time on Microsoft 365.
 
 Exit status: 0 when every target passes, 1 when one fails, 2 when the set-up fails.
 """
@@ -62,16 +68,20 @@ sys.path.insert(0, sys.argv[1])
 from multiprocessing.connection import Listener
 from emulator import GraphEmulator
 
-emu = GraphEmulator(latency=0.0).start()
+emu = GraphEmulator(latency=0.0, write_latency=0.0).start()
 emu.shuffle_batch = False
 
 
 def call(name, args):
     if name == "counters":
         with emu.lock:
-            return dict(emu.counters)
-    if name == "latency":
-        emu.latency = args[0]
+            counters = dict(emu.counters)
+        counters["refused"] = sum(emu.throttling.refused.values())
+        counters["peak"] = max(emu.throttling.peak.values(), default=0)
+        return counters
+    if name == "profile":
+        emu.latency, emu.write_latency = args
+        emu.throttling.reset()
         return None
     if name.startswith("mailbox."):
         email, *rest = args
@@ -127,13 +137,9 @@ class RemoteEmulator:
     def counters(self):
         return self.call("counters")
 
-    @property
-    def latency(self):
-        return None
-
-    @latency.setter
-    def latency(self, seconds):
-        self.call("latency", seconds)
+    def profile(self, latency, write_latency=0.0):
+        """Seconds per request, and per write (inside the mailbox's slot)."""
+        self.call("profile", latency, write_latency)
 
     def register_app(self, *args):
         return self.call("register_app", *args)
@@ -171,15 +177,34 @@ class RemoteMailbox:
 
 
 class Row:
-    __slots__ = ("items", "latency", "name", "queries", "requests", "wall")
+    __slots__ = (
+        "items",
+        "latency",
+        "name",
+        "peak",
+        "queries",
+        "refused",
+        "requests",
+        "wall",
+        "write_latency",
+    )
 
-    def __init__(self, name, items, latency, requests, queries, wall):
+    def __init__(self, name, items, latency, requests, queries, wall, write_latency=0.0):
         self.name = name
         self.items = items
         self.latency = latency
+        self.write_latency = write_latency
         self.requests = requests
         self.queries = queries
         self.wall = wall
+        self.refused = 0
+        self.peak = 0
+
+    @property
+    def profile(self):
+        if self.write_latency:
+            return f"{self.latency * 1000:.0f}+{self.write_latency * 1000:.0f}/w"
+        return f"{self.latency * 1000:.0f} ms"
 
     @property
     def rate(self):
@@ -193,6 +218,7 @@ class Bench:
         self.env = env
         self.cfg = config
         self.latency = config["latency"]
+        self.real = (config["real_request"], config["real_write"])
         self.n = config["items"]
         self.rows = []
         # The emulator runs in a process of its own, as Graph is remote: its work never competes
@@ -206,34 +232,37 @@ class Bench:
         self.today = None
 
     # ----- helpers ---------------------------------------------------------------------
-    def measure(self, name, items, latency, func):
+    def measure(self, name, items, latency, func, write_latency=0.0):
         from odoo import sql_db  # noqa: PLC0415
 
-        self.emu.latency = latency
+        self.emu.profile(latency, write_latency)
         counters0 = dict(self.emu.counters)
-        requests0 = self.emu.counters["total"]
+        requests0 = counters0["total"]
         queries0 = sql_db.sql_counter
         started = time.perf_counter()
         result = func()
         wall = time.perf_counter() - started
+        counters = self.emu.counters
         row = Row(
             name,
             items,
             latency,
-            self.emu.counters["total"] - requests0,
+            counters["total"] - requests0,
             sql_db.sql_counter - queries0,
             wall,
+            write_latency,
         )
-        self.emu.latency = 0.0
+        row.refused, row.peak = counters["refused"], counters["peak"]
+        self.emu.profile(0.0, 0.0)
         self.rows.append(row)
         say(
             f"-- {name}: {row.items} items, {row.requests} requests, {row.queries} queries, "
-            f"{row.wall:.2f} s"
+            f"{row.wall:.2f} s; mailbox concurrency: peak {row.peak}, {row.refused} refused"
         )
         paths = {
             key: value - counters0.get(key, 0)
-            for key, value in self.emu.counters.items()
-            if key != "total" and value != counters0.get(key, 0)
+            for key, value in counters.items()
+            if key not in ("total", "refused", "peak") and value != counters0.get(key, 0)
         }
         say(f"   requests by path: {dict(sorted(paths.items()))}")
         return row, result
@@ -369,12 +398,16 @@ class Bench:
     # ----- our scenarios ---------------------------------------------------------------
     def run_ours(self):
         n = self.n
-        users = self.new_users(["pusher", "inbound_fast", "inbound", "idle"])
-        pusher, inbound_fast, inbound, idle = users
+        users = self.new_users(
+            ["pusher", "inbound_fast", "inbound", "idle", "pusher_real", "inbound_real"]
+        )
+        pusher, inbound_fast, inbound, idle, pusher_real, inbound_real = users
         accounts = {user.login: self.connect(user) for user in users}
         pusher._o365_start("activities")
+        pusher_real._o365_start("activities")
         inbound_fast._o365_start("events")
         inbound._o365_start("events")
+        inbound_real._o365_start("events")
         idle._o365_start("activities")
         idle._o365_start("events")
         self.commit()
@@ -392,6 +425,17 @@ class Bench:
         self.pushed = stats.counts.get("activities", {}).get("created", 0)
         self.sync(accounts["pusher"])  # reads back its own 2,000 writes (echo guard)
 
+        self.activities(pusher_real, n)
+        self.commit()
+        self.real_push_row, stats = self.measure(
+            f"ours: initial push of {n:,} activities (1 user)",
+            n,
+            self.real[0],
+            lambda: self.sync(accounts["pusher_real"]),
+            write_latency=self.real[1],
+        )
+        self.real_pushed = stats.counts.get("activities", {}).get("created", 0)
+
         self.outlook_meetings(self.emu.mailbox(inbound_fast.email), n, "Fast")
         self.inbound_fast_row, _stats = self.measure(
             f"ours: {n:,} new Outlook meetings logged on contacts",
@@ -408,6 +452,14 @@ class Bench:
         )
         self.sync(accounts["inbound"])
         self.sync(accounts["inbound_fast"])
+        self.outlook_meetings(self.emu.mailbox(inbound_real.email), n, "Real")
+        self.real_inbound_row, _stats = self.measure(
+            f"ours: {n:,} new Outlook meetings logged on contacts",
+            n,
+            self.real[0],
+            lambda: self.sync(accounts["inbound_real"]),
+            write_latency=self.real[1],
+        )
 
         self.idle_rows = []
         for login, label in (
@@ -516,15 +568,22 @@ class Bench:
         self.commit()
         cycle(1)  # first delta round and Outlook category of every user: not measured
         self.worker_rows = []
-        for workers in (1, 2):
+        for workers, (latency, write_latency) in (
+            (1, (self.latency, 0.0)),
+            (2, (self.latency, 0.0)),
+            (2, self.real),
+        ):
             for user in users:
-                self.activities(user, changes, offset=workers * 1000)
+                self.activities(user, changes, offset=(len(self.worker_rows) + 1) * 1000)
             self.commit()
             row, results = self.measure(
                 f"ours: {count} users x {changes} changes, {workers} cron worker(s)",
                 count * changes,
-                self.latency,
-                lambda workers=workers: cycle(workers, self.cfg.get("profile") and workers == 1),
+                latency,
+                lambda workers=workers: cycle(
+                    workers, self.cfg.get("profile") and len(self.worker_rows) == 0
+                ),
+                write_latency=write_latency,
             )
             say(f"   accounts synced per worker: {results}")
             self.worker_rows.append(row)
@@ -549,13 +608,25 @@ class Bench:
         params.set_param("microsoft_account.auth_endpoint", root + "/common/oauth2/v2.0/authorize")
 
     def run_theirs(self):
+        self.patch_microsoft()
+        (
+            self.theirs_push_row,
+            self.theirs_pushed,
+            self.theirs_pull_row,
+            self.theirs_pulled,
+        ) = self.theirs_round("outlook_native", self.latency, 0.0)
+        self.real_theirs_push_row, self.real_theirs_pushed, self.real_theirs_pull_row, _pulled = (
+            self.theirs_round("outlook_native_real", *self.real)
+        )
+
+    def theirs_round(self, login, latency, write_latency):
+        """microsoft_calendar's push of N events, then its pull of N new Outlook events."""
         from datetime import datetime, timedelta  # noqa: PLC0415
 
         from odoo import Command, fields  # noqa: PLC0415
 
-        self.patch_microsoft()
         n = self.n
-        user = self.new_users(["outlook_native"])
+        user = self.new_users([login])
         self.emu.add_mailbox(user.email, display_name=user.name)
         tokens = self.emu.issue_tokens(user.email, CLIENT_ID)
         user.sudo().write(
@@ -600,35 +671,39 @@ class Bench:
             as_user._sync_microsoft_calendar()
             self.commit()  # their writes to Outlook run after commit, one cursor each
 
-        self.theirs_push_row, _ = self.measure(
+        push_row, _ = self.measure(
             f"microsoft_calendar: push of {n:,} calendar events",
             n,
-            self.latency,
+            latency,
             theirs_sync,
+            write_latency=write_latency,
         )
-        self.theirs_pushed = (
+        pushed = (
             self.env["calendar.event"]
             .sudo()
             .search_count([("user_id", "=", user.id), ("ms_universal_event_id", "!=", False)])
         )
         theirs_sync()  # reads back its own writes: not measured
-        self.outlook_meetings(self.emu.mailbox(user.email), n, "Native pull")
+        self.outlook_meetings(self.emu.mailbox(user.email), n, f"Native pull {login}")
         before = self.env["calendar.event"].sudo().search_count([])
-        self.theirs_pull_row, _ = self.measure(
+        pull_row, _ = self.measure(
             f"microsoft_calendar: pull of {n:,} new Outlook events",
             n,
-            self.latency,
+            latency,
             theirs_sync,
+            write_latency=write_latency,
         )
-        self.theirs_pulled = self.env["calendar.event"].sudo().search_count([]) - before
+        pulled = self.env["calendar.event"].sudo().search_count([]) - before
+        return push_row, pushed, pull_row, pulled
 
     # ----- report ---------------------------------------------------------------------------
     def table(self):
         head = (
             "scenario",
-            "latency",
+            "profile",
             "items",
             "Graph requests",
+            "429s",
             "SQL queries",
             "wall s",
             "items/s",
@@ -638,9 +713,10 @@ class Bench:
             lines.append(
                 (
                     row.name,
-                    f"{row.latency * 1000:.0f} ms",
+                    row.profile,
                     f"{row.items:,}",
                     f"{row.requests:,}",
+                    f"{row.refused:,}",
                     f"{row.queries:,}",
                     f"{row.wall:.2f}",
                     f"{row.rate:,.0f}" if row.items else "-",
@@ -709,7 +785,7 @@ class Bench:
                 fast.rate >= 300,
             )
         )
-        one, two = self.worker_rows
+        one, two, two_real = self.worker_rows
         speedup = one.wall / two.wall if two.wall else 0
         checks.append(
             (
@@ -718,13 +794,58 @@ class Bench:
                 speedup >= 1.6,
             )
         )
+        real = self.real_push_row
+        checks.append(
+            (
+                f"realistic profile: push of {self.n:,} items in at most 110 Graph requests, "
+                f"at most 4 writes in flight and none refused by Outlook's concurrency limit "
+                f"({real.requests} requests; peak {real.peak}; {real.refused} refused; "
+                f"{self.real_pushed:,} created)",
+                real.requests <= 110
+                and real.peak <= 4
+                and real.refused == 0
+                and self.real_pushed == self.n,
+            )
+        )
+        theirs = self.real_theirs_push_row
+        ratio = real.wall / theirs.wall if theirs.wall else 0
+        checks.append(
+            (
+                f"(info) realistic profile: push wall ours/theirs {ratio:.3f} ({real.wall:.1f} s "
+                f"/ {theirs.wall:.1f} s; requests {real.requests}/{theirs.requests}; theirs "
+                f"created {self.real_theirs_pushed:,}; ours {real.rate:,.1f} writes/s, at most "
+                f"{4 / self.real[1]:,.1f}/s with 4 writes of {self.real[1] * 1000:.0f} ms in "
+                "flight)",
+                None,
+            )
+        )
+        pull, theirs_pull = self.real_inbound_row, self.real_theirs_pull_row
+        checks.append(
+            (
+                f"(info) realistic profile: pull ours/theirs: wall "
+                f"{pull.wall / max(1e-9, theirs_pull.wall):.3f}, requests "
+                f"{pull.requests}/{theirs_pull.requests}",
+                None,
+            )
+        )
+        checks.append(
+            (
+                f"(info) realistic profile: {self.cfg['users']} users x {self.cfg['changes']} "
+                f"changes with 2 workers in {two_real.wall:.1f} s ({two_real.refused} refused)",
+                None,
+            )
+        )
         return checks
 
     def report(self):
         say("")
         say(
-            f"Benchmark (Graph emulator, {self.latency * 1000:.0f} ms per request unless the row "
-            "says otherwise)"
+            f"Benchmark (Graph emulator, 4 concurrent requests per mailbox). Profiles: "
+            f"'{self.latency * 1000:.0f} ms' = flat {self.latency * 1000:.0f} ms per request, "
+            f"no cost per write; '{self.real[0] * 1000:.0f}+{self.real[1] * 1000:.0f}/w' = "
+            f"realistic: {self.real[0] * 1000:.0f} ms per request plus "
+            f"{self.real[1] * 1000:.0f} ms per write item inside one of the mailbox's 4 slots. "
+            "429s: requests or batch items refused by the mailbox's concurrency limit."
         )
         say("")
         say(self.table())
@@ -770,6 +891,18 @@ def main(argv=None):
         type=float,
         default=float(os.environ.get("O365_BENCH_LATENCY", "0.020")),
         help="seconds added to every emulator request (env O365_BENCH_LATENCY; default 0.020)",
+    )
+    parser.add_argument(
+        "--real-request",
+        type=float,
+        default=0.050,
+        help="realistic profile: seconds per request (default 0.050)",
+    )
+    parser.add_argument(
+        "--real-write",
+        type=float,
+        default=0.150,
+        help="realistic profile: seconds per write item, inside a mailbox slot (default 0.150)",
     )
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--users", type=int, default=200)
@@ -827,6 +960,8 @@ def main(argv=None):
         )
         config = {
             "latency": args.latency,
+            "real_request": args.real_request,
+            "real_write": args.real_write,
             "items": args.items,
             "users": args.users,
             "changes": args.changes,

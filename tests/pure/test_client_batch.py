@@ -33,10 +33,13 @@ def box(emulator, token_provider):
     return emulator.mailbox("alice@example.com")
 
 
-def test_45_creates_go_out_in_3_batches(emulator, client, box):
+def test_45_creates_go_out_in_4_chained_batches_at_once(emulator, client, box):
     ops = [_create(n) for n in range(45)]
     results = client.batch_write(ops)
-    assert emulator.counters["POST /$batch"] == 3
+    # Spread over 4 chains (12, 11, 11, 11) sent together: 4 writes in flight, none refused.
+    assert emulator.counters["POST /$batch"] == 4
+    assert emulator.throttling.peak["alice@example.com"] == 4
+    assert emulator.throttling.refused["alice@example.com"] == 0
     assert emulator.counters["POST /me/events"] == 45
     assert [r.key for r in results] == [op.key for op in ops]  # batch answers are shuffled
     assert all(r.ok and r.status == 201 for r in results)
@@ -45,12 +48,14 @@ def test_45_creates_go_out_in_3_batches(emulator, client, box):
     assert {r.event["transactionId"] for r in results} == {op.transaction_id for op in ops}
 
 
-def test_throttled_items_are_retried_alone(emulator, client, box, sleeps):
+def test_throttled_items_are_retried_alone(emulator, make_client, box, sleeps):
+    graph = make_client(parallel_batches=1)  # one chain: a deterministic order
     emulator.faults.add("throttle", count=2, retry_after=4, path_contains="/me/events")
-    results = client.batch_write([_create(n) for n in range(5)])
+    results = graph.batch_write([_create(n) for n in range(5)])
     assert all(r.ok for r in results)
-    assert emulator.counters["POST /$batch"] == 2
-    assert emulator.counters["batch_items"] == 7  # 5, then only the 2 throttled ones
+    # 0 throttled (1-4 not run: 424), 1 throttled (2-4 not run), 2-4 done; after 4 s, 0 and 1.
+    assert emulator.counters["POST /$batch"] == 4
+    assert emulator.counters["POST /me/events"] == 7
     assert sleeps == [4.0]
     assert len(box.events) == 5
 
@@ -66,7 +71,7 @@ def test_item_throttling_is_bounded(emulator, make_client, box, sleeps):
     assert create.ok
     assert (update.ok, update.status, update.retry_after) == (False, 429, 3.0)
     assert update.error_code == "TooManyRequests"
-    assert emulator.counters["POST /$batch"] == 3  # the first batch, then 2 retries alone
+    assert emulator.counters["POST /$batch"] == 4  # two chains, then 2 retries alone
     assert emulator.counters["batch_items"] == 4
     assert sleeps == [3.0, 3.0]
     assert box.events[busy]["subject"] == "Item 9"
@@ -117,7 +122,8 @@ def test_create_without_transaction_id_gets_one(client, box):
     assert result.event["transactionId"]
 
 
-def test_whole_batch_failure_is_retried(emulator, client, box, sleeps):
+def test_whole_batch_failure_is_retried(emulator, make_client, box, sleeps):
+    client = make_client(parallel_batches=1)
     emulator.faults.add("unavailable", count=1, retry_after=2, path_contains="/$batch")
     emulator.faults.add("drop", count=1, path_contains="/$batch")
     results = client.batch_write([_create(n) for n in range(4)])
@@ -128,7 +134,7 @@ def test_whole_batch_failure_is_retried(emulator, client, box, sleeps):
 
 
 def test_whole_batch_giving_up_returns_failed_results(emulator, make_client, box):
-    graph = make_client(max_retries=1)
+    graph = make_client(max_retries=1, parallel_batches=1)
     emulator.faults.add("throttle", count=5, retry_after=9, path_contains="/$batch")
     results = graph.batch_write([_create(n) for n in range(25)])
     assert len(results) == 25
@@ -221,7 +227,7 @@ def test_long_item_retry_after_is_not_waited(emulator, make_client, box, sleeps)
 
 
 def test_gateway_timeout_on_the_batch_gives_failed_results(emulator, make_client, box):
-    graph = make_client(max_retries=0)
+    graph = make_client(max_retries=0, parallel_batches=1)
     emulator.faults.add("gateway_timeout", count=1, path_contains="/$batch")
     results = graph.batch_write([_create(1), _create(2)])
     assert [(r.ok, r.status, r.error_code) for r in results] == [(False, 504, "gatewayTimeout")] * 2

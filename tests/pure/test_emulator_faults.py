@@ -170,14 +170,15 @@ def test_latency_applies_and_requests_run_concurrently(emulator, graph):
             session.headers["Authorization"] = token
             results.append(session.get("/me/events").status_code)
 
-    threads = [threading.Thread(target=call) for _ in range(8)]
+    # Four at once: Outlook's limit per app and mailbox (a fifth would be refused).
+    threads = [threading.Thread(target=call) for _ in range(4)]
     started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert results == [200] * 8
-    assert time.monotonic() - started < 0.2 * 8 / 2  # they overlapped
+    assert results == [200] * 4
+    assert time.monotonic() - started < 0.2 * 4 * 0.75  # they overlapped
 
 
 def test_counters_and_request_log(emulator, graph):
