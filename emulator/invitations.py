@@ -299,7 +299,9 @@ class Invitations:
         if body is not None:
             if not isinstance(body, dict):
                 raise GraphError(
-                    400, "UnableToDeserializePostBody", "were unable to deserialize the request body"
+                    400,
+                    "UnableToDeserializePostBody",
+                    "were unable to deserialize the request body",
                 )
             for key, value in body.items():
                 if key.lower() not in PARAMETERS[action]:
@@ -402,9 +404,7 @@ class Invitations:
             except GraphError:
                 return None
             if materialize:
-                return organizer.events.get(occurrence["id"]) or organizer._materialize(
-                    occurrence
-                )
+                return organizer.events.get(occurrence["id"]) or organizer._materialize(occurrence)
             return occurrence
         return organizer.events.get(box_origin[1])
 

@@ -201,8 +201,10 @@ class CalendarEvent(models.Model):
     def _o365_apply_remote(self, links, events, account, stats):
         records = self.sudo().with_context(active_test=False).browse(links.mapped("res_id"))
         changed = links.filtered(
-            lambda ln: not events[ln.id].get("changeKey")
-            or events[ln.id].get("changeKey") != ln.change_key
+            lambda ln: (
+                not events[ln.id].get("changeKey")
+                or events[ln.id].get("changeKey") != ln.change_key
+            )
         )
         with records.exists()._o365_prepared(account, links):
             result = super()._o365_apply_remote(links, events, account, stats)
@@ -220,11 +222,7 @@ class CalendarEvent(models.Model):
                 wanted[link.res_id] = states
         if not wanted:
             return
-        attendees = (
-            self.env["calendar.attendee"]
-            .sudo()
-            .search([("event_id", "in", list(wanted))])
-        )
+        attendees = self.env["calendar.attendee"].sudo().search([("event_id", "in", list(wanted))])
         by_state = defaultdict(lambda: attendees.browse())
         for attendee in attendees:
             if attendee.partner_id == attendee.event_id.user_id.partner_id:

@@ -205,9 +205,7 @@ class TestInvitations(Office365Case):
     def test_copy_naming_another_organizer_is_another_meeting(self):
         """An invitee knows the iCalUId: a crafted event in their mailbox with that iCalUId
         must not rewrite the logged meeting nor take the organizer's activities."""
-        event = self._meeting_in_outlook(
-            self.alice_box, ("dan@client.com", "inv_bob@example.com")
-        )
+        event = self._meeting_in_outlook(self.alice_box, ("dan@client.com", "inv_bob@example.com"))
         self._sync_all(self.alice, self.bob)
         meeting = self.env["office365.inbound.event"].search([])
         activity = self._activities(self.dan)

@@ -6,6 +6,8 @@ from urllib.parse import quote
 import pytest
 from conftest import EMULATOR_CLIENT_ID, GraphSession
 
+from emulator import GraphEmulator
+
 
 def _event(subject="Review", start="2031-03-10T09:00:00", end="2031-03-10T10:00:00", **extra):
     payload = {
@@ -31,8 +33,7 @@ def _error(response, status, code):
 def _delta(session, token=None):
     """One whole calendarView delta round: (events, removed ids, delta link)."""
     url = token or (
-        "/me/calendarView/delta?startDateTime=2031-01-01T00:00:00Z"
-        "&endDateTime=2031-12-31T00:00:00Z"
+        "/me/calendarView/delta?startDateTime=2031-01-01T00:00:00Z&endDateTime=2031-12-31T00:00:00Z"
     )
     events, removed = [], []
     while True:
@@ -168,9 +169,7 @@ def test_decline_removes_the_copy_and_answers_the_organizer(tenant):
     organizer = alice.get(_url(event["id"])).json()
     assert organizer["attendees"][0]["status"]["response"] == "declined"
     # an attendees-only update does not bring it back; a real change of the meeting does
-    alice.patch(
-        _url(event["id"]), json={"attendees": _who("bob@example.com", "dan@client.com")}
-    )
+    alice.patch(_url(event["id"]), json={"attendees": _who("bob@example.com", "dan@client.com")})
     assert bob.get("/me/events").json()["value"] == []
     alice.patch(_url(event["id"]), json={"subject": "Review (new time)"})
     assert _copy(bob)["subject"] == "Review (new time)"
@@ -187,10 +186,14 @@ def test_response_parameters_are_checked(tenant):
         "start": {"dateTime": "2031-03-11T09:00:00", "timeZone": "UTC"},
         "end": {"dateTime": "2031-03-11T10:00:00", "timeZone": "UTC"},
     }
-    _error(bob.post(_url(copy["id"], "decline"), json={"proposedNewTime": proposal}), 400,
-           "ErrorInvalidRequest")
-    _error(bob.post(_url(copy["id"], "accept"), json={"proposedNewTime": proposal}), 400,
-           "BadRequest")
+    _error(
+        bob.post(_url(copy["id"], "decline"), json={"proposedNewTime": proposal}),
+        400,
+        "ErrorInvalidRequest",
+    )
+    _error(
+        bob.post(_url(copy["id"], "accept"), json={"proposedNewTime": proposal}), 400, "BadRequest"
+    )
     _error(bob.post(_url(copy["id"], "accept"), json={"sendResponse": 3}), 400, "RequestBodyRead")
     _error(alice.post(_url(event["id"], "accept"), json={}), 400, "ErrorInvalidRequest")
     # Graph reads the string "false" for a Boolean parameter
@@ -314,8 +317,6 @@ def test_invitations_can_be_switched_off_and_survive_a_restart(emulator, tenant,
     event = alice.post("/me/events", json=_event("Kept", attendees=_who("bob@example.com"))).json()
     state = str(tmp_path / "state.json")
     emulator.save_state(state)
-    from emulator import GraphEmulator
-
     again = GraphEmulator()
     again.load_state(state)
     organizer = again.mailbox("alice@example.com")
