@@ -62,6 +62,9 @@ Differences from Microsoft Graph worth knowing:
 - A repeated create with a known ``transactionId`` returns the existing event (201) when
   subject, start and end are the same, else 400 ``ErrorDuplicateTransactionId``.
 - ``$batch`` responses come back shuffled (``emu.shuffle_batch = False`` keeps order).
+- Meetings between mailboxes of the emulator behave as in a tenant (``invitations.py``): each
+  internal attendee gets their own copy, answers reach the organizer's copy, updates and
+  cancellations reach the copies (``emu.invitations.enabled = False`` turns this off).
 - ``counters`` count HTTP requests under ``"total"``, and every request (batch items
   included) under ``"METHOD /normalized/path"``; ``counters["batch_items"]`` counts items.
 """
