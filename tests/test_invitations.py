@@ -5,6 +5,7 @@ answers both ways, and copies that must not rewrite a logged meeting."""
 from datetime import datetime, timedelta, timezone
 
 from odoo import fields
+from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
 from .common import Office365Case
@@ -300,6 +301,18 @@ class TestInvitations(Office365Case):
         self._attendee(meeting, self.bob).with_user(self.bob).do_accept()
         self._attendee(meeting, self.carol).with_user(self.carol).do_tentative()
         self.assertEqual(self.emulator.counters["total"], 0, "no HTTP in the user's transaction")
+        # the queue is for the sync job only: users neither read nor change it through RPC
+        with self.assertRaises(AccessError):
+            self.env["office365.meeting.answer"].with_user(self.bob).search([])
+        with self.assertRaises(AccessError):
+            self.env["office365.meeting.answer"].with_user(self.bob).create(
+                {
+                    "user_id": self.carol.id,
+                    "attendee_id": self._attendee(meeting, self.carol).id,
+                    "event_id": meeting.id,
+                    "action": "decline",
+                }
+            )
         self.assertEqual(answers.search([]).mapped("action"), ["accept", "tentativelyAccept"])
         stats = self.o365_sync(self.bob)
         self.assertEqual(stats.counts["activities"]["updated"], 1)
