@@ -264,14 +264,11 @@ def test_attendee_finds_its_copy_and_answers_through_batch(emulator, client, box
     assert all(not c["isOrganizer"] for c in copies)
     assert {c["id"] for c in copies}.isdisjoint({m["id"] for m in meetings})
     actions = ["accept", "decline", "tentativelyAccept"]
-    results = client.batch_write(
-        [WriteOp(f"a{n}", action, c["id"]) for n, (action, c) in enumerate(zip(actions, copies))]
-    )
+    pairs = enumerate(zip(actions, copies, strict=True))
+    results = client.batch_write([WriteOp(f"a{n}", action, c["id"]) for n, (action, c) in pairs])
     assert [r.status for r in results] == [202, 202, 202] and all(r.ok for r in results)
     assert emulator.counters["POST /$batch"] == 2
-    answered = [
-        organizer.events[m["id"]]["attendees"][0]["status"]["response"] for m in meetings
-    ]
+    answered = [organizer.events[m["id"]]["attendees"][0]["status"]["response"] for m in meetings]
     assert answered == ["accepted", "declined", "tentativelyAccepted"]
     # the declined copy left alice's calendar: answering it again is a 404
     again = client.batch_write([WriteOp("again", "accept", copies[1]["id"])])
