@@ -223,10 +223,19 @@ class CalendarEvent(models.Model):
         if not wanted:
             return
         attendees = self.env["calendar.attendee"].sudo().search([("event_id", "in", list(wanted))])
+        # An answer given in Odoo and not sent yet is newer than what Outlook shows.
+        waiting = set(
+            self.env["office365.meeting.answer"]
+            .sudo()
+            .search([("attendee_id", "in", attendees.ids), ("state", "=", "pending")])
+            .attendee_id.ids
+        )
         by_state = defaultdict(lambda: attendees.browse())
         for attendee in attendees:
             if attendee.partner_id == attendee.event_id.user_id.partner_id:
                 continue  # the organizer does not answer their own meeting
+            if attendee.id in waiting:
+                continue
             state = wanted[attendee.event_id.id].get(clean_email(attendee.partner_id.email))
             if state and attendee.state != state:
                 by_state[state] |= attendee

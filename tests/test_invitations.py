@@ -294,6 +294,10 @@ class TestInvitations(Office365Case):
         link = self.env["office365.link"].sudo().search([("res_id", "=", meeting.id)])
         organizer_event = self.alice_box.events[link.event_id]
         answers = self.env["office365.meeting.answer"].sudo()
+        # carol first accepted in Outlook
+        self.carol_box.api_respond(self._copy(self.carol_box, organizer_event)["id"], "accepted")
+        self.o365_sync(self.alice)
+        self.assertEqual(self._attendee(meeting, self.carol).state, "accepted")
         # another user cannot answer for bob's mailbox
         self._attendee(meeting, self.bob).with_user(self.carol).do_accept()
         self.assertFalse(answers.search([]))
@@ -324,9 +328,12 @@ class TestInvitations(Office365Case):
             for a in self.alice_box.events[link.event_id]["attendees"]
         }
         self.assertEqual(status["inv_bob@example.com"], "accepted")
-        self.assertEqual(status["inv_carol@example.com"], "none", "carol has not synced yet")
+        self.assertEqual(status["inv_carol@example.com"], "accepted", "carol has not synced yet")
         self.assertEqual(answers.search([]).user_id, self.carol)
         self.assertEqual(self.emulator.counters["POST /me/events/{id}/accept"], 1)
+        # the organizer's run before carol's: Outlook's older answer does not undo hers
+        self.o365_sync(self.alice)
+        self.assertEqual(self._attendee(meeting, self.carol).state, "tentative")
         self.o365_sync(self.carol)
         self.assertFalse(answers.search([]))
         self.o365_sync(self.alice)
