@@ -70,6 +70,9 @@ Differences from Microsoft Graph worth knowing:
   ``write_latency`` seconds (``GraphEmulator(write_latency=0.002)``, ``--write-latency``).
   ``emu.throttling.peak`` / ``.refused`` count per mailbox; ``mailbox_concurrency=None``
   (``--mailbox-concurrency 0``) is the lenient switch.
+- Meetings between mailboxes of the emulator behave as in a tenant (``invitations.py``): each
+  internal attendee gets their own copy, answers reach the organizer's copy, updates and
+  cancellations reach the copies (``emu.invitations.enabled = False`` turns this off).
 - ``counters`` count HTTP requests under ``"total"``, and every request (batch items
   included) under ``"METHOD /normalized/path"``; ``counters["batch_items"]`` counts items.
 """

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 from . import recurrence_delta, timeutil, webhooks
 from .auth import DEFAULT_SCOPES, AuthServer, OAuthError
 from .faults import REQUEST_KINDS, FaultInjector
+from .invitations import Invitations
 from .store import GraphError, Mailbox, category_color, not_found
 from .throttling import MAILBOX_CONCURRENCY, MailboxThrottling
 from .timeutil import fmt_instant, now_utc
@@ -233,6 +234,7 @@ class GraphEmulator:
         self.ca_path = None
         self.webhook_ssl_context = None
         self._deliverer = webhooks.Deliverer()
+        self.invitations = Invitations(self)
 
     # ----- lifecycle ----------------------------------------------------------------------
 
@@ -879,14 +881,9 @@ class GraphEmulator:
                 comment = next((v for k, v in body.items() if k.lower() == "comment"), "")
             mailbox.api_cancel(event_id, comment)
             return Response(202)
-        responses = {
-            "accept": "accepted",
-            "decline": "declined",
-            "tentativelyaccept": "tentativelyAccepted",
-        }
-        if len(rest) == 2 and action.lower() in responses:
+        if len(rest) == 2 and action.lower() in ("accept", "decline", "tentativelyaccept"):
             self._only(method, "POST")
-            mailbox.api_respond(event_id, responses[action.lower()])
+            self.invitations.respond(mailbox, event_id, action, body)
             return Response(202)
         raise GraphError(400, "BadRequest", "Resource not found for the segment '%s'." % action)
 
@@ -1512,6 +1509,7 @@ class GraphEmulator:
 
     def event_changed(self, mailbox, change_type, event_id):
         """Called by the store on every event write (under the lock)."""
+        self.invitations.changed(mailbox, change_type, event_id)
         if not self.auto_notify:
             return
         now = now_utc()
@@ -1568,3 +1566,4 @@ class GraphEmulator:
             self.auth.load(data.get("auth", {}))
             self.subscriptions.update(data.get("subscriptions", {}))
             self.default_user = self.default_user or data.get("default_user")
+            self.invitations.rebuild()

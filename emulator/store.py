@@ -784,18 +784,19 @@ class Mailbox:
             )
         self.api_delete(event_id)
 
-    def api_respond(self, event_id, response):
-        event = self.get(event_id)
-        if event.get("isOrganizer"):
-            raise GraphError(
-                400,
-                "ErrorInvalidRequest",
-                "Your request can't be completed. You can't respond to a meeting you organized.",
-            )
-        stored = self.events.get(event["id"]) or self._materialize(event)
-        stored["responseStatus"] = {"response": response, "time": fmt_instant(now_utc())}
-        self._touch(stored)
-        self._emu.event_changed(self, "updated", stored["id"])
+    def api_respond(self, event_id, response, send_response=True, comment=None):
+        """The user answers a meeting request (``response``: accepted, declined or
+        tentativelyAccepted); see ``emulator.invitations``."""
+        action = {
+            "accepted": "accept",
+            "declined": "decline",
+            "tentativelyAccepted": "tentativelyAccept",
+        }[response]
+        body = {"sendResponse": send_response}
+        if comment is not None:
+            body["comment"] = comment
+        with self._emu.lock:
+            self._emu.invitations.respond(self, event_id, action, body)
 
     # ----- categories ---------------------------------------------------------------------
 

@@ -15,3 +15,5 @@ from . import office365_inbound_event_mailbox
 from . import res_config_settings
 from . import res_partner
 from . import office365_calendar
+from . import office365_meeting_answer
+from . import calendar_attendee

@@ -6,13 +6,15 @@ not sent for these meetings.
 """
 
 import contextlib
+from collections import defaultdict
 
 from odoo import api, fields, models
 from odoo.tools import is_html_empty
 
-from ..services import mapping_activity
+from ..services import answers, mapping_activity
 from ..services.mapping import MappingError, clean_email
 from ..services.runstats import RunStats
+from .office365_sync_mixin import CTX_INBOUND
 
 OPTION = "activities"
 PREPARED = "office365_calendar_sync.prepared.calendar.event"
@@ -198,8 +200,48 @@ class CalendarEvent(models.Model):
     @api.model
     def _o365_apply_remote(self, links, events, account, stats):
         records = self.sudo().with_context(active_test=False).browse(links.mapped("res_id"))
+        changed = links.filtered(
+            lambda ln: (
+                not events[ln.id].get("changeKey")
+                or events[ln.id].get("changeKey") != ln.change_key
+            )
+        )
         with records.exists()._o365_prepared(account, links):
-            return super()._o365_apply_remote(links, events, account, stats)
+            result = super()._o365_apply_remote(links, events, account, stats)
+        self._o365_read_answers(changed, events, stats)
+        return result
+
+    @api.model
+    def _o365_read_answers(self, links, events, stats):
+        """The attendees' answers shown on the organizer's Outlook event set the Odoo
+        attendees' states (one search and one write per state for the whole page)."""
+        wanted = {}  # res_id -> {email: state}
+        for link in links:
+            states = answers.outlook_states(events[link.id])
+            if states:
+                wanted[link.res_id] = states
+        if not wanted:
+            return
+        attendees = self.env["calendar.attendee"].sudo().search([("event_id", "in", list(wanted))])
+        # An answer given in Odoo and not sent yet is newer than what Outlook shows.
+        waiting = set(
+            self.env["office365.meeting.answer"]
+            .sudo()
+            .search([("attendee_id", "in", attendees.ids), ("state", "=", "pending")])
+            .attendee_id.ids
+        )
+        by_state = defaultdict(lambda: attendees.browse())
+        for attendee in attendees:
+            if attendee.partner_id == attendee.event_id.user_id.partner_id:
+                continue  # the organizer does not answer their own meeting
+            if attendee.id in waiting:
+                continue
+            state = wanted[attendee.event_id.id].get(clean_email(attendee.partner_id.email))
+            if state and attendee.state != state:
+                by_state[state] |= attendee
+        for state, group in by_state.items():
+            group.with_context(**{CTX_INBOUND: True}).write({"state": state})
+            stats.count(OPTION, "updated", len(group))
 
     def _o365_write_inbound(self, link, changes, theirs, stats):
         """Outlook changed the time, the place or the attendees of the meeting."""

@@ -513,6 +513,8 @@ class Office365Account(models.Model):
             if options:
                 self._o365_pull(client, stats, options)
                 self.env["office365.link"]._o365_push(self, client, stats, options)
+                if "activities" in options:
+                    self.env["office365.meeting.answer"]._o365_push(self, client, stats)
                 if "events" in options:
                     self.env["office365.inbound.event"].sudo()._o365_push(self, client, stats)
             self.last_error = False

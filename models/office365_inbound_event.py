@@ -76,6 +76,14 @@ class Office365InboundEvent(models.Model):
     description = fields.Html()
     body_truncated = fields.Boolean("Description truncated")
     organizer_email = fields.Char()
+    organizer_key = fields.Char(
+        compute="_compute_organizer_key",
+        store=True,
+        readonly=False,
+        index=True,
+        help="The organizer's address when the meeting was first logged: a copy of the same "
+        "iCalUId naming another organizer is another meeting.",
+    )
     organizer_name = fields.Char()
     attendee_emails = fields.Json(help="Every address of the meeting, organizer first.")
     categories = fields.Char()
@@ -110,10 +118,17 @@ class Office365InboundEvent(models.Model):
     _sql_constraints = [
         (
             "occurrence_unique",
-            "unique(ical_uid, occurrence_key)",
+            "unique(ical_uid, occurrence_key, organizer_key)",
             "An Outlook meeting occurrence is logged once.",
         ),
     ]
+
+    @api.depends("organizer_email")
+    def _compute_organizer_key(self):
+        for meeting in self:
+            meeting.organizer_key = meeting.organizer_key or (
+                mapping.clean_email(meeting.organizer_email) or ""
+            )
 
     # ------------------------------------------------------------------
     # Configuration
@@ -215,9 +230,13 @@ class Office365InboundEvent(models.Model):
     def _o365_log_events(self, account, items, filters, stats):
         user = account.user_id
         account_email = mapping.clean_email(account.email or user.email)
+        # A meeting is its iCalUId, its occurrence and its organizer: a copy with the same
+        # iCalUId naming another organizer (an invitation crafted with a known iCalUId) is
+        # another meeting, never an update of this one.
+        items = [(ev, vals, (*key, vals.get("organizer") or "")) for ev, vals, key in items]
         uids = list({key[0] for _ev, _vals, key in items})
         existing = {
-            (rec.ical_uid, rec.occurrence_key): rec
+            (rec.ical_uid, rec.occurrence_key, rec.organizer_key): rec
             for rec in self.search([("ical_uid", "in", uids)])
         }
         # Invitations sent for events the addon created (its meetings, in the organizer's
@@ -263,13 +282,21 @@ class Office365InboundEvent(models.Model):
             state = meeting.state if meeting else None
             our_ref = _our_ref(event) or (key[0] in odoo_uids and "invitation")
             decision = inbound.decide(event, values, state, filters, external, our_ref)
+            shared = not meeting or meeting._o365_speaks_for(user, event, account_email)
             if decision.action == inbound.IGNORE:
                 continue
             if decision.action == inbound.SKIP:
                 stats.count(OPTION, "skipped")
                 continue
             if decision.action == inbound.CANCEL:
-                to_cancel |= meeting
+                if shared:
+                    to_cancel |= meeting
+                else:
+                    declined.append(event["id"])  # this attendee's copy only: they leave
+                continue
+            if not shared:
+                # Another attendee's copy: it joins this user to the meeting, nothing more.
+                plans.append((event, values, key, meeting, decision.action, external, False))
                 continue
             if decision.action == inbound.LOG and create_contacts:
                 for email in external:
@@ -280,7 +307,7 @@ class Office365InboundEvent(models.Model):
                 if not any(email in contacts for email in external):
                     stats.count(OPTION, "skipped")  # no attendee is a contact
                     continue
-            plans.append((event, values, key, meeting, decision.action, external))
+            plans.append((event, values, key, meeting, decision.action, external, True))
         if new_contacts:
             created = (
                 self.env["res.partner"]
@@ -291,8 +318,10 @@ class Office365InboundEvent(models.Model):
                 contacts[partner.email_normalized] = partner
 
         create_vals, create_rows, touched = [], [], self.browse()
-        for event, values, key, meeting, action, external in plans:
-            if action == inbound.BLOCK_PRIVATE:
+        for event, values, key, meeting, action, external, shared in plans:
+            if not shared:
+                vals = {}
+            elif action == inbound.BLOCK_PRIVATE:
                 vals = {
                     "state": inbound.PRIVATE,
                     "name": False,
@@ -324,7 +353,7 @@ class Office365InboundEvent(models.Model):
                 else:
                     stats.count(OPTION, "skipped")
             else:
-                vals.update({"ical_uid": key[0], "occurrence_key": key[1]})
+                vals.update({"ical_uid": key[0], "occurrence_key": key[1], "organizer_key": key[2]})
                 vals["mailbox_ids"] = [(0, 0, row_vals)]
                 create_vals.append(vals)
                 stats.count(OPTION, "created" if action == inbound.LOG else "skipped")
@@ -338,6 +367,22 @@ class Office365InboundEvent(models.Model):
         if declined:
             touched |= self._o365_removed(user, declined, stats)
         return touched
+
+    def _o365_speaks_for(self, user, event, account_email):
+        """Whether ``user``'s copy ``event`` may change this logged meeting's shared fields
+        (see ``inbound.may_change_shared``)."""
+        self.ensure_one()
+        organizer_copy = bool(
+            event.get("isOrganizer")
+            or mapping.clean_email(
+                ((event.get("organizer") or {}).get("emailAddress") or {}).get("address")
+            )
+            == account_email
+        )
+        rows = self.mailbox_ids.sorted("id")
+        organizer_syncs = any(row.is_organizer and row.user_id != user for row in rows)
+        is_lead = not rows or rows[0].user_id == user
+        return inbound.may_change_shared(organizer_copy, organizer_syncs, is_lead)
 
     @api.model
     def _o365_create_meetings(self, vals_list, stats):
@@ -359,6 +404,7 @@ class Office365InboundEvent(models.Model):
                     [
                         ("ical_uid", "=", vals["ical_uid"]),
                         ("occurrence_key", "=", vals["occurrence_key"]),
+                        ("organizer_key", "=", vals.get("organizer_key") or ""),
                     ],
                     limit=1,
                 )

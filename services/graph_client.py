@@ -61,7 +61,11 @@ TRANSACTION_NAMESPACE = uuid.UUID("0b6b9d3e-1f44-5a8e-9c27-4d6f8e2a7b15")
 RETRY_STATUSES = frozenset({429, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
 RESYNC_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
-WRITE_ACTIONS = frozenset({"create", "update", "delete", "cancel"})
+WRITE_ACTIONS = frozenset(
+    {"create", "update", "delete", "cancel", "accept", "decline", "tentativelyAccept"}
+)
+# Answers to a meeting request, sent from the attendee's own copy (event-accept.md...).
+ANSWER_ACTIONS = frozenset({"accept", "decline", "tentativelyAccept"})
 
 
 def transaction_id_for(db_uuid, model, res_id, generation=0):
@@ -96,8 +100,9 @@ class WriteOp:
     """One write of :meth:`GraphClient.batch_write`.
 
     ``key`` is the caller's id of the item (returned on the result). ``action`` is one of
-    create, update, delete, cancel. ``payload`` is the event body for create/update, or
-    ``{"comment": ...}`` for cancel.
+    create, update, delete, cancel, accept, decline, tentativelyAccept. ``payload`` is the event
+    body for create/update, ``{"comment": ...}`` for cancel, and for an answer its parameters
+    (``sendResponse`` defaults to true).
     """
 
     key: str
@@ -541,6 +546,33 @@ class GraphClient:
             [{"method": "GET", "url": self.root + path, "headers": headers} for path in paths]
         )
 
+    def find_by_ical_uid(self, ical_uids):
+        """{iCalUId: [events of this mailbox with it]} for single events and series (batched
+        GETs). A meeting's copy in an attendee's mailbox has its own id but the organizer's
+        iCalUId (resources/event.md), which is how an attendee's copy is found."""
+        uids = [uid for uid in dict.fromkeys(ical_uids) if uid]
+        found = {uid: [] for uid in uids}
+        requests_ = [
+            {
+                "method": "GET",
+                "url": f"{self.root}/events?$filter="
+                + quote(f"iCalUId eq '{uid.replace(chr(39), chr(39) * 2)}'", safe="")
+                + "&$select=id,iCalUId,isOrganizer,isCancelled,responseStatus",
+            }
+            for uid in uids
+        ]
+        for uid, answer in zip(uids, self._run_batch_requests(requests_), strict=True):
+            status = int(answer.get("status") or 0)
+            if status != 200:
+                body = answer.get("body") if isinstance(answer.get("body"), dict) else {}
+                raise _graph_error(status, body)
+            found[uid] = [
+                ev
+                for ev in (answer.get("body") or {}).get("value") or []
+                if isinstance(ev, dict) and ev.get("iCalUId") == uid
+            ]
+        return found
+
     # -- $batch ---------------------------------------------------------------------------------
 
     def _post_batch(self, batch_requests):
@@ -614,6 +646,9 @@ class GraphClient:
         if op.action == "delete":
             headers = {k: v for k, v in headers.items() if k == "If-Match"}
             return {"method": "DELETE", "url": url, "headers": headers}
+        if op.action in ANSWER_ACTIONS:
+            body = {"sendResponse": True, **(op.payload or {})}
+            return {"method": "POST", "url": f"{url}/{op.action}", "headers": headers, "body": body}
         comment = (op.payload or {}).get("comment") or (op.payload or {}).get("Comment") or ""
         return {
             "method": "POST",

@@ -12,7 +12,10 @@ Rules (the seed's semantics):
   event moved to an included category gets logged, a logged event moved to an excluded
   category stays logged (and keeps being updated);
 - meetings whose people are all inside the company's own domains are internal: never logged;
-- a cancelled (or deleted) meeting removes the open activities of its contacts.
+- a cancelled (or deleted) meeting removes the open activities of its contacts;
+- a meeting is one iCalUId, occurrence and organizer: a copy naming another organizer is
+  another meeting, and only the organizer's copy changes a logged meeting's shared fields
+  (``may_change_shared``).
 """
 
 from dataclasses import dataclass
@@ -152,6 +155,19 @@ def decide(event, values, state, filters, external, our_ref=None):
     if not external:
         return Decision(SKIP, "internal meeting")
     return Decision(LOG)
+
+
+def may_change_shared(is_organizer_copy, organizer_syncs, is_lead_copy):
+    """Whether one mailbox's copy of a logged meeting may change what every attendee sees
+    (subject, organizer, body, time, place, attendees, cancellation).
+
+    Each internal attendee holds their own copy (same iCalUId); an attendee can edit theirs
+    locally, and anyone invited can craft an invitation with a known iCalUId. Only the
+    organizer's copy speaks for the meeting; when the organizer's mailbox does not sync (a
+    contact organized it), the copy of the mailbox that logged it first stands in. Any other
+    copy only adds or removes its own attendee.
+    """
+    return bool(is_organizer_copy or (not organizer_syncs and is_lead_copy))
 
 
 def cancel_on_removal(is_organizer_copy, other_copies):

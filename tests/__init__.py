@@ -14,3 +14,4 @@ from . import test_bad_input
 from . import test_soak
 from . import test_real_delta
 from . import test_throttling
+from . import test_invitations

@@ -70,6 +70,12 @@ class Office365Case(TransactionCase):
         """One sync run of ``user`` (pull then push), as the cron does; returns its RunStats."""
         return user._o365_account()._o365_sync(options)
 
-    def o365_events(self, mailbox):
-        """The events of an emulator mailbox (series masters excluded), as Graph dicts."""
-        return [ev for ev in mailbox.events.values() if ev.get("type") != "seriesMaster"]
+    def o365_events(self, mailbox, invitations=False):
+        """The events of an emulator mailbox (series masters excluded), as Graph dicts; the
+        copies of meetings organized by another mailbox of the tenant only with
+        ``invitations``."""
+        return [
+            ev
+            for ev in mailbox.events.values()
+            if ev.get("type") != "seriesMaster" and (invitations or not ev.get("_origin"))
+        ]

@@ -248,3 +248,34 @@ def test_written_events_come_back_in_utc(client, box):
     )
     assert updated.event["end"]["timeZone"] == "UTC"
     assert updated.event["end"]["dateTime"].startswith("2026-06-02T09:00:00")
+
+
+def test_attendee_finds_its_copy_and_answers_through_batch(emulator, client, box):
+    organizer = emulator.add_mailbox("boss@example.com")
+    meetings = [
+        organizer.create_event(
+            {
+                **_payload(n, f"Meeting {n}"),
+                "attendees": [{"emailAddress": {"address": "alice@example.com"}}],
+            }
+        )
+        for n in range(3)
+    ]
+    uids = [m["iCalUId"] for m in meetings]
+    emulator.reset_counters()
+    found = client.find_by_ical_uid([*uids, "unknown-uid"])
+    assert emulator.counters["POST /$batch"] == 1
+    assert found["unknown-uid"] == []
+    copies = [found[uid][0] for uid in uids]
+    assert all(not c["isOrganizer"] for c in copies)
+    assert {c["id"] for c in copies}.isdisjoint({m["id"] for m in meetings})
+    actions = ["accept", "decline", "tentativelyAccept"]
+    pairs = enumerate(zip(actions, copies, strict=True))
+    results = client.batch_write([WriteOp(f"a{n}", action, c["id"]) for n, (action, c) in pairs])
+    assert [r.status for r in results] == [202, 202, 202] and all(r.ok for r in results)
+    assert emulator.counters["POST /$batch"] == 2
+    answered = [organizer.events[m["id"]]["attendees"][0]["status"]["response"] for m in meetings]
+    assert answered == ["accepted", "declined", "tentativelyAccepted"]
+    # the declined copy left alice's calendar: answering it again is a 404
+    again = client.batch_write([WriteOp("again", "accept", copies[1]["id"])])
+    assert again[0].not_found and not again[0].ok
