@@ -134,6 +134,7 @@ class Office365InboundEvent(models.Model):
             first = meeting.mailbox_ids.sorted("id")[:1]
             meeting.company_id = first.user_id.company_id or meeting.company_id
 
+    @api.depends_context("uid", "allowed_company_ids")
     def _compute_o365_readable(self):
         readable = set(self.browse()._search([("id", "in", self.ids), ("o365_readable", "=", True)]))
         for meeting in self:
@@ -141,8 +142,10 @@ class Office365InboundEvent(models.Model):
 
     def _search_o365_readable(self, operator, value):
         """Meetings the current user may read: those their mailbox logged, those whose activities
-        they are assigned, and, in their allowed companies, those of a contact they may read
-        (res.partner's own rules decide, as they decide who reads the contact's activities).
+        they are assigned, and, in their allowed companies, those of a contact whose activities
+        they may read. Odoo lets a user read a contact's activities when they may post on the
+        contact (``_mail_post_access``: write by default), so the meeting's body, note and
+        attendees reach no one its activities do not reach.
 
         Evaluated for the real user even inside a record rule (which searches as superuser).
         """
@@ -150,7 +153,13 @@ class Office365InboundEvent(models.Model):
             raise NotImplementedError(f"o365_readable {operator} {value!r}")
         env = self.env(su=False)
         uid = env.uid
-        partners = env["res.partner"].with_context(active_test=False)._search([])
+        partner_model = env["res.partner"].with_context(active_test=False)
+        access = getattr(partner_model, "_mail_post_access", "read")
+        if env["ir.model.access"].check("res.partner", access, raise_exception=False):
+            rule = env["ir.rule"]._compute_domain("res.partner", access) or []
+            partners = partner_model._search(rule)
+        else:
+            partners = []
         domain = [
             "|",
             "|",
