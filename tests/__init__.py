@@ -14,3 +14,4 @@ from . import test_bad_input
 from . import test_soak
 from . import test_mailbox_binding
 from . import test_inbound_access
+from . import test_status_access
