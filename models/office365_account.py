@@ -206,9 +206,17 @@ class Office365Account(models.Model):
         """An administrator assigns the app-only mailbox; an account bound to another mailbox
         stops until its user connects again (to the assigned one)."""
         mailbox = (mailbox or "").strip() or False
+        app_mode = self._o365_config()["mode"] == "app"
         for account in self.sudo():
             vals = {"assigned_mailbox": mailbox}
-            if account.email and (not mailbox or account.email.casefold() != mailbox.casefold()):
+            same = bool(account.email and mailbox and account.email.casefold() == mailbox.casefold())
+            if same and account.mailbox_proof != "signed_in":
+                # The administrator confirms the mailbox the account is bound to (e.g. an account
+                # connected before mailboxes were assigned): it may sync again.
+                vals.update({"verified_mailbox": account.email, "mailbox_proof": "assigned"})
+                if app_mode and account.state == "reconnect":
+                    vals.update({"state": "connected", "last_error": False})
+            elif account.email and not same:
                 if account.state == "connected":
                     vals["state"] = "reconnect"
                 vals["last_error"] = self.env._(

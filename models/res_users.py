@@ -115,6 +115,7 @@ class ResUsers(models.Model):
             + [
                 "o365_account_email",
                 "o365_account_state",
+                "o365_assigned_mailbox",  # shown to its user, changed by administrators only
                 "o365_sync_mode",
                 "o365_sync_interval",
                 "o365_app_mode",
@@ -174,8 +175,10 @@ class ResUsers(models.Model):
     def _compute_o365_preferences(self):
         settings_model = self.env["res.users.settings"].sudo()
         locked = settings_model._o365_locked_fields()
+        readable = self._o365_status_readers()
         for user in self:
-            settings = user.sudo().res_users_settings_ids[:1]
+            # Another user's choices are theirs: others see the defaults.
+            settings = user.sudo().res_users_settings_ids[:1] if user in readable else None
             for name in O365_USER_FIELDS:
                 if settings:
                     user[name] = settings._o365_effective(name)

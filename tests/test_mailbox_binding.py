@@ -163,7 +163,6 @@ class TestMailboxBinding(Office365HttpCase):
         account = self.mallory._o365_account()
         for model, method, args in (
             ("res.users", "write", [[self.mallory.id], {"o365_assigned_mailbox": "director@x"}]),
-            ("res.users", "read", [[self.mallory.id], ["o365_assigned_mailbox"]]),
             ("res.users", "action_o365_assign_email_mailbox", [[self.mallory.id]]),
             (
                 "office365.account",
@@ -213,6 +212,19 @@ class TestMailboxBinding(Office365HttpCase):
         self.mallory.o365_assigned_mailbox = "mallory@example.com"
         self.assertEqual(account.state, "reconnect")
         self.assertTrue(account._o365_binding_error())
+
+    def test_administrator_confirms_an_existing_binding(self):
+        """An account connected before mailboxes were assigned syncs again once an administrator
+        assigns the mailbox it is bound to (and only then)."""
+        account = self.mallory._o365_account()
+        account.write({"email": "mallory@example.com", "state": "connected"})
+        self.mallory._o365_settings().write({"o365_events_enabled": True})
+        with mute_logger(ACCOUNT_LOGGER):
+            self.assertTrue(account._o365_sync().fatal)
+        self.assertEqual(account.state, "reconnect")
+        self.mallory.with_user(self.env.ref("base.user_admin")).action_o365_assign_email_mailbox()
+        self.assertEqual((account.state, account.mailbox_proof), ("connected", "assigned"))
+        self.assertFalse(account._o365_sync().fatal)
 
     def test_reassignment_stops_the_account_until_it_connects_again(self):
         self.mallory.o365_assigned_mailbox = "mallory@example.com"

@@ -114,6 +114,19 @@ class TestStatusAccess(Office365HttpCase):
         self.assertEqual(rows[self.bob.id]["o365_account_state"], "disconnected")
         self.assertFalse(rows[self.bob.id]["o365_events_last_error"])
 
+    def test_plain_user_reads_nothing_of_anothers_preferences(self):
+        self.bob._o365_settings().write(
+            {"o365_include_categories": "Board, Acquisitions", "o365_include_private": True}
+        )
+        fields = ["o365_include_categories", "o365_include_private", "o365_calendar_choice_id"]
+        self.authenticate("st_alice", "st_alice")
+        answer = self._rpc("res.users", "read", [[self.bob.id], fields])
+        row = answer["result"][0]
+        self.assertFalse(row["o365_include_categories"] or row["o365_include_private"], row)
+        self.authenticate("st_bob", "st_bob")
+        answer = self._rpc("res.users", "read", [[self.bob.id], fields])
+        self.assertEqual(answer["result"][0]["o365_include_categories"], "Board, Acquisitions")
+
     def test_other_company_user_reads_nothing(self):
         self.authenticate("st_user_b", "st_user_b")
         for user in (self.carl, self.bob):
