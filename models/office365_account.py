@@ -209,7 +209,9 @@ class Office365Account(models.Model):
         app_mode = self._o365_config()["mode"] == "app"
         for account in self.sudo():
             vals = {"assigned_mailbox": mailbox}
-            same = bool(account.email and mailbox and account.email.casefold() == mailbox.casefold())
+            same = bool(
+                account.email and mailbox and account.email.casefold() == mailbox.casefold()
+            )
             if same and account.mailbox_proof != "signed_in":
                 # The administrator confirms the mailbox the account is bound to (e.g. an account
                 # connected before mailboxes were assigned): it may sync again.

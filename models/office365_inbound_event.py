@@ -136,7 +136,9 @@ class Office365InboundEvent(models.Model):
 
     @api.depends_context("uid", "allowed_company_ids")
     def _compute_o365_readable(self):
-        readable = set(self.browse()._search([("id", "in", self.ids), ("o365_readable", "=", True)]))
+        readable = set(
+            self.browse()._search([("id", "in", self.ids), ("o365_readable", "=", True)])
+        )
         for meeting in self:
             meeting.o365_readable = meeting.id in readable
 

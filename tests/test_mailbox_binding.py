@@ -100,9 +100,7 @@ class TestMailboxBinding(Office365HttpCase):
         meetings = self.env["office365.inbound.event"].sudo().search([])
         self.assertNotIn("Director private: takeover", meetings.mapped("name"))
         notes = " ".join(
-            str(note)
-            for note in self.env["mail.activity"].sudo().search([]).mapped("note")
-            if note
+            str(note) for note in self.env["mail.activity"].sudo().search([]).mapped("note") if note
         )
         self.assertNotIn("Secret board plan", notes)
         self.assertFalse(self._director_requests())
@@ -134,9 +132,9 @@ class TestMailboxBinding(Office365HttpCase):
         self._nothing_of_the_director()
 
     def test_forged_email_never_binds_the_directors_mailbox(self):
-        self.mallory.with_user(self.env.ref("base.user_admin")).o365_assigned_mailbox = (
-            "mallory@example.com"
-        )
+        self.mallory.with_user(
+            self.env.ref("base.user_admin")
+        ).o365_assigned_mailbox = "mallory@example.com"
         self.authenticate("bind_mallory", "bind_mallory")
         self._as_mallory_set_email("director@example.com")
         answer = self._rpc("res.users", "action_o365_connect", [[self.mallory.id]])
@@ -193,8 +191,10 @@ class TestMailboxBinding(Office365HttpCase):
         self.assertEqual(account.state, "reconnect")
         self.assertIn("neither assigned", account.last_error)
         self.assertIn("neither assigned", self.mallory.o365_events_last_error)
-        log = self.env["office365.sync.log"].sudo().search(
-            [("user_id", "=", self.mallory.id)], order="id desc", limit=1
+        log = (
+            self.env["office365.sync.log"]
+            .sudo()
+            .search([("user_id", "=", self.mallory.id)], order="id desc", limit=1)
         )
         self.assertIn("neither assigned", log.message)
         self.assertFalse(self.emulator.requests)
