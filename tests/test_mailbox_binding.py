@@ -125,6 +125,7 @@ class TestMailboxBinding(Office365HttpCase):
         self._as_mallory_set_email("director@example.com")
         with mute_logger("odoo.http"):
             answer = self._rpc("res.users", "action_o365_connect", [[self.mallory.id]])
+        self.assertIn("error", answer, "Connect bound the mailbox named by the user's address")
         self.assertIn("No Office 365 mailbox is assigned", answer["error"]["data"]["message"])
         account = self.mallory._o365_account()
         self.assertEqual(account.state, "disconnected")
