@@ -19,10 +19,12 @@
         "data/ir_cron_inbound.xml",
         "data/ir_cron_subscriptions.xml",
         "views/res_users_views.xml",
+        "views/res_users_mailbox_views.xml",
         "views/res_config_settings_views.xml",
         "views/office365_sync_log_views.xml",
         "views/office365_inbound_event_views.xml",
         "security/office365_calendar_security.xml",
+        "security/office365_inbound_event_security.xml",
     ],
     "assets": {
         "web.assets_tests": [

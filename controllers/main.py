@@ -76,11 +76,8 @@ class Office365OAuth(http.Controller):
         except GraphError as exc:
             _logger.warning("Office 365 sign-in of user %s failed: %s", env.uid, exc)
             return _error_page(env, env._("The sign-in with Microsoft failed: %s", exc))
-        email = info.get("email")
-        vals = {"email": email, "state": "connected", "last_error": False}
-        if account.email and email and account.email.lower() != email.lower():
-            vals["delta_link"] = False  # another mailbox: its changes start from scratch
-        account.write(vals)
+        # The mailbox is the signed-in identity (the id token's claims), never res.users.email.
+        account._o365_bind_mailbox(info.get("email"), "signed_in")
         account._o365_store_token_cache(provider.serialize())
         _logger.info("Office 365 mailbox connected for user %s", env.uid)
         return request.redirect(preferences_url(env))

@@ -53,7 +53,24 @@ class Office365Account(models.Model):
     _rec_name = "email"
 
     user_id = fields.Many2one("res.users", required=True, index=True, ondelete="cascade")
+    # The mailbox this account reads and writes. Never taken from res.users.email (every user
+    # may edit their own): it is the identity of a Microsoft sign-in (delegated mode) or the
+    # mailbox an administrator assigned (app-only mode, where the application reaches every
+    # mailbox of the tenant); see _o365_binding_error.
     email = fields.Char("Connected account")
+    assigned_mailbox = fields.Char(
+        "Assigned mailbox",
+        copy=False,
+        help="App-only mode: the Office 365 mailbox an administrator assigned to this user.",
+    )
+    verified_mailbox = fields.Char(
+        copy=False, help="The mailbox proved by the assignment or the Microsoft sign-in."
+    )
+    mailbox_proof = fields.Selection(
+        [("assigned", "Assigned by an administrator"), ("signed_in", "Microsoft sign-in")],
+        "Mailbox proved by",
+        copy=False,
+    )
     state = fields.Selection(
         [
             ("disconnected", "Not connected"),
@@ -167,6 +184,78 @@ class Office365Account(models.Model):
         return {option for option in OPTIONS if settings[f"o365_{option}_enabled"]}
 
     # ------------------------------------------------------------------
+    # Which mailbox this account may reach
+    # ------------------------------------------------------------------
+    def _o365_bind_mailbox(self, mailbox, proof):
+        """Bind the account to ``mailbox``, proved by ``proof`` (``assigned``: the address an
+        administrator assigned; ``signed_in``: the identity of the Microsoft sign-in)."""
+        self.ensure_one()
+        mailbox = (mailbox or "").strip()
+        vals = {
+            "email": mailbox or False,
+            "verified_mailbox": mailbox or False,
+            "mailbox_proof": proof if mailbox else False,
+            "state": "connected",
+            "last_error": False,
+        }
+        if self.email and mailbox.casefold() != self.email.casefold():
+            vals["delta_link"] = False  # another mailbox: its changes start from scratch
+        self.sudo().write(vals)
+
+    def _o365_assign_mailbox(self, mailbox):
+        """An administrator assigns the app-only mailbox; an account bound to another mailbox
+        stops until its user connects again (to the assigned one)."""
+        mailbox = (mailbox or "").strip() or False
+        app_mode = self._o365_config()["mode"] == "app"
+        for account in self.sudo():
+            vals = {"assigned_mailbox": mailbox}
+            same = bool(
+                account.email and mailbox and account.email.casefold() == mailbox.casefold()
+            )
+            if same and account.mailbox_proof != "signed_in":
+                # The administrator confirms the mailbox the account is bound to (e.g. an account
+                # connected before mailboxes were assigned): it may sync again.
+                vals.update({"verified_mailbox": account.email, "mailbox_proof": "assigned"})
+                if app_mode and account.state == "reconnect":
+                    vals.update({"state": "connected", "last_error": False})
+            elif account.email and not same:
+                if account.state == "connected":
+                    vals["state"] = "reconnect"
+                vals["last_error"] = self.env._(
+                    "The administrator assigned another Office 365 mailbox: connect again."
+                )
+            account.write(vals)
+
+    def _o365_binding_error(self, config=None):
+        """Why this account may not reach its mailbox now ("" when it may).
+
+        App-only mode reaches any mailbox of the tenant by its address, so the address must be
+        the one an administrator assigned (and still assigns), or the identity of a Microsoft
+        sign-in. Delegated mode reads ``/me``: the token itself is the binding.
+        """
+        self.ensure_one()
+        config = config or self._o365_config()
+        if config["mode"] != "app":
+            return ""
+        email = (self.email or "").strip().casefold()
+        verified = (self.verified_mailbox or "").strip().casefold()
+        if not email or email != verified or not self.mailbox_proof:
+            return self.env._(
+                "The mailbox %(mailbox)s was neither assigned by an administrator nor proved by "
+                "a Microsoft sign-in: nothing is synced until an administrator assigns it.",
+                mailbox=self.email or "?",
+            )
+        if self.mailbox_proof == "assigned" and email != (
+            (self.assigned_mailbox or "").strip().casefold()
+        ):
+            return self.env._(
+                "The mailbox %(mailbox)s is no longer the one assigned by the administrator: "
+                "connect again.",
+                mailbox=self.email,
+            )
+        return ""
+
+    # ------------------------------------------------------------------
     # Tokens
     # ------------------------------------------------------------------
     def _o365_secret_box(self):
@@ -217,9 +306,17 @@ class Office365Account(models.Model):
         return self._o365_decrypt(row and row[0])
 
     def _o365_graph_client(self):
-        """The one place models get a Microsoft Graph client (tests may swap it)."""
+        """The one place models get a Microsoft Graph client (tests may swap it).
+
+        Refuses (``ReconnectNeeded``, before any request) an account whose mailbox was neither
+        assigned by an administrator nor proved by a sign-in: every run, subscription and
+        calendar listing goes through here.
+        """
         self.ensure_one()
         config = self._o365_config()
+        refused = self._o365_binding_error(config)
+        if refused:
+            raise ReconnectNeeded(403, "mailboxNotAssigned", refused)
         client = GraphClient(
             config["graph_url"],
             self._o365_token_provider(config),

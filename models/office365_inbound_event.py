@@ -26,6 +26,7 @@ from markupsafe import Markup, escape
 
 from odoo import api, fields, models, modules
 from odoo.exceptions import ValidationError
+from odoo.osv import expression
 from odoo.tools import SQL, html_sanitize
 
 from ..services import delta_completion, inbound, mapping
@@ -105,6 +106,18 @@ class Office365InboundEvent(models.Model):
     )
     company_partner_id = fields.Many2one("res.partner", "Company", ondelete="set null")
     mailbox_ids = fields.One2many("office365.inbound.event.mailbox", "inbound_event_id")
+    company_id = fields.Many2one(
+        "res.company",
+        compute="_compute_company_id",
+        store=True,
+        index=True,
+        help="The company of the first user whose mailbox logged the meeting: only its users "
+        "see it through its contacts (see o365_readable).",
+    )
+    # Who may read this logged meeting (record rules of this model and of its mailbox copies).
+    o365_readable = fields.Boolean(
+        "Readable", compute="_compute_o365_readable", search="_search_o365_readable"
+    )
     logged_activity_ids = fields.One2many(
         "mail.activity", "o365_inbound_event_id", string="Logged activities"
     )
@@ -129,6 +142,55 @@ class Office365InboundEvent(models.Model):
             meeting.organizer_key = meeting.organizer_key or (
                 mapping.clean_email(meeting.organizer_email) or ""
             )
+
+    @api.depends("mailbox_ids.user_id.company_id")
+    def _compute_company_id(self):
+        for meeting in self:
+            first = meeting.mailbox_ids.sorted("id")[:1]
+            meeting.company_id = first.user_id.company_id or meeting.company_id
+
+    @api.depends_context("uid", "allowed_company_ids")
+    def _compute_o365_readable(self):
+        readable = set(
+            self.browse()._search([("id", "in", self.ids), ("o365_readable", "=", True)])
+        )
+        for meeting in self:
+            meeting.o365_readable = meeting.id in readable
+
+    def _search_o365_readable(self, operator, value):
+        """Meetings the current user may read: those their mailbox logged, those whose activities
+        they are assigned, and, in their allowed companies, those of a contact whose activities
+        they may read. Odoo lets a user read a contact's activities when they may post on the
+        contact (``_mail_post_access``: write by default), so the meeting's body, note and
+        attendees reach no one its activities do not reach.
+
+        Evaluated for the real user even inside a record rule (which searches as superuser).
+        """
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            raise NotImplementedError(f"o365_readable {operator} {value!r}")
+        env = self.env(su=False)
+        uid = env.uid
+        partner_model = env["res.partner"].with_context(active_test=False)
+        access = getattr(partner_model, "_mail_post_access", "read")
+        if env["ir.model.access"].check("res.partner", access, raise_exception=False):
+            rule = env["ir.rule"]._compute_domain("res.partner", access) or []
+            partners = partner_model._search(rule)
+        else:
+            partners = []
+        domain = [
+            "|",
+            "|",
+            "|",
+            ("mailbox_ids.user_id", "=", uid),
+            ("user_id", "=", uid),
+            ("logged_activity_ids.user_id", "=", uid),
+            "&",
+            ("company_id", "in", [*env.companies.ids, False]),
+            ("partner_ids", "in", partners),
+        ]
+        if (operator == "=") == value:
+            return domain
+        return ["!", *expression.normalize_domain(domain)]
 
     # ------------------------------------------------------------------
     # Configuration
@@ -229,7 +291,8 @@ class Office365InboundEvent(models.Model):
 
     def _o365_log_events(self, account, items, filters, stats):
         user = account.user_id
-        account_email = mapping.clean_email(account.email or user.email)
+        # The bound mailbox only: the user's own e-mail address is theirs to edit.
+        account_email = mapping.clean_email(account.email)
         # A meeting is its iCalUId, its occurrence and its organizer: a copy with the same
         # iCalUId naming another organizer (an invitation crafted with a known iCalUId) is
         # another meeting, never an update of this one.
@@ -298,6 +361,10 @@ class Office365InboundEvent(models.Model):
                 # Another attendee's copy: it joins this user to the meeting, nothing more.
                 plans.append((event, values, key, meeting, decision.action, external, False))
                 continue
+            if decision.action == inbound.KEEP_PRIVATE and not (
+                meeting.description or not meeting.is_private or not row
+            ):
+                continue  # already frozen: nothing to record
             if decision.action == inbound.LOG and create_contacts:
                 for email in external:
                     if email not in contacts:
@@ -327,6 +394,12 @@ class Office365InboundEvent(models.Model):
                     "name": False,
                     "is_private": True,
                 }  # keep nothing private
+            elif action == inbound.KEEP_PRIVATE:
+                # Made private after it was logged: it stays on the timelines as it was, its
+                # body goes (the activities' notes follow) and nothing new is copied.
+                vals = _changed(
+                    meeting, {"is_private": True, "description": False, "body_truncated": False}
+                )
             else:
                 vals = self._o365_meeting_vals(values, external, contacts, user_emails)
                 if meeting:

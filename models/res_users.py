@@ -3,6 +3,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from ..services import mapping
 from ..services.errors import GraphError
 from .res_users_settings import LOCKABLE_FIELDS, O365_USER_FIELDS, SYNC_OPTIONS, ResUsersSettings
 
@@ -67,9 +68,9 @@ PREFERENCE_FIELDS = _preference_fields()
 class ResUsers(models.Model):
     _inherit = "res.users"
 
-    o365_account_email = fields.Char(
-        "Office 365 account", compute="_compute_o365_account", compute_sudo=True
-    )
+    # Connection and status fields show a user's own sync (administrators: everyone's); for
+    # anyone else they are empty (see _o365_status_readers).
+    o365_account_email = fields.Char("Office 365 account", compute="_compute_o365_account")
     o365_account_state = fields.Selection(
         [
             ("disconnected", "Not connected"),
@@ -78,7 +79,16 @@ class ResUsers(models.Model):
         ],
         "Office 365 connection",
         compute="_compute_o365_account",
-        compute_sudo=True,
+    )
+    # App-only mode: the mailbox an administrator assigned to this user (the only address the
+    # user's account may be bound to; the user's own e-mail address never decides it).
+    o365_assigned_mailbox = fields.Char(
+        "Assigned Office 365 mailbox",
+        compute="_compute_o365_assigned_mailbox",
+        inverse="_inverse_o365_assigned_mailbox",
+        groups="base.group_system",
+        help="Tenant-wide application permission: the mailbox this user's calendar sync reads "
+        "and writes. Only administrators assign it.",
     )
     o365_sync_mode = fields.Selection(
         [("live", "Live (change notifications)"), ("polling", "Polling")],
@@ -105,6 +115,7 @@ class ResUsers(models.Model):
             + [
                 "o365_account_email",
                 "o365_account_state",
+                "o365_assigned_mailbox",  # shown to its user, changed by administrators only
                 "o365_sync_mode",
                 "o365_sync_interval",
                 "o365_app_mode",
@@ -121,21 +132,53 @@ class ResUsers(models.Model):
             + [name for name in O365_USER_FIELDS if not name.endswith("_enabled")]
         )
 
+    def _o365_status_readers(self):
+        """The users of ``self`` whose connection and sync status the current user may see:
+        themself; administrators (and server code running as superuser) see everyone's."""
+        if self.env.is_system():
+            return self
+        return self.filtered(lambda user: user.id == self.env.uid)
+
+    @api.depends_context("uid")
     def _compute_o365_account(self):
-        accounts = self.env["office365.account"].sudo().search([("user_id", "in", self.ids)])
+        visible = self._o365_status_readers()
+        accounts = self.env["office365.account"].sudo().search([("user_id", "in", visible.ids)])
         by_user = {account.user_id.id: account for account in accounts}
         for user in self:
             account = by_user.get(user.id)
             user.o365_account_email = account.email if account else False
             user.o365_account_state = account.state if account else "disconnected"
 
+    def _compute_o365_assigned_mailbox(self):
+        accounts = self.env["office365.account"].sudo().search([("user_id", "in", self.ids)])
+        by_user = {account.user_id.id: account.assigned_mailbox for account in accounts}
+        for user in self:
+            user.o365_assigned_mailbox = by_user.get(user.id, False)
+
+    def _inverse_o365_assigned_mailbox(self):
+        if not self.env.is_system():
+            raise AccessError(self.env._("Only an administrator assigns Office 365 mailboxes."))
+        for user in self:
+            user._o365_account()._o365_assign_mailbox(user.o365_assigned_mailbox)
+
+    def action_o365_assign_email_mailbox(self):
+        """Administrators: assign each selected user's current e-mail address as their mailbox
+        (a confirmation by the administrator; a later change of the address changes nothing)."""
+        if not self.env.is_system():
+            raise AccessError(self.env._("Only an administrator assigns Office 365 mailboxes."))
+        for user in self.filtered("email"):
+            user._o365_account()._o365_assign_mailbox(mapping.clean_email(user.email))
+        return True
+
     @api.depends("res_users_settings_ids")
     @api.depends_context("uid")
     def _compute_o365_preferences(self):
         settings_model = self.env["res.users.settings"].sudo()
         locked = settings_model._o365_locked_fields()
+        readable = self._o365_status_readers()
         for user in self:
-            settings = user.sudo().res_users_settings_ids[:1]
+            # Another user's choices are theirs: others see the defaults.
+            settings = user.sudo().res_users_settings_ids[:1] if user in readable else None
             for name in O365_USER_FIELDS:
                 if settings:
                     user[name] = settings._o365_effective(name)
@@ -249,8 +292,18 @@ class ResUsers(models.Model):
             user.o365_sync_interval = interval
             user.o365_app_mode = app_mode
 
+    @api.depends_context("uid")
     def _compute_o365_status(self):
         """Per option: last run, next run, items synced and last error, from the sync log."""
+        hidden = self - self._o365_status_readers()
+        for user in hidden:
+            for option, _label in SYNC_OPTIONS:
+                for key in STATUS_FIELDS:
+                    user[f"o365_{option}_{key}"] = 0 if key == "items" else False
+        if self - hidden:
+            (self - hidden)._o365_fill_status()
+
+    def _o365_fill_status(self):
         log_model = self.env["office365.sync.log"].sudo()
         groups = log_model._read_group(
             [("user_id", "in", self.ids)],
@@ -356,11 +409,19 @@ class ResUsers(models.Model):
         return {"type": "ir.actions.act_url", "url": OAUTH_START_URL, "target": "self"}
 
     def _o365_connect_app_only(self):
-        """Tenant-wide application permission: the mailbox is the user's e-mail address."""
-        if not self.email:
-            raise UserError(self.env._("%s has no e-mail address to use as mailbox.", self.name))
+        """Tenant-wide application permission: the application may reach every mailbox of the
+        tenant, so the user's account is bound only to the mailbox an administrator assigned
+        (never to the user's own, freely editable, e-mail address)."""
         account = self._o365_account()
-        account.write({"email": self.email, "state": "connected", "last_error": False})
+        if not account.assigned_mailbox:
+            raise UserError(
+                self.env._(
+                    "No Office 365 mailbox is assigned to %s yet: ask an administrator to assign "
+                    "it (Settings > Users > Office 365 Calendar).",
+                    self.name,
+                )
+            )
+        account._o365_bind_mailbox(account.assigned_mailbox, "assigned")
         client = account._o365_graph_client()
         try:
             client.token_provider.get_token()
@@ -409,6 +470,8 @@ class ResUsers(models.Model):
                 "delta_link": False,
                 "state": "disconnected",
                 "email": False,
+                "verified_mailbox": False,
+                "mailbox_proof": False,
                 "last_error": False,
                 "sync_requested_at": False,
             }

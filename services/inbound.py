@@ -7,7 +7,10 @@ Rules (the seed's semantics):
 
 - events created by the addon (its category or its extended property) are never logged;
 - private events are excluded by default; an event first seen private is remembered and is not
-  logged when it later becomes non-private; a logged event that becomes private stays logged;
+  logged when it later becomes non-private; a logged event that becomes private stays logged
+  but, while it is private, nothing more of it is copied (subject, body, time, location,
+  attendees) and its stored body is dropped; only a cancellation still applies. A user who
+  includes private events keeps copying them;
 - exclude/include categories only decide whether a not-yet-logged event is logged: an excluded
   event moved to an included category gets logged, a logged event moved to an excluded
   category stays logged (and keeps being updated);
@@ -27,6 +30,7 @@ LOG = "log"  # create or update the logged meeting
 SKIP = "skip"  # not logged (reason given)
 IGNORE = "ignore"  # not a meeting occurrence (series master): nothing to count
 BLOCK_PRIVATE = "block_private"  # first seen private: remember it, never log it
+KEEP_PRIVATE = "keep_private"  # logged, now private: keep it, copy nothing more, drop its body
 CANCEL = "cancel"  # the logged meeting was cancelled in Outlook
 
 # States of a meeting known to Odoo (office365.inbound.event.state)
@@ -144,7 +148,10 @@ def decide(event, values, state, filters, external, our_ref=None):
             return Decision(CANCEL, "cancelled in Outlook")
         return Decision(SKIP, "cancelled")
     if state == LOGGED:
-        return Decision(LOG)  # private or category changes never remove a logged meeting
+        # Private or category changes never remove a logged meeting; a private one is frozen.
+        if is_private(event) and not filters.include_private:
+            return Decision(KEEP_PRIVATE, "private in Outlook since it was logged")
+        return Decision(LOG)
     if state == PRIVATE:
         return Decision(SKIP, "private when first synced")
     if is_private(event) and not filters.include_private:

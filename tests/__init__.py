@@ -15,3 +15,6 @@ from . import test_soak
 from . import test_real_delta
 from . import test_throttling
 from . import test_invitations
+from . import test_mailbox_binding
+from . import test_inbound_access
+from . import test_status_access

@@ -244,12 +244,13 @@ class TestInboundEvents(Office365Case):
         self.assertFalse(blocked.name or blocked.description or blocked.partner_ids)
         # private -> public: still not logged
         self.alice_box.update_event(private["id"], {"sensitivity": "normal"})
-        # public -> private: the activity stays (and follows updates)
+        # public -> private: the activity stays, but nothing more of it is copied (see
+        # TestInboundAccess for the body and the other fields)
         self.alice_box.update_event(
             public["id"], {"sensitivity": "private", "subject": "Public now private"}
         )
         self.o365_sync(self.alice)
-        self.assertEqual(self._activities(self.dan).mapped("summary"), ["Public now private"])
+        self.assertEqual(self._activities(self.dan).mapped("summary"), ["Public"])
         # a user who includes private events gets them logged
         self.bob._o365_settings().o365_include_private = True
         self._create(self.bob_box, sensitivity="private", subject="Bob private")

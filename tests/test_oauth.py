@@ -190,6 +190,7 @@ class TestAppOnlyConnect(Office365Case):
             self.env, login="app_user", email="app.user@example.com", groups="base.group_user"
         )
         mailbox = self.emulator.add_mailbox("app.user@example.com", display_name="App user")
+        user.o365_assigned_mailbox = "app.user@example.com"  # by an administrator
         mailbox.create_event(
             {
                 "subject": "Read with the application's permission",
@@ -213,6 +214,7 @@ class TestAppOnlyConnect(Office365Case):
         user = new_test_user(
             self.env, login="app_user2", email="app.user2@example.com", groups="base.group_user"
         )
+        user.o365_assigned_mailbox = "app.user2@example.com"
         with self.assertRaisesRegex(UserError, "refused the application's access"):
             user.with_user(user).action_o365_connect()
         self.assertEqual(user._o365_account().state, "disconnected")

@@ -72,8 +72,18 @@ def test_private_rules():
     assert _decide(private, include_private=True).action == inbound.LOG
     # first seen private, now public: still not logged
     assert _decide(_event(), state=inbound.PRIVATE).action == inbound.SKIP
-    # logged, then made private: stays logged (updated)
-    assert _decide(private, state=inbound.LOGGED).action == inbound.LOG
+    # logged, then made private: stays logged, but nothing more of it is copied
+    decision = _decide(private, state=inbound.LOGGED)
+    assert decision.action == inbound.KEEP_PRIVATE
+    assert _decide(_event(sensitivity="confidential"), state=inbound.LOGGED).action == (
+        inbound.KEEP_PRIVATE
+    )
+    # ... unless the user includes private events; a cancellation still applies
+    assert _decide(private, state=inbound.LOGGED, include_private=True).action == inbound.LOG
+    cancelled = _event(sensitivity="private", isCancelled=True)
+    assert _decide(cancelled, state=inbound.LOGGED).action == inbound.CANCEL
+    # public again: copied again
+    assert _decide(_event(), state=inbound.LOGGED).action == inbound.LOG
 
 
 def test_category_semantics():
