@@ -15,3 +15,4 @@ from . import office365_inbound_event_mailbox
 from . import res_config_settings
 from . import res_partner
 from . import office365_calendar
+from . import ir_http

@@ -12,3 +12,4 @@ from . import test_tour
 from . import test_security
 from . import test_bad_input
 from . import test_soak
+from . import test_webhook_abuse
