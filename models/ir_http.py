@@ -40,9 +40,7 @@ def _cap_request_body(limit):
     # Odoo's HTTPRequest forwards a fixed list of attributes to werkzeug's request, and
     # ``stream`` is not among them: the wrapped request is reached by its (mangled) name.
     wrapped = getattr(httprequest, "_HTTPRequest__wrapped", None)
-    if wrapped is None or "stream" in wrapped.__dict__ and isinstance(
-        wrapped.__dict__["stream"], CappedStream
-    ):
+    if wrapped is None or isinstance(wrapped.__dict__.get("stream"), CappedStream):
         return
     # ``stream`` is a cached property: replacing its cached value is what the form parser and
     # get_data() read from.

@@ -13,3 +13,5 @@ from . import test_security
 from . import test_bad_input
 from . import test_soak
 from . import test_webhook_abuse
+from . import test_token_keys
+from . import test_oauth_forgery
