@@ -70,16 +70,27 @@ class Office365OAuth(http.Controller):
         request.session[FLOW_KEY] = flow
         return request.redirect(flow["auth_uri"], local=False)
 
-    @http.route(CALLBACK_PATH, type="http", auth="public", methods=["GET", "POST"], csrf=False)
+    @http.route(
+        CALLBACK_PATH,
+        type="http",
+        auth="public",
+        methods=["GET", "POST"],
+        csrf=False,
+        save_session=False,
+    )
     def oauth_callback(self, **params):
         env = request.env
         relayed = params.pop(RELAY_FIELD, None)
         if env.user._is_public():
+            # No session is saved here: a new session cookie in the answer to the cross-site
+            # POST would replace the user's own in the browser and log them out.
             if relayed or request.httprequest.method != "POST":
                 return _error_page(
                     env, env._("Sign in to Odoo first, then connect your mailbox again.")
                 )
             return _relay_page(params)
+        # The user's own session: saved as usual (the flow is dropped from it below).
+        request.session.can_save = True
         flow = request.session.get(FLOW_KEY)
         if not flow:
             return _error_page(env, env._("No sign-in with Microsoft is in progress."))

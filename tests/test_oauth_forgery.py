@@ -91,6 +91,8 @@ class TestOAuthForgery(Office365HttpCase):
             )
         self.assertEqual(relay.status_code, 200)
         self.assertEqual(relay.headers["Cache-Control"], "no-store")
+        # No new session cookie: it would replace the user's own in the browser.
+        self.assertNotIn("Set-Cookie", relay.headers)
         self.assertEqual(self._tokens(), tokens, "nothing redeemed without the user's session")
         action, relayed = form_fields(relay.text)
         self.assertEqual(action, CALLBACK)
@@ -118,6 +120,7 @@ class TestOAuthForgery(Office365HttpCase):
         self.assertEqual(answer.status_code, 400)
         self.assertIn("Sign in to Odoo first", answer.text)
         self.assertEqual(get.status_code, 400)
+        self.assertNotIn("Set-Cookie", answer.headers)
         self.assertEqual(self.user._o365_account().state, "disconnected")
 
     def test_relay_page_escapes_what_it_echoes(self):
