@@ -138,6 +138,10 @@ class TestWebhookAbuse(Office365Case, HttpCase):
         deep = "[" * 200000 + "]" * 200000
         bodies = {
             "list as id": '{"value":[{"subscriptionId":["a"]}]}',
+            # Beside a string id, the list reached a dict lookup: unhashable, a 500.
+            "list as id beside a known one": json.dumps(
+                {"value": [{"subscriptionId": ["a"]}, {"subscriptionId": sub.graph_id}]}
+            ),
             "object as id": '{"value":[{"subscriptionId":{"a":1},"clientState":"x"}]}',
             "number as id": '{"value":[{"subscriptionId":7}]}',
             "item not an object": '{"value":[["a"]]}',
@@ -166,6 +170,21 @@ class TestWebhookAbuse(Office365Case, HttpCase):
             )
         self.assertEqual(answer.status_code, 202)  # authentic, unknown event: ignored
         self.assertEqual(forged.status_code, 403)
+        self.assertFalse(self.requests.search_count([]))
+
+    def test_validation_token_echoed_as_plain_text_only(self):
+        token = "<script>alert(document.cookie)</script>"
+        answer = self.opener.post(
+            self.base_url() + NOTIFY_PATH, params={"validationToken": token}, timeout=10
+        )
+        self.assertEqual(answer.status_code, 200)
+        self.assertEqual(answer.text, token)
+        self.assertTrue(answer.headers["Content-Type"].startswith("text/plain"))
+        self.assertEqual(answer.headers["X-Content-Type-Options"], "nosniff")
+        overlong = self.opener.post(
+            self.base_url() + LIFECYCLE_PATH, params={"validationToken": "a" * 1025}, timeout=10
+        )
+        self.assertEqual(overlong.status_code, 400)
         self.assertFalse(self.requests.search_count([]))
 
     # ------------------------------------------------------------------
