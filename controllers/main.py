@@ -3,8 +3,20 @@
 
 The msal flow (state, PKCE verifier, nonce) stays server-side in the user's session between the
 start and the callback; the browser only carries the state, checked before the code is redeemed.
+
+- The identity platform answers with ``response_mode=form_post``: the code comes in a POST body,
+  never in a URL, so it does not land in access logs, proxy logs or the browser history.
+- That POST comes from login.microsoftonline.com: a cross-site POST, which browsers send without
+  Odoo's session cookie (SameSite=Lax is their default). The callback then answers a page that
+  re-posts the same fields to itself from Odoo's own origin, a same-site POST that carries the
+  cookie. It is served to anonymous visitors and takes no CSRF token (a cross-site POST cannot
+  have one); the ``state`` stands for it.
+- The state is checked before anything else: a request with a wrong state (a forged link, a
+  cross-site GET or POST) is refused and leaves the sign-in in progress untouched. The flow is
+  dropped only when the state matches, so a code is redeemed at most once.
 """
 
+import hmac
 import logging
 import secrets
 from urllib.parse import urlencode
@@ -22,6 +34,8 @@ FLOW_KEY = "office365_calendar_sync.flow"
 CONSENT_KEY = "office365_calendar_sync.consent_state"
 CALLBACK_PATH = "/office365_calendar_sync/oauth/callback"
 CONSENT_PATH = "/office365_calendar_sync/oauth/adminconsent"
+# Marks the same-site re-post of the identity platform's answer (see the module docstring).
+RELAY_FIELD = "office365_relayed"
 PREFERENCES_ACTION = "office365_calendar_sync.res_users_action_o365_preferences"
 
 
@@ -46,7 +60,9 @@ class Office365OAuth(http.Controller):
         try:
             provider = account.browse()._o365_token_provider()
             flow = provider.start_auth(
-                redirect_uri(env), login_hint=env.user.email or env.user.login or None
+                redirect_uri(env),
+                login_hint=env.user.email or env.user.login or None,
+                response_mode="form_post",
             )
         except GraphError as exc:
             _logger.warning("Office 365 sign-in of user %s cannot start: %s", env.uid, exc)
@@ -54,17 +70,42 @@ class Office365OAuth(http.Controller):
         request.session[FLOW_KEY] = flow
         return request.redirect(flow["auth_uri"], local=False)
 
-    @http.route(CALLBACK_PATH, type="http", auth="user")
+    @http.route(
+        CALLBACK_PATH,
+        type="http",
+        auth="public",
+        methods=["GET", "POST"],
+        csrf=False,
+        save_session=False,
+    )
     def oauth_callback(self, **params):
         env = request.env
-        flow = request.session.pop(FLOW_KEY, None)
+        relayed = params.pop(RELAY_FIELD, None)
+        if env.user._is_public():
+            # No session is saved here: a new session cookie in the answer to the cross-site
+            # POST would replace the user's own in the browser and log them out.
+            if relayed or request.httprequest.method != "POST":
+                return _error_page(
+                    env, env._("Sign in to Odoo first, then connect your mailbox again.")
+                )
+            return _relay_page(params)
+        # The user's own session: saved as usual (the flow is dropped from it below).
+        request.session.can_save = True
+        flow = request.session.get(FLOW_KEY)
         if not flow:
             return _error_page(env, env._("No sign-in with Microsoft is in progress."))
-        if not params.get("state") or params.get("state") != flow.get("state"):
+        state = params.get("state")
+        if (
+            not state
+            or not isinstance(state, str)
+            or not hmac.compare_digest(state.encode(), str(flow.get("state") or "").encode())
+        ):
+            # The sign-in in progress stays: a forged request must not be able to cancel it.
             _logger.warning("Office 365 sign-in of user %s refused: state mismatch", env.uid)
             return _error_page(
                 env, env._("The sign-in was refused: its state does not match (possible forgery).")
             )
+        request.session.pop(FLOW_KEY, None)
         if params.get("error"):
             message = params.get("error_description") or params["error"]
             _logger.warning("Office 365 sign-in of user %s refused: %s", env.uid, message)
@@ -118,6 +159,33 @@ class Office365OAuth(http.Controller):
         if params.get("tenant"):
             params_model.set_param("office365_calendar_sync.tenant", params["tenant"])
         return request.redirect("/web#action=office365_calendar_sync.res_config_settings_action")
+
+
+def _relay_page(params):
+    """Re-post the identity platform's answer to the callback from Odoo's own origin, so the
+    browser sends the session cookie it left out of the cross-site POST."""
+    inputs = Markup("").join(
+        Markup('<input type="hidden" name="{name}" value="{value}"/>').format(
+            name=name, value=value
+        )
+        for name, value in params.items()
+        if isinstance(value, str)
+    )
+    body = Markup(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Office 365</title></head>"
+        "<body><form method='post' action='{action}'>{inputs}"
+        "<input type='hidden' name='{relay}' value='1'/>"
+        "<noscript><button type='submit'>Continue</button></noscript></form>"
+        "<script>document.forms[0].submit();</script></body></html>"
+    ).format(action=CALLBACK_PATH, inputs=inputs, relay=RELAY_FIELD)
+    return request.make_response(
+        str(body),
+        headers=[
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Cache-Control", "no-store"),
+            ("Referrer-Policy", "no-referrer"),
+        ],
+    )
 
 
 def _error_page(env, message):

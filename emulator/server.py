@@ -552,6 +552,13 @@ class GraphEmulator:
 
     def _authorize_answer(self, query):
         redirect_uri, answer = self.auth.authorize(query)
+        # response_mode=form_post: the answer (code or error, state, session_state) is POSTed to
+        # the redirect URI by an auto-submitting HTML form instead of a 302 with a query string
+        # ("Request an authorization code", response_mode: "form_post executes a POST containing
+        # the code to your redirect URI", learn.microsoft.com/entra/identity-platform/
+        # v2-oauth2-auth-code-flow). The page is the one Entra ID serves: a form named
+        # "hiddenform" submitted by script, with a noscript Submit button. The POST it makes comes
+        # from login.microsoftonline.com, a cross-site request for the application.
         if query.get("response_mode") == "form_post":
             fields = "".join(
                 '<input type="hidden" name="%s" value="%s"/>' % (html.escape(k), html.escape(v))

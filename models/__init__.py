@@ -17,3 +17,4 @@ from . import res_partner
 from . import office365_calendar
 from . import office365_meeting_answer
 from . import calendar_attendee
+from . import ir_http

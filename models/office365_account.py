@@ -1,10 +1,10 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """One Office 365 mailbox connection per user: tokens, delta state and the per-user sync run."""
 
-import base64
 import hashlib
 import logging
 import threading
+import os
 import time
 from collections import defaultdict
 from datetime import timedelta
@@ -12,7 +12,7 @@ from datetime import timedelta
 import psycopg2.errors
 
 from odoo import api, fields, models, modules
-from odoo.tools import SQL
+from odoo.tools import SQL, config
 
 from ..services import decisions, delta_completion
 from ..services.auth import TokenProvider
@@ -24,6 +24,13 @@ from ..services.graph_client import (
 )
 from ..services.pacing import MailboxPacer, throttle_delay
 from ..services.runstats import RunStats
+from ..services.tokenkeys import (
+    TokenBox,
+    TokenKeyMissing,
+    legacy_fernet,
+    server_fernet,
+    split_keys,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -38,13 +45,25 @@ MAX_WAIT_IN_RUN = 30.0
 CATEGORY_COLOR = "preset9"
 CATEGORY_CHECK_SECONDS = 3600
 _CATEGORY_CHECKED = {}  # (db, account id, mailbox, graph url) -> time of the last check
+_REENCRYPTED = set()  # (db, current key fingerprint): token caches re-encrypted by this process
+# Server options (odoo.conf), each with its environment variable used when the option is unset.
+SERVER_OPTIONS = {
+    "office365_token_key": "O365_TOKEN_KEY",
+    "office365_token_old_keys": "O365_TOKEN_OLD_KEYS",
+    "office365_client_secret": "O365_CLIENT_SECRET",
+}
 
 
-def _fernet(secret):
-    from cryptography.fernet import Fernet  # noqa: PLC0415 (optional heavy import)
+def server_option(name):
+    """A secret of the server configuration: the odoo.conf option, else its environment
+    variable. Never read from the database."""
+    return (config.get(name) or os.environ.get(SERVER_OPTIONS[name]) or "").strip()
 
-    key = base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest())
-    return Fernet(key)
+
+def insecure_mode_allowed():
+    """Developer mode (``--dev``) or a server running tests (``--test-enable``): tokens may be
+    stored without a server key, encrypted with the database-derived key, with a warning."""
+    return bool(config.get("dev_mode") or config.get("test_enable"))
 
 
 class Office365Account(models.Model):
@@ -124,7 +143,10 @@ class Office365Account(models.Model):
         ca_bundle = get(PARAM + "ca_bundle") or ""
         return {
             "client_id": get(PARAM + "client_id") or "",
-            "client_secret": get(PARAM + "client_secret") or "",
+            # The server's option wins: then the secret is not in the database at all.
+            "client_secret": server_option("office365_client_secret")
+            or get(PARAM + "client_secret")
+            or "",
             "tenant": get(PARAM + "tenant") or "organizations",
             "mode": get(PARAM + "mode") or "user",
             "graph_url": (get(PARAM + "graph_url") or DEFAULT_GRAPH_URL).rstrip("/"),
@@ -258,32 +280,140 @@ class Office365Account(models.Model):
     # ------------------------------------------------------------------
     # Tokens
     # ------------------------------------------------------------------
-    def _o365_secret_box(self):
-        secret = self.env["ir.config_parameter"].sudo().get_param("database.secret") or ""
-        return _fernet(secret + ":office365_calendar_sync")
+    @api.model
+    def _o365_token_box(self, warn=False):
+        """The keys of the stored token caches (see ``services/tokenkeys.py``).
+
+        Encryption needs the server key ``office365_token_key`` (or ``O365_TOKEN_KEY``); without
+        it, only developer and test mode fall back to the database-derived key, with a warning.
+        A configured key that is too short is refused (never silently replaced).
+        """
+        legacy = legacy_fernet(
+            self.env["ir.config_parameter"].sudo().get_param("database.secret") or ""
+        )
+        try:
+            old = [
+                server_fernet(key) for key in split_keys(server_option("office365_token_old_keys"))
+            ]
+            secret = server_option("office365_token_key")
+            current = server_fernet(secret) if secret else None
+        except ValueError as exc:
+            raise TokenKeyMissing(f"Unusable server configuration: {exc}") from exc
+        if current is None and insecure_mode_allowed():
+            if warn:
+                _logger.warning(
+                    "office365_token_key is not set: Office 365 tokens are encrypted with a "
+                    "key derived from database.secret, which a copy of the database opens. "
+                    "Allowed in developer and test mode only; set office365_token_key in the "
+                    "server configuration (or O365_TOKEN_KEY) before real use."
+                )
+            current = legacy
+        return TokenBox(current, old, legacy)
+
+    @api.model
+    def _o365_check_token_key(self):
+        """Raise :class:`TokenKeyMissing` when tokens could not be stored: before a sign-in or
+        a run starts, not after the identity platform rotated a refresh token."""
+        if not self._o365_token_box().can_encrypt:
+            raise TokenKeyMissing(
+                "The server has no key to encrypt Office 365 tokens with: the administrator "
+                "must set office365_token_key in the Odoo configuration file (or the "
+                "O365_TOKEN_KEY environment variable) and restart Odoo."
+            )
 
     def _o365_read_token_cache(self):
         self.ensure_one()
-        return self._o365_decrypt(self.sudo().token_cache)
+        raw = self.sudo().token_cache
+        text, stale = self._o365_decrypt(raw)
+        if stale and text is not None:
+            box = self._o365_token_box()
+            if box.can_encrypt:
+                # Opened with an old or the legacy key: written back with the current one.
+                self._o365_write_token_cache({self.id: (raw, box.encrypt(text))})
+        return text
 
     def _o365_decrypt(self, raw):
+        """``(text, stale)`` of a stored cache; ``(None, False)`` when no key opens it."""
         if not raw:
-            return None
+            return None, False
         try:
-            return self._o365_secret_box().decrypt(raw.encode()).decode()
+            return self._o365_token_box().decrypt(raw)
         except Exception:  # a wrong key must not crash the run
             _logger.error("Office 365 token cache of user %s cannot be decrypted", self.user_id.id)
-            return None
+            return None, False
 
     def _o365_store_token_cache(self, state):
         """Persist msal's serialized cache (with the rotated refresh token), encrypted."""
         self.ensure_one()
         if state is None:
             return
-        encrypted = self._o365_secret_box().encrypt(state.encode()).decode() if state else False
+        encrypted = self._o365_token_box(warn=True).encrypt(state) if state else False
         self.sudo().token_cache = encrypted
 
+    @api.model
+    def _o365_write_token_cache(self, changes):
+        """``changes``: {account id: (expected, new)}. Each stored cache still ``expected`` is
+        replaced by ``new`` in one query, skipping rows a worker holds (it writes the cache
+        with the current key itself). Returns how many were replaced."""
+        if not changes:
+            return 0
+        self.flush_model(["token_cache"])
+        ids = list(changes)
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE office365_account a SET token_cache = v.new
+                  FROM unnest(%s::int[], %s::text[], %s::text[]) AS v(id, old, new)
+                 WHERE a.id = v.id AND a.token_cache = v.old
+                   AND a.id IN (SELECT id FROM office365_account WHERE id = ANY(%s)
+                                FOR NO KEY UPDATE SKIP LOCKED)
+                """,
+                ids,
+                [changes[i][0] for i in ids],
+                [changes[i][1] for i in ids],
+                ids,
+            )
+        )
+        self.browse(ids).invalidate_recordset(["token_cache"])
+        return self.env.cr.rowcount
+
+    @api.model
+    def _o365_reencrypt_token_caches(self):
+        """Write every stored cache opened by an old or the legacy key back with the current
+        key; returns how many were. The sync job runs it once per process and key."""
+        box = self._o365_token_box()
+        if not box.can_encrypt:
+            return 0
+        self.flush_model(["token_cache"])
+        self.env.cr.execute(
+            "SELECT id, token_cache FROM office365_account WHERE token_cache IS NOT NULL"
+        )
+        changes = {}
+        for account_id, raw in self.env.cr.fetchall():
+            try:
+                text, stale = box.decrypt(raw)
+            except Exception:  # no key opens it: left as it is (its user reconnects)
+                continue
+            if stale:
+                changes[account_id] = (raw, box.encrypt(text))
+        done = self._o365_write_token_cache(changes)
+        if done:
+            _logger.info("%d Office 365 token cache(s) re-encrypted with the current key", done)
+        return done
+
+    @api.model
+    def _o365_reencrypt_once(self):
+        key = server_option("office365_token_key")
+        if not key:
+            return
+        marker = (self.env.cr.dbname, hashlib.sha256(key.encode()).hexdigest())
+        if marker in _REENCRYPTED:
+            return
+        self._o365_reencrypt_token_caches()
+        _REENCRYPTED.add(marker)
+
     def _o365_token_provider(self, config=None):
+        self._o365_check_token_key()
         config = config or self._o365_config()
         return TokenProvider(
             config["client_id"],
@@ -303,7 +433,7 @@ class Office365Account(models.Model):
         with self.env.registry.cursor() as cr:
             cr.execute("SELECT token_cache FROM office365_account WHERE id = %s", [self.id])
             row = cr.fetchone()
-        return self._o365_decrypt(row and row[0])
+        return self._o365_decrypt(row and row[0])[0]
 
     def _o365_graph_client(self):
         """The one place models get a Microsoft Graph client (tests may swap it).
@@ -485,6 +615,7 @@ class Office365Account(models.Model):
         started = time.monotonic()
         done = []
         commit = self._o365_may_commit()
+        self._o365_reencrypt_once()
         while len(done) < max_accounts and time.monotonic() - started < max_seconds:
             try:
                 account = self._o365_claim_next(skip_ids=done)

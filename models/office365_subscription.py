@@ -22,6 +22,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..services.errors import GraphError, NotFound
+from ..services.logthrottle import LogThrottle
 
 _logger = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ MAX_LIFETIME_MINUTES = 10080
 LIFETIME_MINUTES = MAX_LIFETIME_MINUTES - 30
 RENEW_BEFORE = timedelta(hours=36)
 RETRY_FAILED_AFTER = timedelta(minutes=30)
+# Refused notifications (anyone can post them) are logged at most once a minute per reason.
+REFUSAL_LOG = LogThrottle(interval=60.0)
 LIFECYCLE_KINDS = {
     "reauthorizationRequired": "renew",
     "subscriptionRemoved": "recreate",
@@ -114,12 +117,16 @@ class Office365Subscription(models.Model):
                 self._o365_drop(account, sub)
             return False
         now = fields.Datetime.now()
-        if sub and "recreate" in kinds:
-            # Graph already removed it: nothing to delete there.
-            sub.write({"graph_id": False, "retry_at": False})
+        # subscriptionRemoved: a new subscription, but only once the old one is known gone in
+        # Graph (deleted now, or already gone). Lifecycle notifications are not signed: a
+        # captured one can be replayed by anyone who saw it, and must never leave the old
+        # subscription live beside a new one. The new one also gets a new clientState, so
+        # the captured secret stops working.
+        recreate = bool(sub and sub.graph_id and "recreate" in kinds)
         notify_url, lifecycle_url = self._o365_urls()
         create = (
-            not sub
+            recreate
+            or not sub
             or not sub.graph_id
             or (sub.notification_url, sub.lifecycle_url) != (notify_url, lifecycle_url)
         )
@@ -150,6 +157,9 @@ class Office365Subscription(models.Model):
                 exc,
             )
             sub._o365_failed(str(exc))
+            if recreate and sub.graph_id:
+                # The old one could not be deleted: the retry renews it (404: creates anew).
+                sub.expiration = False
             return False
         except (KeyError, TypeError, ValueError, OSError) as exc:
             # An unexpected answer must not stop the sync of this mailbox: it polls meanwhile.
@@ -171,8 +181,11 @@ class Office365Subscription(models.Model):
 
     def _o365_create(self, client, sub, notify_url, lifecycle_url):
         if sub.graph_id:
-            # The public URL changed: the old subscription points elsewhere.
-            self._o365_delete_remote(client, sub)
+            # The public URL changed, or Graph said it removed the subscription: the old one
+            # must be gone (404 counts as gone) before another is created, else both stay live.
+            # A failure raises: the subscription is retried later, never doubled.
+            client.delete_subscription(sub.graph_id)
+            sub.graph_id = False
         client_state = secrets.token_urlsafe(64)  # 86 characters, Graph allows 128
         expiration = fields.Datetime.now() + timedelta(minutes=LIFETIME_MINUTES)
         body = client.create_subscription(notify_url, lifecycle_url, client_state, expiration)
@@ -230,16 +243,20 @@ class Office365Subscription(models.Model):
         Returns how many items were authenticated. Items with an unknown subscription id or a
         wrong ``clientState`` are ignored (and logged); nothing is synced inline.
         """
-        items = [item for item in items if isinstance(item, dict)]
-        sub_ids = list(
-            {
-                item.get("subscriptionId")
-                for item in items
-                if isinstance(item.get("subscriptionId"), str)
-            }
-        )
+        # Only objects with a string id take part (a list as id is unhashable).
+        items = [
+            item
+            for item in items
+            if isinstance(item, dict) and isinstance(item.get("subscriptionId"), str)
+        ]
+        sub_ids = list({item["subscriptionId"] for item in items})
         if not sub_ids:
-            _logger.warning("Office 365 notification without a subscription id refused")
+            REFUSAL_LOG.log(
+                _logger,
+                logging.WARNING,
+                "no-id",
+                "Office 365 notification without a subscription id refused",
+            )
             return 0
         self.flush_model()
         self.env.cr.execute(
@@ -263,9 +280,10 @@ class Office365Subscription(models.Model):
                 refused += 1
                 continue
             if lifecycle:
-                kind = LIFECYCLE_KINDS.get(item.get("lifecycleEvent"))
+                event = item.get("lifecycleEvent")
+                kind = LIFECYCLE_KINDS.get(event) if isinstance(event, str) else None
                 if not kind:
-                    _logger.info("Unknown lifecycle event %r ignored", item.get("lifecycleEvent"))
+                    _logger.info("Unknown lifecycle event %r ignored", str(event)[:64])
                     accepted += 1
                     continue
             else:
@@ -273,7 +291,10 @@ class Office365Subscription(models.Model):
             kinds.setdefault(account_id, set()).add(kind)
             accepted += 1
         if refused:
-            _logger.warning(
+            REFUSAL_LOG.log(
+                _logger,
+                logging.WARNING,
+                "unauthenticated",
                 "Office 365 notification: %d item(s) with an unknown subscription or a wrong "
                 "clientState refused",
                 refused,

@@ -3,7 +3,8 @@
 
 Everything is stored in ``ir.config_parameter`` under ``office365_calendar_sync.``:
 
-- ``client_id``, ``client_secret`` (write-only here: never sent back to the browser), ``tenant``
+- ``client_id``, ``client_secret`` (write-only here: never sent back to the browser; not
+  stored at all when the server configuration provides ``office365_client_secret``), ``tenant``
   (a tenant id or ``organizations``), ``mode`` (``user``: each user signs in; ``app``: tenant-wide
   application permission consented once by an administrator), ``graph_url``, ``login_url``,
   ``ca_bundle`` (a CA file to trust, e.g. the local Graph emulator's), ``internal_domains``,
@@ -16,6 +17,7 @@ Everything is stored in ``ir.config_parameter`` under ``office365_calendar_sync.
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from .office365_account import server_option
 from .res_users_settings import LOCKABLE_FIELDS, PARAM, ResUsersSettings
 
 CRON_XMLID = "office365_calendar_sync.ir_cron_office365_sync"
@@ -52,6 +54,13 @@ class ResConfigSettings(models.TransientModel):
         help="Write-only: the stored secret is never shown; leave empty to keep it.",
     )
     o365_client_secret_set = fields.Boolean("A client secret is stored", readonly=True)
+    o365_client_secret_from_server = fields.Boolean(
+        "Client secret provided by the server",
+        readonly=True,
+        help="The server configuration (office365_client_secret in odoo.conf, or the "
+        "O365_CLIENT_SECRET environment variable) provides the secret: it is not stored in the "
+        "database.",
+    )
     o365_tenant = fields.Char(
         "Tenant",
         config_parameter="office365_calendar_sync.tenant",
@@ -119,6 +128,7 @@ class ResConfigSettings(models.TransientModel):
         get = self.env["ir.config_parameter"].sudo().get_param
         res["o365_client_secret"] = False
         res["o365_client_secret_set"] = bool(get(PARAM + "client_secret"))
+        res["o365_client_secret_from_server"] = bool(server_option("office365_client_secret"))
         settings_model = self.env["res.users.settings"]
         defaults = settings_model._o365_admin_defaults()
         field_defaults = settings_model.default_get(LOCKABLE_FIELDS)
@@ -152,8 +162,13 @@ class ResConfigSettings(models.TransientModel):
                 raise UserError(self.env._("The sync frequency is at least one minute."))
         result = super().set_values()
         params = self.env["ir.config_parameter"].sudo()
+        from_server = bool(server_option("office365_client_secret"))
         for record in self:
-            if record.o365_client_secret:
+            if from_server:
+                # The server's secret is the one used: no copy stays in the database.
+                if params.get_param(PARAM + "client_secret"):
+                    params.set_param(PARAM + "client_secret", False)
+            elif record.o365_client_secret:
                 params.set_param(PARAM + "client_secret", record.o365_client_secret)
             for name in LOCKABLE_FIELDS:
                 short = name.removeprefix("o365_")

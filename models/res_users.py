@@ -5,6 +5,7 @@ from odoo.exceptions import AccessError, UserError
 
 from ..services import mapping
 from ..services.errors import GraphError
+from ..services.tokenkeys import TokenKeyMissing
 from .res_users_settings import LOCKABLE_FIELDS, O365_USER_FIELDS, SYNC_OPTIONS, ResUsersSettings
 
 CTX_OPTION = "office365_calendar_sync_option"
@@ -399,6 +400,10 @@ class ResUsers(models.Model):
         self.ensure_one()
         self._o365_check_self()
         account_model = self.env["office365.account"].sudo()
+        try:
+            account_model._o365_check_token_key()
+        except TokenKeyMissing as exc:
+            raise UserError(exc.message) from exc
         if account_model._o365_config()["mode"] == "app":
             self._o365_connect_app_only()
             return self._o365_preferences_action()

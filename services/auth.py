@@ -48,9 +48,9 @@ class _DiscoveryCache(dict):
 
 
 _HTTP_CACHE = _DiscoveryCache()
-# The sign-in answer comes back in the query string on purpose (a GET callback): the code is
-# only redeemable with the PKCE verifier and the client secret, both server-side. msal warns
-# about this on every sign-in; keep the logs quiet about a deliberate choice.
+# Odoo's sign-in asks for form_post (controllers/main.py); the tools and tests that sign in
+# without a browser read the code from a GET redirect on purpose (it is only redeemable with the
+# PKCE verifier and the client secret). msal warns about that on every such sign-in.
 warnings.filterwarnings(
     "ignore", message="response_mode='form_post' is recommended", category=UserWarning
 )

@@ -18,3 +18,6 @@ from . import test_invitations
 from . import test_mailbox_binding
 from . import test_inbound_access
 from . import test_status_access
+from . import test_webhook_abuse
+from . import test_token_keys
+from . import test_oauth_forgery

@@ -1,17 +1,22 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Shared set-up of the Odoo tests: a Graph emulator, the addon pointed at it, connected users."""
 
+import os
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
 from odoo.addons.office365_calendar_sync.emulator import GraphEmulator
 from odoo.tests import TransactionCase, new_test_user
+from odoo.tools import config
 
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 CLIENT_SECRET = "emulator-client-secret-for-tests"
 REDIRECT_URI = "http://localhost:8069/office365_calendar_sync/oauth/callback"
 PARAM = "office365_calendar_sync."
+# The server key that encrypts stored tokens (office365_token_key), when the server running the
+# tests has none: tests store tokens the way production does, never with the database's key.
+TEST_TOKEN_KEY = "test-only-office365-token-key-0123456789abcdef"
 
 
 class Office365Case(TransactionCase):
@@ -20,6 +25,7 @@ class Office365Case(TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        cls._o365_server_key()
         cls.emulator = GraphEmulator().start()
         cls.addClassCleanup(cls.emulator.stop)
         cls.emulator.register_app(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI])
@@ -35,6 +41,14 @@ class Office365Case(TransactionCase):
             "mode": "user",
         }.items():
             params.set_param(PARAM + key, value)
+
+    @classmethod
+    def _o365_server_key(cls):
+        """Give the server a token key for this class if it has none (restored after)."""
+        if config.get("office365_token_key") or os.environ.get("O365_TOKEN_KEY"):
+            return
+        config["office365_token_key"] = TEST_TOKEN_KEY
+        cls.addClassCleanup(config.options.pop, "office365_token_key", None)
 
     @classmethod
     def _o365_user(cls, login, email=None, options=(), groups="base.group_user", **settings):

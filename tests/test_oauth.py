@@ -2,7 +2,9 @@
 """Connect to Office 365 through the controller: PKCE flow against the emulator, refusals, and
 the token cache kept encrypted and out of users' reach."""
 
+import html
 import json
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
@@ -16,6 +18,13 @@ from .common import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, Office365Case
 START = "/office365_calendar_sync/oauth/start"
 CALLBACK = "/office365_calendar_sync/oauth/callback"
 CONTROLLER_LOGGER = "odoo.addons.office365_calendar_sync.controllers.main"
+
+
+def form_fields(page):
+    """The action and the hidden fields of the auto-submitting form of ``page``."""
+    action = re.search(r"""<form[^>]*action=["']([^"']*)["']""", page).group(1)
+    fields = re.findall(r"""name=["']([^"']+)["'] value=["']([^"']*)["']""", page)
+    return html.unescape(action), {html.unescape(k): html.unescape(v) for k, v in fields}
 
 
 class Office365HttpCase(Office365Case, HttpCase):
@@ -51,16 +60,19 @@ class TestOAuth(Office365HttpCase):
         self.assertEqual(query["code_challenge_method"], "S256")
         self.assertEqual(query["redirect_uri"], self.base_url() + CALLBACK)
         self.assertEqual(query["login_hint"], "oauth.user@example.com")
-        back = requests.get(
+        # The answer comes as a form posted to the callback, never in a URL.
+        self.assertEqual(query["response_mode"], "form_post")
+        page = requests.get(
             authorize, allow_redirects=False, verify=self.emulator.ca_path, timeout=10
         )
-        self.assertEqual(back.status_code, 302)
-        location = urlsplit(back.headers["Location"])
-        self.assertEqual(location.path, CALLBACK)
-        return dict(parse_qsl(location.query))
+        self.assertEqual(page.status_code, 200)
+        action, fields = form_fields(page.text)
+        self.assertEqual(urlsplit(action).path, CALLBACK)
+        self.assertIn("code", fields)
+        return fields
 
     def _callback(self, params):
-        return self.url_open(f"{CALLBACK}?{urlencode(params)}", allow_redirects=False)
+        return self.url_open(CALLBACK, data=params, allow_redirects=False)
 
     def test_connect(self):
         params = self._authorize()

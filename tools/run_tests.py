@@ -848,10 +848,32 @@ def server_origin_notice() -> str:
         "ODOO_BIN to an odoo-bin."
     )
 
+TOKEN_KEY_FILE = BUILD / "token-key"
+
+
+def ensure_token_key() -> str:
+    """The server key that encrypts stored tokens (``O365_TOKEN_KEY``) for the Odoo processes
+    the tools start: the environment's, else one kept in ``build/token-key`` (created once,
+    readable by its owner only), so a database kept with ``--keep-db`` stays readable."""
+    key = os.environ.get("O365_TOKEN_KEY")
+    if not key:
+        if TOKEN_KEY_FILE.exists():
+            key = TOKEN_KEY_FILE.read_text(encoding="utf-8").strip()
+        else:
+            key = secrets.token_urlsafe(32)
+            BUILD.mkdir(parents=True, exist_ok=True)
+            fd = os.open(TOKEN_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(key + "\n")
+        os.environ["O365_TOKEN_KEY"] = key
+    return key
+
 
 def prepare_server(name: str) -> OdooServer | None:
     """The Odoo 18 server, with the addon's dependencies and PostgreSQL ready (for the other
-    tools: bench, soak, demo); None after saying why."""
+    tools: bench, soak, demo); None after saying why. The Odoo processes they start get the
+    token key of :func:`ensure_token_key`."""
+    ensure_token_key()
     tally = Tally(name)
     server = find_odoo(tally)
     if server is None:
