@@ -17,7 +17,7 @@ from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
 from .common import PARAM
-from .test_oauth import CALLBACK, START, Office365HttpCase
+from .test_oauth import CALLBACK, START, Office365HttpCase, form_fields
 
 ACCOUNT_LOGGER = "odoo.addons.office365_calendar_sync.models.office365_account"
 
@@ -275,14 +275,15 @@ class TestSignedInMailbox(Office365HttpCase):
         self.assertEqual(query["login_hint"], "ceo@example.com")
         # Eve signs in with her own credentials (the emulator signs in the hinted account).
         query["login_hint"] = "eve@example.com"
-        back = requests.get(
+        page = requests.get(
             urlunsplit(authorize._replace(query=urlencode(query))),
             allow_redirects=False,
             verify=self.emulator.ca_path,
             timeout=10,
         )
-        params = dict(parse_qsl(urlsplit(back.headers["Location"]).query))
-        answer = self.url_open(f"{CALLBACK}?{urlencode(params)}", allow_redirects=False)
+        # The answer comes as a form posted to the callback (response_mode=form_post).
+        _action, params = form_fields(page.text)
+        answer = self.url_open(CALLBACK, data=params, allow_redirects=False)
         self.assertEqual(answer.status_code, 303, answer.text[:300])
         account = self.user._o365_account()
         self.assertEqual(
