@@ -192,16 +192,14 @@ class TestScaleOut(Office365Case):
             claimed.write({"last_error": "syncing"})
             env.flush_all()
             with self.registry.cursor() as hook_cr:
+                # Waiting for the worker's row lock would fail here, not only be slow.
                 hook_cr.execute("SET LOCAL lock_timeout = '2s'")
                 hook_env = api.Environment(hook_cr, SUPERUSER_ID, {})
-                started = time.monotonic()
                 item = {"subscriptionId": f"sub-{self.tag}", "clientState": "s" * 86}
                 accepted = hook_env["office365.subscription"]._o365_receive([item] * 3)
                 # "Sync now" from the user's side does not wait either.
                 hook_env["office365.account"].browse(account.id)._o365_request_sync()
-                elapsed = time.monotonic() - started
             self.assertEqual(accepted, 3)
-            self.assertLess(elapsed, 1.0)
             # Skipped by a second worker while held, and claimed with its requests after.
             with self.registry.cursor() as other:
                 other_env = api.Environment(other, SUPERUSER_ID, {})
