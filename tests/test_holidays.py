@@ -250,12 +250,11 @@ class TestHolidays(Office365Case):
         emp = self.env["hr.employee"].create({"name": "Ivy", "user_id": ivy.id})
         future = self._approved(employee=emp)
         waiting = self._leave(employee=emp, first=self.monday + timedelta(days=7))
-        past_day = fields.Date.today() - timedelta(days=10)
-        # A working day whatever the day of the run (a weekend leave cannot be approved).
-        past_day -= timedelta(days=max(0, past_day.weekday() - 4))
-        past = self._leave(employee=emp, first=past_day)
+        past = self._leave(employee=emp, first=_weekday(fields.Date.today() - timedelta(days=10)))
         past.action_approve()
-        far = self._approved(employee=emp, first=fields.Date.today() + timedelta(days=500))
+        far = self._approved(
+            employee=emp, first=_weekday(fields.Date.today() + timedelta(days=500))
+        )
         self.assertEqual(
             (waiting.state, past.state, far.state), ("confirm", "validate", "validate")
         )
@@ -481,3 +480,9 @@ class TestHolidays(Office365Case):
         self.assertIn("company 'Other Co'", error.message)
         link = self.env["office365.link"].search([("res_id", "=", foreign.id)])
         self.assertEqual(link.state, "error")
+
+
+def _weekday(day):
+    """``day``, or the Friday before it when it falls on a weekend: a leave on a day off cannot
+    be approved, and the tests must not depend on the day they run."""
+    return day - timedelta(days=max(0, day.weekday() - 4))
