@@ -79,6 +79,7 @@ Differences from Microsoft Graph worth knowing:
 
 from .faults import FaultInjector
 from .server import GraphEmulator
-from .store import GraphError, Mailbox
+from .protocol import GraphError
+from .store import Mailbox
 
 __all__ = ["FaultInjector", "GraphEmulator", "GraphError", "Mailbox"]

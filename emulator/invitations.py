@@ -41,9 +41,9 @@ where each behaviour comes from:
 import copy
 import hashlib
 
+from .protocol import GraphError
 from .store import (
     NULL_TIME,
-    GraphError,
     _bool,
     _parse_dtz,
     new_event_id,

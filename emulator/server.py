@@ -27,7 +27,17 @@ from . import recurrence_delta, timeutil, webhooks
 from .auth import DEFAULT_SCOPES, AuthServer, OAuthError
 from .faults import REQUEST_KINDS, FaultInjector
 from .invitations import Invitations
-from .store import GraphError, Mailbox, category_color, not_found
+from .protocol import (
+    JSON_TYPE,
+    GraphError,
+    GraphRequest,
+    Response,
+    error_response,
+    header,
+    normalize_path,
+    not_found,
+)
+from .store import Mailbox, category_color
 from .throttling import MAILBOX_CONCURRENCY, MailboxThrottling
 from .timeutil import fmt_instant, now_utc
 from .tls import make_certificate
@@ -36,79 +46,17 @@ _logger = logging.getLogger(__name__)
 
 RequestRecord = namedtuple("RequestRecord", "method path status mailbox")
 ValidationResult = namedtuple("ValidationResult", "status headers body token ok")
-JSON_TYPE = (
-    "application/json;odata.metadata=minimal;odata.streaming=true;"
-    "IEEE754Compatible=false;charset=utf-8"
-)
 MAX_BATCH = 20
 ITEM_FAULT_KINDS = tuple(k for k in REQUEST_KINDS if k != "drop")
 DEFAULT_PAGE = 10
 DELTA_DEFAULT_PAGE = 10
 MAX_SUBSCRIPTION_MINUTES = 10080
 SYNC_STATES_KEPT = 100
-_ID_AFTER = {"users", "events", "calendars", "subscriptions", "mastercategories", "calendargroups"}
 _RESOURCE = re.compile(
     r"^/?(me|users/([^/]+)|users\('([^']+)'\))/(events|calendar/events|calendars/[^/]+/events)/?$",
     re.I,
 )
-
-
-class Response:
-    __slots__ = ("body", "headers", "status")
-
-    def __init__(self, status, body=None, headers=None):
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
-
-
 DELTA_UNSUPPORTED_OPTIONS = ("$expand", "$filter", "$orderby", "$search", "$select")
-
-
-def _error(exc, request_id=None):
-    return Response(exc.status, exc.body(request_id), dict(exc.headers))
-
-
-def normalize_path(path):
-    """``POST /v1.0/me/events/AAMk.../cancel`` -> ``/me/events/{id}/cancel``."""
-    segments = [s for s in urlsplit(path).path.split("/") if s]
-    if segments and segments[0] in ("v1.0", "beta"):
-        segments = segments[1:]
-    if len(segments) > 1 and segments[1] in ("oauth2", "v2.0", "discovery"):
-        segments = segments[1:]
-    out = []
-    after_collection = False
-    for seg in segments:
-        if after_collection:
-            out.append("{id}")
-            after_collection = False
-            continue
-        out.append(seg)
-        after_collection = seg.lower() in _ID_AFTER
-    return "/" + "/".join(out)
-
-
-def parse_prefer(headers):
-    """Parse every ``Prefer`` header into a dict (lower-case keys, unquoted values)."""
-    out = {}
-    values = (
-        headers.get_all("Prefer")
-        if hasattr(headers, "get_all")
-        else [v for k, v in headers.items() if k.lower() == "prefer"]
-    )
-    for value in values or []:
-        for part in re.findall(r'(?:[^,"]|"[^"]*")+', value):
-            key, _, val = part.strip().partition("=")
-            if key:
-                out[key.strip().lower()] = val.strip().strip('"')
-    return out
-
-
-def _header(headers, name):
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return value
-    return None
 
 
 class _Server(ThreadingHTTPServer):
@@ -495,14 +443,13 @@ class GraphEmulator:
                         "is of valid JSON format.",
                     ).body(request_id),
                 ), None
-        headers = dict(handler.headers.items())
-        prefer = parse_prefer(handler.headers)
+        request = GraphRequest(
+            method, path[len("/v1.0") :], handler.headers, body, principal, request_id
+        )
         with self.throttling.request(target, principal, method, self.latency) as refused:
             if refused is not None:
-                return _error(refused, request_id), target.email
-            response = self.dispatch(
-                method, path[len("/v1.0") :], headers, prefer, body, principal, request_id
-            )
+                return error_response(refused, request_id), target.email
+            response = self.dispatch(request)
         return response, target.email if target else None
 
     def _target_mailbox(self, rel, principal):
@@ -625,30 +572,24 @@ class GraphEmulator:
 
     # ----- Graph dispatch -----------------------------------------------------------------
 
-    def dispatch(
-        self, method, rel_url, headers, prefer, body, principal, request_id=None, in_batch=False
-    ):
-        """Answer one Graph request (``rel_url`` relative to ``/v1.0``); returns Response."""
-        parts = urlsplit(rel_url)
-        segments = [unquote(s) for s in parts.path.split("/") if s]
-        query = {k.lower(): v for k, v in parse_qsl(parts.query, keep_blank_values=True)}
+    def dispatch(self, request):
+        """Answer one Graph request (a GraphRequest); returns Response."""
+        segments = request.segments
         try:
             if not segments:
                 raise GraphError(400, "BadRequest", "Invalid request.")
             head = segments[0]
             if head == "$batch":
-                if method != "POST" or in_batch:
+                if request.method != "POST" or request.in_batch:
                     raise GraphError(400, "BadRequest", "Invalid batch request.")
-                return self._batch(body, headers, principal, request_id)
+                return self._batch(request)
             if head.lower() == "subscriptions":
-                return self._subscriptions(method, segments[1:], body, principal)
+                return self._subscriptions(request, segments[1:])
             with self.lock:
-                mailbox, prefix, rest = self._resolve_user(segments, principal)
-                return self._user_route(
-                    method, mailbox, prefix, rest, query, headers, prefer, body, parts.path
-                )
+                mailbox, prefix, rest = self._resolve_user(segments, request.principal)
+                return self._user_route(request, mailbox, prefix, rest)
         except GraphError as exc:
-            return _error(exc, request_id)
+            return error_response(exc, request.request_id)
 
     def _resolve_user(self, segments, principal):
         head = segments[0].lower()
@@ -678,7 +619,8 @@ class GraphEmulator:
             400, "BadRequest", "Resource not found for the segment '%s'." % segments[0]
         )
 
-    def _user_route(self, method, mailbox, prefix, rest, query, headers, prefer, body, path):
+    def _user_route(self, request, mailbox, prefix, rest):
+        method = request.method
         if not rest:
             self._only(method, "GET")
             return Response(200, self._user_resource(mailbox))
@@ -692,7 +634,7 @@ class GraphEmulator:
                 },
             )
         if rest[0] == "outlook" and len(rest) >= 2 and rest[1].lower() == "mastercategories":
-            return self._categories(method, mailbox, rest[2:], body, prefix)
+            return self._categories(request, mailbox, rest[2:])
         if rest == ["calendars"]:
             self._only(method, "GET")
             return Response(
@@ -720,17 +662,15 @@ class GraphEmulator:
             self._only(method, "GET")
             return Response(200, self._calendar_resource(mailbox))
         if rest[0] == "events":
-            return self._events(
-                method, mailbox, calendar_id, rest[1:], query, headers, prefer, body, link_prefix
-            )
+            return self._events(request, mailbox, calendar_id, rest[1:], link_prefix)
         if rest[0].lower() == "calendarview":
             self._only(method, "GET")
             # The SDKs call the delta function as ``delta()`` (OData function-call syntax,
             # msgraph-sdk-python's DeltaRequestBuilder); Graph answers both forms alike.
             if rest[1:] in (["delta"], ["delta()"]):
-                return self._delta(mailbox, calendar_id, query, prefer, link_prefix)
+                return self._delta(request, mailbox, calendar_id, link_prefix)
             if len(rest) == 1:
-                return self._calendar_view(mailbox, calendar_id, query, prefer, link_prefix)
+                return self._calendar_view(request, mailbox, calendar_id, link_prefix)
         raise GraphError(400, "BadRequest", "Resource not found for the segment '%s'." % rest[0])
 
     @staticmethod
@@ -806,7 +746,8 @@ class GraphEmulator:
             applied.append("odata.maxpagesize=%s" % prefer["odata.maxpagesize"])
         return {"Preference-Applied": ", ".join(applied)} if applied else {}
 
-    def _events(self, method, mailbox, calendar_id, rest, query, headers, prefer, body, prefix):
+    def _events(self, request, mailbox, calendar_id, rest, prefix):
+        method, query, prefer, body = request.method, request.query, request.prefer, request.body
         opts = self._render_opts(query, prefer)
         if not rest:
             if method == "POST":
@@ -850,14 +791,14 @@ class GraphEmulator:
                     self._applied(prefer),
                 )
             if method == "PATCH":
-                event = mailbox.api_update(event_id, body, _header(headers, "If-Match"))
+                event = mailbox.api_update(event_id, body, request.header("If-Match"))
                 return Response(
                     200,
                     mailbox.render(event, tz_name=opts["tz_name"], body_type=opts["body_type"]),
                     self._applied(prefer),
                 )
             if method == "DELETE":
-                mailbox.api_delete(event_id, _header(headers, "If-Match"))
+                mailbox.api_delete(event_id, request.header("If-Match"))
                 return Response(204)
             self._only(method, "GET", "PATCH", "DELETE")
         action = rest[1]
@@ -977,7 +918,8 @@ class GraphEmulator:
             )
         return window
 
-    def _calendar_view(self, mailbox, calendar_id, query, prefer, prefix):
+    def _calendar_view(self, request, mailbox, calendar_id, prefix):
+        query, prefer = request.query, request.prefer
         start, end = self._window(query)
         opts = self._render_opts(query, prefer)
         items = mailbox.view(start, end, calendar_id)
@@ -1014,7 +956,8 @@ class GraphEmulator:
             for old in list(states)[: len(states) - SYNC_STATES_KEPT * 2]:
                 states.pop(old, None)
 
-    def _delta(self, mailbox, calendar_id, query, prefer, prefix):
+    def _delta(self, request, mailbox, calendar_id, prefix):
+        query, prefer = request.query, request.prefer
         # event-delta.md: calendarView delta supports neither $expand, $filter, $orderby nor
         # $search, and $select cannot narrow its properties.
         unsupported = sorted(name for name in DELTA_UNSUPPORTED_OPTIONS if name in query)
@@ -1138,7 +1081,8 @@ class GraphEmulator:
 
     # ----- categories ---------------------------------------------------------------------
 
-    def _categories(self, method, mailbox, rest, body, prefix):
+    def _categories(self, request, mailbox, rest):
+        method, body = request.method, request.body
         context = "%s/$metadata#users('%s')/outlook/masterCategories" % (
             self.base_url,
             mailbox.user_id,
@@ -1167,7 +1111,8 @@ class GraphEmulator:
 
     # ----- $batch -------------------------------------------------------------------------
 
-    def _batch(self, body, outer_headers, principal, request_id):
+    def _batch(self, request):
+        body = request.body
         requests_in = body.get("requests") if isinstance(body, dict) else None
         if not isinstance(requests_in, list) or not requests_in:
             raise GraphError(400, "BadRequest", "Invalid batch payload format.")
@@ -1227,7 +1172,7 @@ class GraphEmulator:
                             ).body(),
                         }
                     else:
-                        result = self._batch_item(item, outer_headers, principal, wave)
+                        result = self._batch_item(item, request.principal, wave)
                     results[item["id"].lower()] = result
             finally:
                 wave.finish()
@@ -1236,7 +1181,7 @@ class GraphEmulator:
             self.random.shuffle(responses)
         return Response(200, {"responses": responses})
 
-    def _batch_item(self, item, outer_headers, principal, wave=None):
+    def _batch_item(self, item, principal, wave=None):
         method = item["method"].upper()
         url = item["url"]
         if "://" in url:
@@ -1248,7 +1193,7 @@ class GraphEmulator:
             url = url[len("/v1.0") :]
         headers = {k: str(v) for k, v in (item.get("headers") or {}).items()}
         body = item.get("body")
-        if body is not None and not _header(headers, "Content-Type"):
+        if body is not None and not header(headers, "Content-Type"):
             return self._item_error(
                 item,
                 GraphError(
@@ -1271,10 +1216,11 @@ class GraphEmulator:
             response = fault
         elif wave is not None and not wave.enter(target, principal, method):
             # Over the mailbox's concurrency limit: this item alone fails, with Retry-After.
-            response = _error(self.throttling.refusal())
+            response = error_response(self.throttling.refusal())
         else:
-            prefer = parse_prefer(headers)
-            response = self.dispatch(method, url, headers, prefer, body, principal, in_batch=True)
+            response = self.dispatch(
+                GraphRequest(method, url, headers, body, principal, in_batch=True)
+            )
         self._record(method, url, response.status, email, count_total=False)
         with self.lock:
             self.counters["batch_items"] += 1
@@ -1296,7 +1242,8 @@ class GraphEmulator:
 
     # ----- subscriptions and notifications ------------------------------------------------
 
-    def _subscriptions(self, method, rest, body, principal):
+    def _subscriptions(self, request, rest):
+        method, body, principal = request.method, request.body, request.principal
         if not rest:
             if method == "POST":
                 return self._create_subscription(body, principal)

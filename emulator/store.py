@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from . import timeutil
 from .odata import FilterError, evaluate, parse_filter
+from .protocol import GraphError, not_found
 from .recurrence_delta import uid_of
 from .timeutil import UTC, TimeZoneError, fmt_instant, fmt_local, now_utc
 
@@ -46,29 +47,6 @@ _TAGS = re.compile(r"<[^>]+>")
 _HEAD = re.compile(r"<head.*?</head>", re.S | re.I)
 
 
-class GraphError(Exception):
-    """An error answered with Graph's error body ``{"error": {"code", "message"}}``."""
-
-    def __init__(self, status, code, message, headers=None, details=None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
-        self.details = details
-
-    def body(self, request_id=None):
-        error = {"code": self.code, "message": self.message}
-        if self.details:
-            error["details"] = self.details
-        error["innerError"] = {
-            "date": now_utc().strftime("%Y-%m-%dT%H:%M:%S"),
-            "request-id": request_id or str(uuid.uuid4()),
-            "client-request-id": request_id or str(uuid.uuid4()),
-        }
-        return {"error": error}
-
-
 def invalid(message, target=None, code="ErrorPropertyValidationFailure"):
     """Graph's generic property validation failure, with a detail naming the problem."""
     details = [{"code": code, "message": message, "target": target}] if target else None
@@ -87,10 +65,6 @@ def bad_value(value, type_name):
         "Cannot convert the literal '%s' to the expected "
         "type 'microsoft.graph.%s'." % (value, type_name),
     )
-
-
-def not_found():
-    return GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
 
 
 def new_event_id():
