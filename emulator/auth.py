@@ -8,11 +8,14 @@ used one stops working (``invalid_grant``).
 
 import base64
 import hashlib
+import html
 import json
 import secrets
 import time
 import uuid
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from .protocol import Response
 from .timeutil import now_utc
 
 ACCESS_LIFETIME = 3600
@@ -71,7 +74,8 @@ class AccessToken:
 
 
 class AuthServer:
-    """Apps, authorization codes, access and refresh tokens (guarded by the emulator lock)."""
+    """Apps, authorization codes, access and refresh tokens, and the endpoints that hand them
+    out (guarded by the emulator lock)."""
 
     def __init__(self, emulator):
         self._emu = emulator
@@ -198,6 +202,111 @@ class AuthServer:
         return code
 
     # ----- endpoints ----------------------------------------------------------------------
+
+    def serve(self, method, path, raw_body):
+        """Answer a request to the identity platform (any path outside ``/v1.0``)."""
+        parts = urlsplit(path)
+        segments = [s for s in parts.path.split("/") if s]
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        try:
+            if len(segments) == 3 and segments[1:] == ["discovery", "instance"]:
+                return Response(200, self._instance_discovery(query))
+            if len(segments) == 4 and segments[1:] == [
+                "v2.0",
+                ".well-known",
+                "openid-configuration",
+            ]:
+                return Response(200, self._openid_configuration(segments[0]))
+            if len(segments) == 4 and segments[1:] == ["discovery", "v2.0", "keys"]:
+                return Response(200, {"keys": []})
+            if len(segments) == 4 and segments[1:3] == ["oauth2", "v2.0"]:
+                if segments[3] == "authorize" and method == "GET":
+                    return self._authorize_response(query)
+                if segments[3] == "token" and method == "POST":
+                    form = dict(
+                        parse_qsl(raw_body.decode("utf-8", "replace"), keep_blank_values=True)
+                    )
+                    return Response(
+                        200,
+                        self.token(form),
+                        {"Cache-Control": "no-store", "Pragma": "no-cache"},
+                    )
+        except OAuthError as exc:
+            return Response(exc.status, exc.body())
+        return Response(404, {"error": "not_found", "error_description": "Unknown endpoint."})
+
+    def _authorize_response(self, query):
+        redirect_uri, answer = self.authorize(query)
+        # response_mode=form_post: the answer (code or error, state, session_state) is POSTed to
+        # the redirect URI by an auto-submitting HTML form instead of a 302 with a query string
+        # ("Request an authorization code", response_mode: "form_post executes a POST containing
+        # the code to your redirect URI", learn.microsoft.com/entra/identity-platform/
+        # v2-oauth2-auth-code-flow). The page is the one Entra ID serves: a form named
+        # "hiddenform" submitted by script, with a noscript Submit button. The POST it makes comes
+        # from login.microsoftonline.com, a cross-site request for the application.
+        if query.get("response_mode") == "form_post":
+            fields = "".join(
+                '<input type="hidden" name="%s" value="%s"/>' % (html.escape(k), html.escape(v))
+                for k, v in answer.items()
+            )
+            page = (
+                '<html><head><title>Working...</title></head><body><form method="POST" '
+                'name="hiddenform" action="%s">%s<noscript><p>Script is disabled. Click Submit '
+                'to continue.</p><input type="submit" value="Submit"/></noscript></form><script '
+                'language="javascript">document.forms[0].submit();</script></body></html>'
+                % (html.escape(redirect_uri), fields)
+            )
+            return Response(200, page.encode(), {"Content-Type": "text/html; charset=utf-8"})
+        sep = "&" if "?" in redirect_uri else "?"
+        return Response(302, b"", {"Location": redirect_uri + sep + urlencode(answer)})
+
+    def _openid_configuration(self, tenant):
+        base = "%s/%s" % (self._emu.root_url, tenant)
+        return {
+            "token_endpoint": base + "/oauth2/v2.0/token",
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            "jwks_uri": base + "/discovery/v2.0/keys",
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": "%s/%s/v2.0" % (self._emu.root_url, self._emu.tenant_id),
+            "request_uri_parameter_supported": False,
+            "userinfo_endpoint": self._emu.root_url + "/oidc/userinfo",
+            "authorization_endpoint": base + "/oauth2/v2.0/authorize",
+            "device_authorization_endpoint": base + "/oauth2/v2.0/devicecode",
+            "http_logout_supported": True,
+            "frontchannel_logout_supported": True,
+            "end_session_endpoint": base + "/oauth2/v2.0/logout",
+            "claims_supported": [
+                "sub",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "preferred_username",
+                "name",
+                "tid",
+                "ver",
+                "oid",
+            ],
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "emulator",
+        }
+
+    def _instance_discovery(self, query):
+        host = urlsplit(self._emu.root_url).netloc
+        asked = urlsplit(query.get("authorization_endpoint", "")).path.split("/")
+        tenant = next((s for s in asked if s), "organizations")
+        return {
+            "tenant_discovery_endpoint": "%s/%s/v2.0/.well-known/openid-configuration"
+            % (self._emu.root_url, tenant),
+            "api-version": "1.1",
+            "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+        }
 
     def authorize(self, params):
         """GET /{tenant}/oauth2/v2.0/authorize: (redirect_uri, answer parameters).

@@ -5,7 +5,6 @@ See the package docstring (``emulator/__init__.py``) for usage.
 
 import base64
 import contextlib
-import html
 import json
 import logging
 import os
@@ -21,11 +20,11 @@ import uuid
 from collections import Counter, namedtuple
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from . import recurrence_delta, timeutil, webhooks
-from .auth import DEFAULT_SCOPES, AuthServer, OAuthError
-from .faults import REQUEST_KINDS, FaultInjector
+from .auth import DEFAULT_SCOPES, AuthServer
+from .faults import DROP, ITEM_KINDS, FaultInjector
 from .invitations import Invitations
 from .protocol import (
     JSON_TYPE,
@@ -47,7 +46,6 @@ _logger = logging.getLogger(__name__)
 RequestRecord = namedtuple("RequestRecord", "method path status mailbox")
 ValidationResult = namedtuple("ValidationResult", "status headers body token ok")
 MAX_BATCH = 20
-ITEM_FAULT_KINDS = tuple(k for k in REQUEST_KINDS if k != "drop")
 DEFAULT_PAGE = 10
 DELTA_DEFAULT_PAGE = 10
 MAX_SUBSCRIPTION_MINUTES = 10080
@@ -365,52 +363,13 @@ class GraphEmulator:
         if graph:
             response, mailbox = self._serve_graph(handler, method, path, raw_body, request_id)
         else:
-            response, mailbox = self._serve_identity(handler, method, path, raw_body), None
+            response, mailbox = self._serve_identity(method, path, raw_body), None
         if response is None:
             self._record(method, path, 0, mailbox)
             handler.drop()
             return
         self._record(method, path, response.status, mailbox)
         handler.send(response, request_id)
-
-    def _request_fault(self, path, mailbox_email, oauth=False, kinds=REQUEST_KINDS):
-        """A consumed request-level fault as a Response, 'drop', or None."""
-        fault = self.faults.take(kinds, path, mailbox_email, oauth=oauth)
-        if fault is None:
-            return None
-        if fault.kind == "slow":
-            time.sleep(fault.delay)
-            return None
-        if fault.kind == "drop":
-            return "drop"
-        if fault.kind == "throttle":
-            return Response(
-                429,
-                GraphError(
-                    429, "TooManyRequests", "Application is over its MailboxConcurrency limit."
-                ).body(),
-                {"Retry-After": str(fault.retry_after)},
-            )
-        if fault.kind == "unavailable":
-            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
-            return Response(
-                503,
-                GraphError(
-                    503,
-                    "serviceNotAvailable",
-                    "The service is temporarily unavailable. Please retry later.",
-                ).body(),
-                headers,
-            )
-        return Response(
-            504,
-            GraphError(
-                504,
-                "gatewayTimeout",
-                "The server, while acting as a "
-                "proxy, did not receive a timely response from the upstream server.",
-            ).body(),
-        )
 
     def _serve_graph(self, handler, method, path, raw_body, request_id):
         with self.lock:
@@ -423,8 +382,8 @@ class GraphEmulator:
                     {"WWW-Authenticate": 'Bearer realm=""'},
                 ), None
             target = self._target_mailbox(path[len("/v1.0") :], principal)
-        fault = self._request_fault(path, target.email if target else None)
-        if fault == "drop":
+        fault = self.faults.answer(path, target.email if target else None)
+        if fault == DROP:
             return None, target.email if target else None
         if fault is not None:
             return fault, target.email if target else None
@@ -462,113 +421,12 @@ class GraphEmulator:
             return self.find_mailbox(segments[1])
         return None
 
-    def _serve_identity(self, handler, method, path, raw_body):
-        parts = urlsplit(path)
-        segments = [s for s in parts.path.split("/") if s]
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        fault = self._request_fault(path, None, oauth=True)
+    def _serve_identity(self, method, path, raw_body):
+        fault = self.faults.answer(path, oauth=True)
         if fault is not None:
-            return None if fault == "drop" else fault
+            return None if fault == DROP else fault
         with self.lock:
-            try:
-                if len(segments) == 3 and segments[1:] == ["discovery", "instance"]:
-                    return Response(200, self._instance_discovery(query))
-                if len(segments) == 4 and segments[1:] == [
-                    "v2.0",
-                    ".well-known",
-                    "openid-configuration",
-                ]:
-                    return Response(200, self._openid_configuration(segments[0]))
-                if len(segments) == 4 and segments[1:] == ["discovery", "v2.0", "keys"]:
-                    return Response(200, {"keys": []})
-                if len(segments) == 4 and segments[1:3] == ["oauth2", "v2.0"]:
-                    if segments[3] == "authorize" and method == "GET":
-                        return self._authorize_answer(query)
-                    if segments[3] == "token" and method == "POST":
-                        form = dict(
-                            parse_qsl(raw_body.decode("utf-8", "replace"), keep_blank_values=True)
-                        )
-                        return Response(
-                            200,
-                            self.auth.token(form),
-                            {"Cache-Control": "no-store", "Pragma": "no-cache"},
-                        )
-            except OAuthError as exc:
-                return Response(exc.status, exc.body())
-        return Response(404, {"error": "not_found", "error_description": "Unknown endpoint."})
-
-    def _authorize_answer(self, query):
-        redirect_uri, answer = self.auth.authorize(query)
-        # response_mode=form_post: the answer (code or error, state, session_state) is POSTed to
-        # the redirect URI by an auto-submitting HTML form instead of a 302 with a query string
-        # ("Request an authorization code", response_mode: "form_post executes a POST containing
-        # the code to your redirect URI", learn.microsoft.com/entra/identity-platform/
-        # v2-oauth2-auth-code-flow). The page is the one Entra ID serves: a form named
-        # "hiddenform" submitted by script, with a noscript Submit button. The POST it makes comes
-        # from login.microsoftonline.com, a cross-site request for the application.
-        if query.get("response_mode") == "form_post":
-            fields = "".join(
-                '<input type="hidden" name="%s" value="%s"/>' % (html.escape(k), html.escape(v))
-                for k, v in answer.items()
-            )
-            page = (
-                '<html><head><title>Working...</title></head><body><form method="POST" '
-                'name="hiddenform" action="%s">%s<noscript><p>Script is disabled. Click Submit '
-                'to continue.</p><input type="submit" value="Submit"/></noscript></form><script '
-                'language="javascript">document.forms[0].submit();</script></body></html>'
-                % (html.escape(redirect_uri), fields)
-            )
-            return Response(200, page.encode(), {"Content-Type": "text/html; charset=utf-8"})
-        sep = "&" if "?" in redirect_uri else "?"
-        return Response(302, b"", {"Location": redirect_uri + sep + urlencode(answer)})
-
-    def _openid_configuration(self, tenant):
-        base = "%s/%s" % (self.root_url, tenant)
-        return {
-            "token_endpoint": base + "/oauth2/v2.0/token",
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-            "jwks_uri": base + "/discovery/v2.0/keys",
-            "response_modes_supported": ["query", "fragment", "form_post"],
-            "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "issuer": "%s/%s/v2.0" % (self.root_url, self.tenant_id),
-            "request_uri_parameter_supported": False,
-            "userinfo_endpoint": self.root_url + "/oidc/userinfo",
-            "authorization_endpoint": base + "/oauth2/v2.0/authorize",
-            "device_authorization_endpoint": base + "/oauth2/v2.0/devicecode",
-            "http_logout_supported": True,
-            "frontchannel_logout_supported": True,
-            "end_session_endpoint": base + "/oauth2/v2.0/logout",
-            "claims_supported": [
-                "sub",
-                "iss",
-                "aud",
-                "exp",
-                "iat",
-                "auth_time",
-                "nonce",
-                "preferred_username",
-                "name",
-                "tid",
-                "ver",
-                "oid",
-            ],
-            "tenant_region_scope": "EU",
-            "cloud_instance_name": "emulator",
-        }
-
-    def _instance_discovery(self, query):
-        host = urlsplit(self.root_url).netloc
-        asked = urlsplit(query.get("authorization_endpoint", "")).path.split("/")
-        tenant = next((s for s in asked if s), "organizations")
-        return {
-            "tenant_discovery_endpoint": "%s/%s/v2.0/.well-known/openid-configuration"
-            % (self.root_url, tenant),
-            "api-version": "1.1",
-            "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
-        }
+            return self.auth.serve(method, path, raw_body)
 
     # ----- Graph dispatch -----------------------------------------------------------------
 
@@ -1210,8 +1068,7 @@ class GraphEmulator:
         with self.lock:
             target = self._target_mailbox(url, principal)
         email = target.email if target else None
-        # A batch item can't lose its connection: "drop" only hits whole requests.
-        fault = self._request_fault(url, email, kinds=ITEM_FAULT_KINDS)
+        fault = self.faults.answer(url, email, kinds=ITEM_KINDS)
         if fault is not None:
             response = fault
         elif wave is not None and not wave.enter(target, principal, method):
