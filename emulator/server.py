@@ -20,9 +20,9 @@ import uuid
 from collections import Counter, namedtuple
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import quote, unquote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
-from . import recurrence_delta, timeutil, webhooks
+from . import events, recurrence_delta, timeutil, webhooks
 from .auth import DEFAULT_SCOPES, AuthServer
 from .faults import DROP, ITEM_KINDS, FaultInjector
 from .invitations import Invitations
@@ -35,6 +35,7 @@ from .protocol import (
     header,
     normalize_path,
     not_found,
+    only,
 )
 from .store import Mailbox, category_color
 from .throttling import MAILBOX_CONCURRENCY, MailboxThrottling
@@ -46,7 +47,6 @@ _logger = logging.getLogger(__name__)
 RequestRecord = namedtuple("RequestRecord", "method path status mailbox")
 ValidationResult = namedtuple("ValidationResult", "status headers body token ok")
 MAX_BATCH = 20
-DEFAULT_PAGE = 10
 DELTA_DEFAULT_PAGE = 10
 MAX_SUBSCRIPTION_MINUTES = 10080
 SYNC_STATES_KEPT = 100
@@ -480,10 +480,10 @@ class GraphEmulator:
     def _user_route(self, request, mailbox, prefix, rest):
         method = request.method
         if not rest:
-            self._only(method, "GET")
+            only(method, "GET")
             return Response(200, self._user_resource(mailbox))
         if rest == ["mailboxSettings"]:
-            self._only(method, "GET")
+            only(method, "GET")
             return Response(
                 200,
                 {
@@ -494,7 +494,7 @@ class GraphEmulator:
         if rest[0] == "outlook" and len(rest) >= 2 and rest[1].lower() == "mastercategories":
             return self._categories(request, mailbox, rest[2:])
         if rest == ["calendars"]:
-            self._only(method, "GET")
+            only(method, "GET")
             return Response(
                 200,
                 {
@@ -517,26 +517,19 @@ class GraphEmulator:
         else:
             link_prefix = prefix
         if not rest:
-            self._only(method, "GET")
+            only(method, "GET")
             return Response(200, self._calendar_resource(mailbox))
         if rest[0] == "events":
-            return self._events(request, mailbox, calendar_id, rest[1:], link_prefix)
+            return events.handle(self, request, mailbox, calendar_id, rest[1:], link_prefix)
         if rest[0].lower() == "calendarview":
-            self._only(method, "GET")
+            only(method, "GET")
             # The SDKs call the delta function as ``delta()`` (OData function-call syntax,
             # msgraph-sdk-python's DeltaRequestBuilder); Graph answers both forms alike.
             if rest[1:] in (["delta"], ["delta()"]):
                 return self._delta(request, mailbox, calendar_id, link_prefix)
             if len(rest) == 1:
-                return self._calendar_view(request, mailbox, calendar_id, link_prefix)
+                return events.calendar_view(self, request, mailbox, calendar_id, link_prefix)
         raise GraphError(400, "BadRequest", "Resource not found for the segment '%s'." % rest[0])
-
-    @staticmethod
-    def _only(method, *allowed):
-        if method not in allowed:
-            raise GraphError(
-                405, "BadRequest", "Specified HTTP method is not allowed for the request target."
-            )
 
     def _user_resource(self, mailbox):
         given, _, surname = mailbox.display_name.partition(" ")
@@ -572,227 +565,6 @@ class GraphEmulator:
             "isRemovable": False,
             "owner": {"name": mailbox.display_name, "address": mailbox.email},
         }
-
-    # ----- events -------------------------------------------------------------------------
-
-    @staticmethod
-    def _render_opts(query, prefer):
-        select = [s.strip() for s in query.get("$select", "").split(",") if s.strip()] or None
-        expand = None
-        raw = query.get("$expand", "")
-        if raw:
-            match = re.match(r"^\s*singleValueExtendedProperties\s*(?:\((.*)\))?\s*$", raw, re.I)
-            if match:
-                inner = match.group(1) or ""
-                ids = re.findall(r"id\s+eq\s+'((?:[^']|'')*)'", inner, re.I)
-                expand = {i.replace("''", "'").lower() for i in ids} if ids else True
-        body_type = prefer.get("outlook.body-content-type")
-        return {
-            "tz_name": prefer.get("outlook.timezone"),
-            "select": select,
-            "expand_ext": expand,
-            "body_type": body_type,
-        }
-
-    def _applied(self, prefer, page_size_applied=False):
-        applied = []
-        if prefer.get("outlook.timezone"):
-            applied.append('outlook.timezone="%s"' % prefer["outlook.timezone"])
-        if prefer.get("outlook.body-content-type"):
-            applied.append('outlook.body-content-type="%s"' % prefer["outlook.body-content-type"])
-        if page_size_applied and prefer.get("odata.maxpagesize"):
-            applied.append("odata.maxpagesize=%s" % prefer["odata.maxpagesize"])
-        return {"Preference-Applied": ", ".join(applied)} if applied else {}
-
-    def _events(self, request, mailbox, calendar_id, rest, prefix):
-        method, query, prefer, body = request.method, request.query, request.prefer, request.body
-        opts = self._render_opts(query, prefer)
-        if not rest:
-            if method == "POST":
-                event, _created = mailbox.api_create(body, calendar_id=calendar_id)
-                rendered = mailbox.render(
-                    event, tz_name=opts["tz_name"], body_type=opts["body_type"]
-                )
-                rendered = {
-                    "@odata.context": "%s/$metadata#users('%s')/events/$entity"
-                    % (self.base_url, mailbox.user_id),
-                    **rendered,
-                }
-                return Response(201, rendered, self._applied(prefer))
-            self._only(method, "GET")
-            items = mailbox.listing(calendar_id)
-            if query.get("$filter"):
-                tree = mailbox.parse_filter(query["$filter"])
-                items = [e for e in items if mailbox.matches(e, tree)]
-            items = self._order(items, query.get("$orderby"))
-            return self._page(
-                mailbox,
-                items,
-                query,
-                prefer,
-                opts,
-                prefix + "/events",
-                "%s/$metadata#users('%s')/events" % (self.base_url, mailbox.user_id),
-            )
-        event_id = rest[0]
-        if len(rest) == 1:
-            if method == "GET":
-                event = mailbox.get(event_id)
-                rendered = mailbox.render(event, **opts)
-                return Response(
-                    200,
-                    {
-                        "@odata.context": "%s/$metadata#users('%s')/events/$entity"
-                        % (self.base_url, mailbox.user_id),
-                        **rendered,
-                    },
-                    self._applied(prefer),
-                )
-            if method == "PATCH":
-                event = mailbox.api_update(event_id, body, request.header("If-Match"))
-                return Response(
-                    200,
-                    mailbox.render(event, tz_name=opts["tz_name"], body_type=opts["body_type"]),
-                    self._applied(prefer),
-                )
-            if method == "DELETE":
-                mailbox.api_delete(event_id, request.header("If-Match"))
-                return Response(204)
-            self._only(method, "GET", "PATCH", "DELETE")
-        action = rest[1]
-        if len(rest) == 2 and action == "instances":
-            self._only(method, "GET")
-            master = mailbox.get(event_id)
-            start, end = self._window(query)
-            items = (
-                mailbox.series_instances(master, start, end)
-                if (master["type"] == "seriesMaster")
-                else []
-            )
-            items.sort(key=lambda e: (e["_start"], e["id"]))
-            return self._page(
-                mailbox,
-                items,
-                query,
-                prefer,
-                opts,
-                prefix + "/events/" + quote(event_id, safe="") + "/instances",
-                "%s/$metadata#users('%s')/events('%s')/instances"
-                % (self.base_url, mailbox.user_id, event_id),
-            )
-        if len(rest) == 2 and action == "cancel":
-            self._only(method, "POST")
-            comment = ""
-            if isinstance(body, dict):
-                comment = next((v for k, v in body.items() if k.lower() == "comment"), "")
-            mailbox.api_cancel(event_id, comment)
-            return Response(202)
-        if len(rest) == 2 and action.lower() in ("accept", "decline", "tentativelyaccept"):
-            self._only(method, "POST")
-            self.invitations.respond(mailbox, event_id, action, body)
-            return Response(202)
-        raise GraphError(400, "BadRequest", "Resource not found for the segment '%s'." % action)
-
-    @staticmethod
-    def _order(items, orderby):
-        if not orderby:
-            return sorted(items, key=lambda e: (e["createdDateTime"], e["id"]))
-        field, _, direction = orderby.strip().partition(" ")
-        keys = {
-            "start/datetime": lambda e: e["_start"],
-            "end/datetime": lambda e: e["_end"],
-            "lastmodifieddatetime": lambda e: e["lastModifiedDateTime"],
-            "createddatetime": lambda e: e["createdDateTime"],
-            "subject": lambda e: (e["subject"] or "").lower(),
-        }
-        key = keys.get(field.lower())
-        if key is None:
-            raise GraphError(
-                400, "BadRequest", "The $orderby property '%s' is not supported." % field
-            )
-        return sorted(items, key=key, reverse=direction.strip().lower() == "desc")
-
-    def _page_size(self, query, prefer, default=DEFAULT_PAGE, maximum=1000):
-        raw = query.get("$top") or prefer.get("odata.maxpagesize")
-        if not raw:
-            return default
-        try:
-            size = int(raw)
-        except ValueError as exc:
-            raise GraphError(400, "BadRequest", "Invalid $top value '%s'." % raw) from exc
-        if size < 1:
-            raise GraphError(400, "BadRequest", "Invalid $top value '%s'." % raw)
-        return min(size, maximum)
-
-    def _page(self, mailbox, items, query, prefer, opts, link_path, context):
-        size = self._page_size(query, prefer)
-        try:
-            skip = int(query.get("$skip") or 0)
-        except ValueError as exc:
-            raise GraphError(400, "BadRequest", "Invalid $skip value.") from exc
-        page = items[skip : skip + size]
-        out = {"@odata.context": context, "value": [mailbox.render(e, **opts) for e in page]}
-        if skip + size < len(items):
-            params = {k: v for k, v in query.items() if k != "$skip"}
-            params = self._original_case(params)
-            params["$skip"] = str(skip + size)
-            out["@odata.nextLink"] = "%s/%s?%s" % (
-                self.base_url,
-                link_path,
-                urlencode(params, safe="$,'/:()"),
-            )
-        return Response(200, out, self._applied(prefer, True))
-
-    @staticmethod
-    def _original_case(params):
-        names = {"startdatetime": "startDateTime", "enddatetime": "endDateTime"}
-        return {names.get(k, k): v for k, v in params.items()}
-
-    @staticmethod
-    def _window(query):
-        start, end = query.get("startdatetime"), query.get("enddatetime")
-        if not start or not end:
-            raise GraphError(
-                400,
-                "ErrorInvalidParameter",
-                "This request requires a time window "
-                "specified by the query string parameters StartDateTime and "
-                "EndDateTime.",
-            )
-        try:
-            window = timeutil.parse_instant(start), timeutil.parse_instant(end)
-        except ValueError as exc:
-            raise GraphError(
-                400,
-                "ErrorInvalidParameter",
-                "The value '%s' of the parameter "
-                "'StartDateTime' or 'EndDateTime' is not valid." % start,
-            ) from exc
-        if window[1] <= window[0]:
-            raise GraphError(
-                400,
-                "ErrorInvalidParameter",
-                "The value of the EndDateTime parameter must be later than StartDateTime.",
-            )
-        return window
-
-    def _calendar_view(self, request, mailbox, calendar_id, prefix):
-        query, prefer = request.query, request.prefer
-        start, end = self._window(query)
-        opts = self._render_opts(query, prefer)
-        items = mailbox.view(start, end, calendar_id)
-        if query.get("$filter"):
-            tree = mailbox.parse_filter(query["$filter"])
-            items = [e for e in items if mailbox.matches(e, tree)]
-        return self._page(
-            mailbox,
-            items,
-            query,
-            prefer,
-            opts,
-            prefix + "/calendarView",
-            self.base_url + "/$metadata#Collection(event)",
-        )
 
     # ----- delta --------------------------------------------------------------------------
 
@@ -852,8 +624,8 @@ class GraphEmulator:
                 expand, page = base["expand"], base["page"]
             else:
                 base = None
-                window = self._window(query)
-                opts = self._render_opts(query, prefer)
+                window = events.window(query)
+                opts = events.render_options(request)
                 expand = (
                     sorted(opts["expand_ext"])
                     if isinstance(opts["expand_ext"], set)
@@ -895,7 +667,7 @@ class GraphEmulator:
             self._keep(mailbox, "r:" + round_key, current)
             offset = 0
         final = current["final"]
-        size = self._page_size({}, prefer, default=int(final["page"] or self.delta_page_default))
+        size = events.page_size({}, prefer, default=int(final["page"] or self.delta_page_default))
         chunk = current["pending"][offset : offset + size]
         expand = final["expand"]
         expand = set(expand) if isinstance(expand, list) else expand
@@ -935,7 +707,7 @@ class GraphEmulator:
             self._keep(mailbox, "d:" + token, final)
             out["@odata.deltaLink"] = "%s%s?$deltatoken=%s" % (self.base_url, path, token)
         out["value"] = values
-        return Response(200, out, self._applied(prefer, True))
+        return Response(200, out, events.preference_applied(prefer, True))
 
     # ----- categories ---------------------------------------------------------------------
 
@@ -949,7 +721,7 @@ class GraphEmulator:
             if method == "POST":
                 category = mailbox.api_create_category(body)
                 return Response(201, {"@odata.context": context + "/$entity", **category})
-            self._only(method, "GET")
+            only(method, "GET")
             return Response(
                 200, {"@odata.context": context, "value": [dict(c) for c in mailbox.categories]}
             )
@@ -1104,7 +876,7 @@ class GraphEmulator:
         if not rest:
             if method == "POST":
                 return self._create_subscription(body, principal)
-            self._only(method, "GET")
+            only(method, "GET")
             with self.lock:
                 items = [
                     self._subscription_resource(s)
@@ -1119,7 +891,7 @@ class GraphEmulator:
             if sub is None or sub["applicationId"] != principal.client_id:
                 raise GraphError(404, "ResourceNotFound", "The object was not found.")
             if len(rest) == 2 and rest[1] == "reauthorize":
-                self._only(method, "POST")
+                only(method, "POST")
                 return Response(204)
             if len(rest) != 1:
                 raise GraphError(
@@ -1130,7 +902,7 @@ class GraphEmulator:
             if method == "DELETE":
                 del self.subscriptions[rest[0]]
                 return Response(204)
-            self._only(method, "PATCH")
+            only(method, "PATCH")
             if not isinstance(body, dict) or "expirationDateTime" not in body:
                 raise GraphError(
                     400, "InvalidRequest", "expirationDateTime is required to renew a subscription."
