@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import shutil
 import socket
 import ssl
@@ -22,7 +21,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote, urlsplit
 
-from . import events, recurrence_delta, timeutil, webhooks
+from . import delta, events, timeutil, webhooks
 from .auth import DEFAULT_SCOPES, AuthServer
 from .faults import DROP, ITEM_KINDS, FaultInjector
 from .invitations import Invitations
@@ -47,14 +46,11 @@ _logger = logging.getLogger(__name__)
 RequestRecord = namedtuple("RequestRecord", "method path status mailbox")
 ValidationResult = namedtuple("ValidationResult", "status headers body token ok")
 MAX_BATCH = 20
-DELTA_DEFAULT_PAGE = 10
 MAX_SUBSCRIPTION_MINUTES = 10080
-SYNC_STATES_KEPT = 100
 _RESOURCE = re.compile(
     r"^/?(me|users/([^/]+)|users\('([^']+)'\))/(events|calendar/events|calendars/[^/]+/events)/?$",
     re.I,
 )
-DELTA_UNSUPPORTED_OPTIONS = ("$expand", "$filter", "$orderby", "$search", "$select")
 
 
 class _Server(ThreadingHTTPServer):
@@ -173,7 +169,7 @@ class GraphEmulator:
         self.shuffle_batch = True
         self.counters = Counter()
         self.requests = []
-        self.delta_page_default = DELTA_DEFAULT_PAGE
+        self.delta_page_default = delta.DEFAULT_PAGE
         self._server = None
         self._thread = None
         self._tmpdir = None
@@ -526,7 +522,7 @@ class GraphEmulator:
             # The SDKs call the delta function as ``delta()`` (OData function-call syntax,
             # msgraph-sdk-python's DeltaRequestBuilder); Graph answers both forms alike.
             if rest[1:] in (["delta"], ["delta()"]):
-                return self._delta(request, mailbox, calendar_id, link_prefix)
+                return delta.handle(self, request, mailbox, calendar_id, link_prefix)
             if len(rest) == 1:
                 return events.calendar_view(self, request, mailbox, calendar_id, link_prefix)
         raise GraphError(400, "BadRequest", "Resource not found for the segment '%s'." % rest[0])
@@ -565,149 +561,6 @@ class GraphEmulator:
             "isRemovable": False,
             "owner": {"name": mailbox.display_name, "address": mailbox.email},
         }
-
-    # ----- delta --------------------------------------------------------------------------
-
-    def _gone(self, mailbox, code=None):
-        if code and code != "SyncStateNotFound":
-            message = "A full resynchronization is required."
-        else:
-            code = "SyncStateNotFound"
-            message = "The sync state generation is not found; generation=%d;[highest=%d]." % (
-                max(0, mailbox.seq - 1),
-                mailbox.seq,
-            )
-        return GraphError(410, code, message)
-
-    def _keep(self, mailbox, key, value):
-        states = mailbox.sync_states
-        states[key] = value
-        if len(states) > SYNC_STATES_KEPT * 2:
-            for old in list(states)[: len(states) - SYNC_STATES_KEPT * 2]:
-                states.pop(old, None)
-
-    def _delta(self, request, mailbox, calendar_id, prefix):
-        query, prefer = request.query, request.prefer
-        # event-delta.md: calendarView delta supports neither $expand, $filter, $orderby nor
-        # $search, and $select cannot narrow its properties.
-        unsupported = sorted(name for name in DELTA_UNSUPPORTED_OPTIONS if name in query)
-        if unsupported:
-            raise GraphError(
-                400,
-                "ErrorInvalidUrlQuery",
-                "The following parameters are not supported with change tracking over the "
-                "'Events' resource: '%s'." % ", ".join(unsupported),
-            )
-        deltatoken, skiptoken = query.get("$deltatoken"), query.get("$skiptoken")
-        path = "/%s/calendarView/delta" % prefix
-        if deltatoken or skiptoken:
-            fault = self.faults.take(("expire_delta",), path, mailbox.email)
-            if fault is not None:
-                raise self._gone(mailbox, fault.code)
-        if skiptoken:
-            ref = mailbox.sync_states.get("s:" + skiptoken)
-            if ref is None:
-                raise self._gone(mailbox)
-            round_key, offset = ref
-            current = mailbox.sync_states.get("r:" + round_key)
-            if current is None:
-                raise self._gone(mailbox)
-        else:
-            if deltatoken:
-                base = mailbox.sync_states.get("d:" + deltatoken)
-                if base is None or base["calendar"] != (calendar_id or mailbox.calendar_id):
-                    raise self._gone(mailbox)
-                window = (
-                    timeutil.parse_instant(base["start"]),
-                    timeutil.parse_instant(base["end"]),
-                )
-                expand, page = base["expand"], base["page"]
-            else:
-                base = None
-                window = events.window(query)
-                opts = events.render_options(request)
-                expand = (
-                    sorted(opts["expand_ext"])
-                    if isinstance(opts["expand_ext"], set)
-                    else opts["expand_ext"]
-                )
-                page = prefer.get("odata.maxpagesize")
-            instances = mailbox.view(window[0], window[1], calendar_id, with_masters=True)
-            ids = [e["id"] for e in instances]
-            if base is None:
-                pending = [["event", i] for i in ids]
-            else:
-                known = set(base["known"])
-                current_ids = set(ids)
-                pending = [
-                    ["event", e["id"]]
-                    for e in instances
-                    if e["_seq"] > base["seq"] or e["id"] not in known
-                ]
-                pending += [["removed", i] for i in base["known"] if i not in current_ids]
-                pending += [
-                    ["removed", i]
-                    for i in recurrence_delta.removed_outside_window(
-                        mailbox, base, current_ids, calendar_id, self.lenient
-                    )
-                ]
-            round_key = secrets.token_urlsafe(12)
-            current = {
-                "pending": pending,
-                "final": {
-                    "calendar": calendar_id or mailbox.calendar_id,
-                    "start": fmt_instant(window[0]),
-                    "end": fmt_instant(window[1]),
-                    "seq": mailbox.seq,
-                    "known": ids,
-                    "expand": expand,
-                    "page": page,
-                },
-            }
-            self._keep(mailbox, "r:" + round_key, current)
-            offset = 0
-        final = current["final"]
-        size = events.page_size({}, prefer, default=int(final["page"] or self.delta_page_default))
-        chunk = current["pending"][offset : offset + size]
-        expand = final["expand"]
-        expand = set(expand) if isinstance(expand, list) else expand
-        values = []
-        for kind, event_id in chunk:
-            if kind == "removed":
-                values.append(
-                    {
-                        "@odata.type": "#microsoft.graph.event",
-                        "id": event_id,
-                        "@removed": {"reason": "deleted"},
-                    }
-                )
-                continue
-            try:
-                event = mailbox.get(event_id)
-            except GraphError:
-                continue
-            rendered = mailbox.render(
-                event,
-                tz_name=prefer.get("outlook.timezone"),
-                body_type=prefer.get("outlook.body-content-type"),
-                expand_ext=expand,
-            )
-            values.append(
-                recurrence_delta.delta_item(
-                    {"@odata.type": "#microsoft.graph.event", **rendered}, self.lenient
-                )
-            )
-        out = {"@odata.context": self.base_url + "/$metadata#Collection(event)"}
-        if offset + size < len(current["pending"]):
-            token = secrets.token_urlsafe(24)
-            self._keep(mailbox, "s:" + token, (round_key, offset + size))
-            out["@odata.nextLink"] = "%s%s?$skiptoken=%s" % (self.base_url, path, token)
-        else:
-            token = secrets.token_urlsafe(32)
-            self._keep(mailbox, "d:" + token, final)
-            out["@odata.deltaLink"] = "%s%s?$deltatoken=%s" % (self.base_url, path, token)
-        out["value"] = values
-        return Response(200, out, events.preference_applied(prefer, True))
 
     # ----- categories ---------------------------------------------------------------------
 
