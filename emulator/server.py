@@ -21,7 +21,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote, urlsplit
 
-from . import delta, events, timeutil, webhooks
+from . import categories, delta, events, timeutil, webhooks
 from .auth import DEFAULT_SCOPES, AuthServer
 from .faults import DROP, ITEM_KINDS, FaultInjector
 from .invitations import Invitations
@@ -36,7 +36,7 @@ from .protocol import (
     not_found,
     only,
 )
-from .store import Mailbox, category_color
+from .store import Mailbox
 from .throttling import MAILBOX_CONCURRENCY, MailboxThrottling
 from .timeutil import fmt_instant, now_utc
 from .tls import make_certificate
@@ -488,7 +488,7 @@ class GraphEmulator:
                 },
             )
         if rest[0] == "outlook" and len(rest) >= 2 and rest[1].lower() == "mastercategories":
-            return self._categories(request, mailbox, rest[2:])
+            return categories.handle(self, request, mailbox, rest[2:])
         if rest == ["calendars"]:
             only(method, "GET")
             return Response(
@@ -561,36 +561,6 @@ class GraphEmulator:
             "isRemovable": False,
             "owner": {"name": mailbox.display_name, "address": mailbox.email},
         }
-
-    # ----- categories ---------------------------------------------------------------------
-
-    def _categories(self, request, mailbox, rest):
-        method, body = request.method, request.body
-        context = "%s/$metadata#users('%s')/outlook/masterCategories" % (
-            self.base_url,
-            mailbox.user_id,
-        )
-        if not rest:
-            if method == "POST":
-                category = mailbox.api_create_category(body)
-                return Response(201, {"@odata.context": context + "/$entity", **category})
-            only(method, "GET")
-            return Response(
-                200, {"@odata.context": context, "value": [dict(c) for c in mailbox.categories]}
-            )
-        category = mailbox.category(rest[0])
-        if method == "GET":
-            return Response(200, {"@odata.context": context + "/$entity", **category})
-        if method == "PATCH":
-            if isinstance(body, dict) and "color" in body:
-                category["color"] = category_color(body["color"])
-            return Response(200, {"@odata.context": context + "/$entity", **category})
-        if method == "DELETE":
-            mailbox.categories.remove(category)
-            return Response(204)
-        raise GraphError(
-            405, "BadRequest", "Specified HTTP method is not allowed for the request target."
-        )
 
     # ----- $batch -------------------------------------------------------------------------
 
