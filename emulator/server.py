@@ -21,9 +21,9 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote, urlsplit
 
-from . import categories, delta, events, timeutil, webhooks
+from . import batch, categories, delta, events, timeutil, webhooks
 from .auth import DEFAULT_SCOPES, AuthServer
-from .faults import DROP, ITEM_KINDS, FaultInjector
+from .faults import DROP, FaultInjector
 from .invitations import Invitations
 from .protocol import (
     JSON_TYPE,
@@ -31,7 +31,6 @@ from .protocol import (
     GraphRequest,
     Response,
     error_response,
-    header,
     normalize_path,
     not_found,
     only,
@@ -45,7 +44,6 @@ _logger = logging.getLogger(__name__)
 
 RequestRecord = namedtuple("RequestRecord", "method path status mailbox")
 ValidationResult = namedtuple("ValidationResult", "status headers body token ok")
-MAX_BATCH = 20
 MAX_SUBSCRIPTION_MINUTES = 10080
 _RESOURCE = re.compile(
     r"^/?(me|users/([^/]+)|users\('([^']+)'\))/(events|calendar/events|calendars/[^/]+/events)/?$",
@@ -341,7 +339,8 @@ class GraphEmulator:
 
     # ----- HTTP entry ---------------------------------------------------------------------
 
-    def _record(self, method, path, status, mailbox, count_total=True):
+    def record(self, method, path, status, mailbox, count_total=True):
+        """Count a request (``counters``) and keep it (``requests``); status 0: dropped."""
         with self.lock:
             if count_total:
                 self.counters["total"] += 1
@@ -361,10 +360,10 @@ class GraphEmulator:
         else:
             response, mailbox = self._serve_identity(method, path, raw_body), None
         if response is None:
-            self._record(method, path, 0, mailbox)
+            self.record(method, path, 0, mailbox)
             handler.drop()
             return
-        self._record(method, path, response.status, mailbox)
+        self.record(method, path, response.status, mailbox)
         handler.send(response, request_id)
 
     def _serve_graph(self, handler, method, path, raw_body, request_id):
@@ -377,7 +376,7 @@ class GraphEmulator:
                     GraphError(401, "InvalidAuthenticationToken", str(exc)).body(request_id),
                     {"WWW-Authenticate": 'Bearer realm=""'},
                 ), None
-            target = self._target_mailbox(path[len("/v1.0") :], principal)
+            target = self.target_mailbox(path[len("/v1.0") :], principal)
         fault = self.faults.answer(path, target.email if target else None)
         if fault == DROP:
             return None, target.email if target else None
@@ -407,7 +406,8 @@ class GraphEmulator:
             response = self.dispatch(request)
         return response, target.email if target else None
 
-    def _target_mailbox(self, rel, principal):
+    def target_mailbox(self, rel, principal):
+        """The mailbox a Graph URL addresses, for faults and throttling (access unchecked)."""
         segments = [unquote(s) for s in urlsplit(rel).path.split("/") if s]
         if not segments:
             return None
@@ -436,7 +436,7 @@ class GraphEmulator:
             if head == "$batch":
                 if request.method != "POST" or request.in_batch:
                     raise GraphError(400, "BadRequest", "Invalid batch request.")
-                return self._batch(request)
+                return batch.handle(self, request)
             if head.lower() == "subscriptions":
                 return self._subscriptions(request, segments[1:])
             with self.lock:
@@ -560,136 +560,6 @@ class GraphEmulator:
             "isTallyingResponses": True,
             "isRemovable": False,
             "owner": {"name": mailbox.display_name, "address": mailbox.email},
-        }
-
-    # ----- $batch -------------------------------------------------------------------------
-
-    def _batch(self, request):
-        body = request.body
-        requests_in = body.get("requests") if isinstance(body, dict) else None
-        if not isinstance(requests_in, list) or not requests_in:
-            raise GraphError(400, "BadRequest", "Invalid batch payload format.")
-        if len(requests_in) > MAX_BATCH:
-            raise GraphError(
-                400, "BadRequest", "Number of requests exceeds the limit of %d." % MAX_BATCH
-            )
-        seen = set()
-        for item in requests_in:
-            if not isinstance(item, dict) or not all(
-                isinstance(item.get(k), str) and item.get(k) for k in ("id", "method", "url")
-            ):
-                raise GraphError(
-                    400,
-                    "BadRequest",
-                    "Invalid batch payload format: every request needs id, method and url.",
-                )
-            if item["id"].lower() in seen:
-                raise GraphError(
-                    400,
-                    "BadRequest",
-                    "Batch request contains duplicate request id '%s'." % item["id"],
-                )
-            seen.add(item["id"].lower())
-        for item in requests_in:
-            for dep in item.get("dependsOn") or []:
-                if str(dep).lower() not in seen:
-                    raise GraphError(
-                        400,
-                        "BadRequest",
-                        "Request '%s' depends on unknown request '%s'." % (item["id"], dep),
-                    )
-        results = {}
-        todo = list(requests_in)
-        while todo:
-            # The items whose dependencies are done start together and run in parallel, each
-            # in a slot of its mailbox (emulator/throttling.py); dependents wait for them.
-            ready = [
-                item
-                for item in todo
-                if all(str(d).lower() in results for d in item.get("dependsOn") or [])
-            ]
-            if not ready:
-                raise GraphError(400, "BadRequest", "Batch request dependencies form a cycle.")
-            wave = self.throttling.wave()
-            try:
-                for item in ready:
-                    todo.remove(item)
-                    deps = [str(d).lower() for d in item.get("dependsOn") or []]
-                    if any(results[d]["status"] >= 400 for d in deps):
-                        result = {
-                            "id": item["id"],
-                            "status": 424,
-                            "headers": {"Content-Type": "application/json"},
-                            "body": GraphError(
-                                424, "FailedDependency", "Failed dependency."
-                            ).body(),
-                        }
-                    else:
-                        result = self._batch_item(item, request.principal, wave)
-                    results[item["id"].lower()] = result
-            finally:
-                wave.finish()
-        responses = [results[item["id"].lower()] for item in requests_in]
-        if self.shuffle_batch:
-            self.random.shuffle(responses)
-        return Response(200, {"responses": responses})
-
-    def _batch_item(self, item, principal, wave=None):
-        method = item["method"].upper()
-        url = item["url"]
-        if "://" in url:
-            return self._item_error(
-                item, GraphError(400, "BadRequest", "The url of a batch request must be relative.")
-            )
-        url = "/" + url.lstrip("/")
-        if url.startswith("/v1.0/"):
-            url = url[len("/v1.0") :]
-        headers = {k: str(v) for k, v in (item.get("headers") or {}).items()}
-        body = item.get("body")
-        if body is not None and not header(headers, "Content-Type"):
-            return self._item_error(
-                item,
-                GraphError(
-                    400, "BadRequest", "A Content-Type header is required when a body is present."
-                ),
-            )
-        if isinstance(body, str):
-            try:
-                body = json.loads(base64.b64decode(body))
-            except ValueError:
-                return self._item_error(
-                    item, GraphError(400, "BadRequest", "Unable to read the request body.")
-                )
-        with self.lock:
-            target = self._target_mailbox(url, principal)
-        email = target.email if target else None
-        fault = self.faults.answer(url, email, kinds=ITEM_KINDS)
-        if fault is not None:
-            response = fault
-        elif wave is not None and not wave.enter(target, principal, method):
-            # Over the mailbox's concurrency limit: this item alone fails, with Retry-After.
-            response = error_response(self.throttling.refusal())
-        else:
-            response = self.dispatch(
-                GraphRequest(method, url, headers, body, principal, in_batch=True)
-            )
-        self._record(method, url, response.status, email, count_total=False)
-        with self.lock:
-            self.counters["batch_items"] += 1
-        out_headers = {"Content-Type": "application/json"} if response.body is not None else {}
-        out_headers.update(response.headers)
-        result = {"id": item["id"], "status": response.status, "headers": out_headers}
-        if response.body not in (None, b""):
-            result["body"] = response.body
-        return result
-
-    @staticmethod
-    def _item_error(item, exc):
-        return {
-            "id": item["id"],
-            "status": exc.status,
-            "headers": {"Content-Type": "application/json"},
-            "body": exc.body(),
         }
 
     # ----- subscriptions and notifications ------------------------------------------------
