@@ -17,11 +17,10 @@ import threading
 import time
 import uuid
 from collections import Counter, namedtuple
-from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote, urlsplit
 
-from . import batch, categories, delta, events, timeutil, webhooks
+from . import batch, categories, delta, events, subscriptions, webhooks
 from .auth import DEFAULT_SCOPES, AuthServer
 from .faults import DROP, FaultInjector
 from .invitations import Invitations
@@ -37,18 +36,11 @@ from .protocol import (
 )
 from .store import Mailbox
 from .throttling import MAILBOX_CONCURRENCY, MailboxThrottling
-from .timeutil import fmt_instant, now_utc
 from .tls import make_certificate
 
 _logger = logging.getLogger(__name__)
 
 RequestRecord = namedtuple("RequestRecord", "method path status mailbox")
-ValidationResult = namedtuple("ValidationResult", "status headers body token ok")
-MAX_SUBSCRIPTION_MINUTES = 10080
-_RESOURCE = re.compile(
-    r"^/?(me|users/([^/]+)|users\('([^']+)'\))/(events|calendar/events|calendars/[^/]+/events)/?$",
-    re.I,
-)
 
 
 class _Server(ThreadingHTTPServer):
@@ -173,7 +165,7 @@ class GraphEmulator:
         self._tmpdir = None
         self.ca_path = None
         self.webhook_ssl_context = None
-        self._deliverer = webhooks.Deliverer()
+        self.deliverer = webhooks.Deliverer()
         self.invitations = Invitations(self)
 
     # ----- lifecycle ----------------------------------------------------------------------
@@ -214,7 +206,7 @@ class GraphEmulator:
                 connection.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=5)
         self._server = None
-        self._deliverer.stop()
+        self.deliverer.stop()
         if self.state_file:
             self.save_state(self.state_file)
         if self._tmpdir:
@@ -438,7 +430,7 @@ class GraphEmulator:
                     raise GraphError(400, "BadRequest", "Invalid batch request.")
                 return batch.handle(self, request)
             if head.lower() == "subscriptions":
-                return self._subscriptions(request, segments[1:])
+                return subscriptions.handle(self, request, segments[1:])
             with self.lock:
                 mailbox, prefix, rest = self._resolve_user(segments, request.principal)
                 return self._user_route(request, mailbox, prefix, rest)
@@ -562,253 +554,39 @@ class GraphEmulator:
             "owner": {"name": mailbox.display_name, "address": mailbox.email},
         }
 
-    # ----- subscriptions and notifications ------------------------------------------------
-
-    def _subscriptions(self, request, rest):
-        method, body, principal = request.method, request.body, request.principal
-        if not rest:
-            if method == "POST":
-                return self._create_subscription(body, principal)
-            only(method, "GET")
-            with self.lock:
-                items = [
-                    self._subscription_resource(s)
-                    for s in self.subscriptions.values()
-                    if s["applicationId"] == principal.client_id
-                ]
-            return Response(
-                200, {"@odata.context": self.base_url + "/$metadata#subscriptions", "value": items}
-            )
-        with self.lock:
-            sub = self.subscriptions.get(rest[0])
-            if sub is None or sub["applicationId"] != principal.client_id:
-                raise GraphError(404, "ResourceNotFound", "The object was not found.")
-            if len(rest) == 2 and rest[1] == "reauthorize":
-                only(method, "POST")
-                return Response(204)
-            if len(rest) != 1:
-                raise GraphError(
-                    400, "BadRequest", "Resource not found for the segment '%s'." % rest[1]
-                )
-            if method == "GET":
-                return Response(200, self._subscription_resource(sub))
-            if method == "DELETE":
-                del self.subscriptions[rest[0]]
-                return Response(204)
-            only(method, "PATCH")
-            if not isinstance(body, dict) or "expirationDateTime" not in body:
-                raise GraphError(
-                    400, "InvalidRequest", "expirationDateTime is required to renew a subscription."
-                )
-            sub["expirationDateTime"] = self._check_expiration(body["expirationDateTime"])
-            return Response(200, self._subscription_resource(sub))
-
-    @staticmethod
-    def _check_expiration(value):
-        try:
-            when = timeutil.parse_instant(value)
-        except (ValueError, AttributeError, TypeError) as exc:
-            raise GraphError(
-                400, "InvalidRequest", "expirationDateTime '%s' is not a valid date." % value
-            ) from exc
-        now = now_utc()
-        if when <= now:
-            raise GraphError(
-                400, "InvalidRequest", "Subscription expiration can only be in the future."
-            )
-        if when > now + timedelta(minutes=MAX_SUBSCRIPTION_MINUTES):
-            raise GraphError(
-                400,
-                "InvalidRequest",
-                "Subscription expiration can only be %d "
-                "minutes in the future." % MAX_SUBSCRIPTION_MINUTES,
-            )
-        return fmt_instant(when)
-
-    def _create_subscription(self, body, principal):
-        if not isinstance(body, dict):
-            raise GraphError(400, "InvalidRequest", "A subscription body is required.")
-        resource = body.get("resource") or ""
-        match = _RESOURCE.match(resource)
-        if not match:
-            raise GraphError(
-                400,
-                "InvalidRequest",
-                "Resource '%s' is not supported: use me/events or users/{id}/events." % resource,
-            )
-        change_types = [c.strip() for c in (body.get("changeType") or "").split(",") if c.strip()]
-        if not change_types or any(
-            c not in ("created", "updated", "deleted") for c in change_types
-        ):
-            raise GraphError(
-                400,
-                "InvalidRequest",
-                "changeType '%s' is not valid; use "
-                "created, updated and/or deleted." % body.get("changeType"),
-            )
-        for key in ("notificationUrl", "lifecycleNotificationUrl"):
-            if key in body and body[key] is not None and not webhooks.url_allowed(body[key]):
-                raise GraphError(400, "InvalidRequest", "The %s must be an https URL." % key)
-        if not body.get("notificationUrl"):
-            raise GraphError(400, "InvalidRequest", "notificationUrl is required.")
-        client_state = body.get("clientState")
-        if client_state is not None and (
-            not isinstance(client_state, str) or len(client_state) > 128
-        ):
-            raise GraphError(400, "InvalidRequest", "clientState must be at most 128 characters.")
-        expiration = self._check_expiration(body.get("expirationDateTime"))
-        with self.lock:
-            if match.group(1).lower() == "me":
-                if not principal.user_id:
-                    raise GraphError(
-                        400,
-                        "InvalidRequest",
-                        "/me request is only valid with delegated authentication flow.",
-                    )
-                mailbox = self.mailboxes[principal.user_id]
-            else:
-                mailbox = self.find_mailbox(match.group(2) or match.group(3))
-                if mailbox is None:
-                    raise GraphError(404, "ErrorInvalidUser", "The requested user is invalid.")
-                if principal.user_id and principal.user_id != mailbox.user_id:
-                    raise GraphError(403, "ErrorAccessDenied", "Access is denied.")
-        for key in ("notificationUrl", "lifecycleNotificationUrl"):
-            if body.get(key):
-                result = self.send_validation(body[key])
-                if not result.ok:
-                    raise GraphError(
-                        400,
-                        "InvalidRequest",
-                        "Subscription validation request "
-                        "failed. Notification endpoint must respond with 200 OK "
-                        "to validation request.",
-                    )
-        sub = {
-            "id": str(uuid.uuid4()),
-            "resource": resource,
-            "applicationId": principal.client_id,
-            "changeType": ",".join(change_types),
-            "clientState": client_state,
-            "notificationUrl": body["notificationUrl"],
-            "notificationQueryOptions": None,
-            "lifecycleNotificationUrl": body.get("lifecycleNotificationUrl"),
-            "expirationDateTime": expiration,
-            "creatorId": principal.user_id or principal.client_id,
-            "includeResourceData": False,
-            "latestSupportedTlsVersion": body.get("latestSupportedTlsVersion") or "v1_2",
-            "encryptionCertificate": None,
-            "encryptionCertificateId": None,
-            "notificationUrlAppId": None,
-            "notificationContentType": "application/json",
-            "_user_id": mailbox.user_id,
-        }
-        with self.lock:
-            self.subscriptions[sub["id"]] = sub
-        return Response(201, self._subscription_resource(sub))
-
-    def _subscription_resource(self, sub):
-        out = {"@odata.context": self.base_url + "/$metadata#subscriptions/$entity"}
-        out.update({k: v for k, v in sub.items() if not k.startswith("_")})
-        return out
-
-    def send_validation(self, url, token=None):
-        """POST the validation handshake to ``url``; returns a ValidationResult."""
-        token = token or (
-            "Validation: Testing client application reachability for "
-            "subscription Request-Id: " + str(uuid.uuid4())
-        )
-        ok, response = webhooks.send_validation(url, token, self.webhook_ssl_context)
-        return ValidationResult(response.status, response.headers, response.body, token, ok)
-
-    def _notification(self, sub, change_type, event_id, etag=None):
-        resource = "Users/%s/Events/%s" % (sub["_user_id"], event_id)
-        data = {"@odata.type": "#Microsoft.Graph.Event", "@odata.id": resource, "id": event_id}
-        if etag:
-            data["@odata.etag"] = etag
-        item = {
-            "subscriptionId": sub["id"],
-            "subscriptionExpirationDateTime": sub["expirationDateTime"],
-            "changeType": change_type,
-            "resource": resource,
-            "resourceData": data,
-            "clientState": sub["clientState"],
-            "tenantId": self.tenant_id,
-        }
-        return item
-
-    def notify(self, url, notifications):
-        """POST ``{"value": notifications}`` to ``url`` now; returns the WebhookResponse."""
-        return webhooks.post(
-            url,
-            json.dumps({"value": notifications}).encode(),
-            "application/json",
-            webhooks.NOTIFY_TIMEOUT,
-            self.webhook_ssl_context,
-        )
-
-    def post_change_notifications(self, subscription_id, change_type, event_id):
-        """POST a Graph-shaped change notification for one event to the subscription."""
-        with self.lock:
-            sub = self.subscriptions[subscription_id]
-            etag = None
-            mailbox = self.mailboxes.get(sub["_user_id"])
-            try:
-                etag = 'W/"%s"' % mailbox.get(event_id)["changeKey"]
-            except (GraphError, AttributeError):
-                etag = None
-            payload = [self._notification(sub, change_type, event_id, etag)]
-            url = sub["notificationUrl"]
-        return self.notify(url, payload)
-
-    def post_lifecycle(self, subscription_id, event):
-        """POST a lifecycle notification (reauthorizationRequired, subscriptionRemoved,
-        missed) to the subscription's lifecycleNotificationUrl."""
-        if event not in ("reauthorizationRequired", "subscriptionRemoved", "missed"):
-            raise ValueError("unknown lifecycle event %r" % event)
-        with self.lock:
-            sub = self.subscriptions[subscription_id]
-            url = sub.get("lifecycleNotificationUrl")
-            if not url:
-                raise ValueError(
-                    "subscription %s has no lifecycleNotificationUrl" % subscription_id
-                )
-            item = {
-                "subscriptionId": sub["id"],
-                "subscriptionExpirationDateTime": sub["expirationDateTime"],
-                "tenantId": self.tenant_id,
-                "clientState": sub["clientState"],
-                "lifecycleEvent": event,
-            }
-            if event == "subscriptionRemoved":
-                self.subscriptions.pop(subscription_id, None)
-        return self.notify(url, [item])
+    # ----- notifications (see subscriptions.py) -------------------------------------------
 
     def event_changed(self, mailbox, change_type, event_id):
         """Called by the store on every event write (under the lock)."""
         self.invitations.changed(mailbox, change_type, event_id)
-        if not self.auto_notify:
-            return
-        now = now_utc()
-        event = mailbox.events.get(event_id)
-        etag = 'W/"%s"' % event["changeKey"] if event else None
-        for sub in self.subscriptions.values():
-            if sub["_user_id"] != mailbox.user_id or change_type not in sub["changeType"]:
-                continue
-            if timeutil.parse_instant(sub["expirationDateTime"]) <= now:
-                continue
-            self._deliverer.submit(
-                sub["notificationUrl"],
-                {"value": [self._notification(sub, change_type, event_id, etag)]},
-            )
+        if self.auto_notify:
+            subscriptions.notify_change(self, mailbox, change_type, event_id)
+
+    def send_validation(self, url, token=None):
+        """POST the validation handshake to ``url``; returns a ValidationResult."""
+        return subscriptions.send_validation(self, url, token)
+
+    def notify(self, url, notifications):
+        """POST ``{"value": notifications}`` to ``url`` now; returns the WebhookResponse."""
+        return subscriptions.notify(self, url, notifications)
+
+    def post_change_notifications(self, subscription_id, change_type, event_id):
+        """POST a Graph-shaped change notification for one event to the subscription."""
+        return subscriptions.post_change_notifications(self, subscription_id, change_type, event_id)
+
+    def post_lifecycle(self, subscription_id, event):
+        """POST a lifecycle notification (reauthorizationRequired, subscriptionRemoved,
+        missed) to the subscription's lifecycleNotificationUrl."""
+        return subscriptions.post_lifecycle(self, subscription_id, event)
 
     def wait_notifications(self, timeout=5.0):
         """Wait until auto-notifications queued so far were delivered."""
-        return self._deliverer.wait_idle(timeout)
+        return self.deliverer.wait_idle(timeout)
 
     @property
     def notifications_sent(self):
         """(url, payload, status) of every auto-notification delivered."""
-        return list(self._deliverer.sent)
+        return list(self.deliverer.sent)
 
     # ----- persistence --------------------------------------------------------------------
 
