@@ -20,7 +20,7 @@ from collections import Counter, namedtuple
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote, urlsplit
 
-from . import batch, categories, delta, events, subscriptions, webhooks
+from . import batch, categories, delta, events, persistence, subscriptions, webhooks
 from .auth import DEFAULT_SCOPES, AuthServer
 from .faults import DROP, FaultInjector
 from .invitations import Invitations
@@ -588,36 +588,10 @@ class GraphEmulator:
         """(url, payload, status) of every auto-notification delivered."""
         return list(self.deliverer.sent)
 
-    # ----- persistence --------------------------------------------------------------------
+    # ----- persistence (see persistence.py) ----------------------------------------------
 
     def save_state(self, path):
-        with self.lock:
-            data = {
-                "mailboxes": [m.dump() for m in self.mailboxes.values()],
-                "auth": self.auth.dump(),
-                "subscriptions": self.subscriptions,
-                "sync_states": {m.user_id: m.sync_states for m in self.mailboxes.values()},
-                "default_user": self.default_user,
-            }
-        tmp = path + ".tmp"
-        with open(tmp, "w") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, path)
+        persistence.save(self, path)
 
     def load_state(self, path):
-        with open(path) as handle:
-            data = json.load(handle)
-        with self.lock:
-            for item in data.get("mailboxes", []):
-                mailbox = Mailbox(self, item["email"], item["display_name"], item["user_id"])
-                mailbox.load(item)
-                self.mailboxes[mailbox.user_id] = mailbox
-            for user_id, states in data.get("sync_states", {}).items():
-                if user_id in self.mailboxes:
-                    self.mailboxes[user_id].sync_states = {
-                        k: tuple(v) if k.startswith("s:") else v for k, v in states.items()
-                    }
-            self.auth.load(data.get("auth", {}))
-            self.subscriptions.update(data.get("subscriptions", {}))
-            self.default_user = self.default_user or data.get("default_user")
-            self.invitations.rebuild()
+        persistence.load(self, path)
