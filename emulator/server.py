@@ -3,12 +3,10 @@
 See the package docstring (``emulator/__init__.py``) for usage.
 """
 
-import base64
 import contextlib
 import json
 import logging
 import os
-import re
 import shutil
 import socket
 import ssl
@@ -18,9 +16,9 @@ import time
 import uuid
 from collections import Counter, namedtuple
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
-from . import batch, categories, delta, events, persistence, subscriptions, webhooks
+from . import delta, persistence, routing, subscriptions, webhooks
 from .auth import DEFAULT_SCOPES, AuthServer
 from .faults import DROP, FaultInjector
 from .invitations import Invitations
@@ -31,8 +29,6 @@ from .protocol import (
     Response,
     error_response,
     normalize_path,
-    not_found,
-    only,
 )
 from .store import Mailbox
 from .throttling import MAILBOX_CONCURRENCY, MailboxThrottling
@@ -416,143 +412,10 @@ class GraphEmulator:
         with self.lock:
             return self.auth.serve(method, path, raw_body)
 
-    # ----- Graph dispatch -----------------------------------------------------------------
-
     def dispatch(self, request):
-        """Answer one Graph request (a GraphRequest); returns Response."""
-        segments = request.segments
-        try:
-            if not segments:
-                raise GraphError(400, "BadRequest", "Invalid request.")
-            head = segments[0]
-            if head == "$batch":
-                if request.method != "POST" or request.in_batch:
-                    raise GraphError(400, "BadRequest", "Invalid batch request.")
-                return batch.handle(self, request)
-            if head.lower() == "subscriptions":
-                return subscriptions.handle(self, request, segments[1:])
-            with self.lock:
-                mailbox, prefix, rest = self._resolve_user(segments, request.principal)
-                return self._user_route(request, mailbox, prefix, rest)
-        except GraphError as exc:
-            return error_response(exc, request.request_id)
-
-    def _resolve_user(self, segments, principal):
-        head = segments[0].lower()
-        if head == "me":
-            if not principal.user_id:
-                raise GraphError(
-                    400,
-                    "BadRequest",
-                    "/me request is only valid with delegated authentication flow.",
-                )
-            return self.mailboxes[principal.user_id], "me", segments[1:]
-        if head == "users" and len(segments) > 1:
-            key = segments[1]
-            match = re.match(r"^\('(.+)'\)$", key)
-            key = match.group(1) if match else key
-            mailbox = self.find_mailbox(key)
-            if mailbox is None:
-                raise GraphError(
-                    404, "ErrorInvalidUser", "The requested user '%s' is invalid." % key
-                )
-            if principal.user_id and principal.user_id != mailbox.user_id:
-                raise GraphError(
-                    403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
-                )
-            return mailbox, "users/" + quote(segments[1], safe="@"), segments[2:]
-        raise GraphError(
-            400, "BadRequest", "Resource not found for the segment '%s'." % segments[0]
-        )
-
-    def _user_route(self, request, mailbox, prefix, rest):
-        method = request.method
-        if not rest:
-            only(method, "GET")
-            return Response(200, self._user_resource(mailbox))
-        if rest == ["mailboxSettings"]:
-            only(method, "GET")
-            return Response(
-                200,
-                {
-                    "timeZone": mailbox.time_zone,
-                    "language": {"locale": "en-US", "displayName": "English (United States)"},
-                },
-            )
-        if rest[0] == "outlook" and len(rest) >= 2 and rest[1].lower() == "mastercategories":
-            return categories.handle(self, request, mailbox, rest[2:])
-        if rest == ["calendars"]:
-            only(method, "GET")
-            return Response(
-                200,
-                {
-                    "@odata.context": "%s/$metadata#users('%s')/calendars"
-                    % (self.base_url, mailbox.user_id),
-                    "value": [self._calendar_resource(mailbox)],
-                },
-            )
-        calendar_id = None
-        if rest[0] == "calendar":
-            calendar_id = mailbox.calendar_id
-            rest = rest[1:]
-            link_prefix = prefix + "/calendar"
-        elif rest[0] == "calendars" and len(rest) >= 2:
-            if rest[1] != mailbox.calendar_id:
-                raise not_found()
-            calendar_id = rest[1]
-            rest = rest[2:]
-            link_prefix = prefix + "/calendars/" + calendar_id
-        else:
-            link_prefix = prefix
-        if not rest:
-            only(method, "GET")
-            return Response(200, self._calendar_resource(mailbox))
-        if rest[0] == "events":
-            return events.handle(self, request, mailbox, calendar_id, rest[1:], link_prefix)
-        if rest[0].lower() == "calendarview":
-            only(method, "GET")
-            # The SDKs call the delta function as ``delta()`` (OData function-call syntax,
-            # msgraph-sdk-python's DeltaRequestBuilder); Graph answers both forms alike.
-            if rest[1:] in (["delta"], ["delta()"]):
-                return delta.handle(self, request, mailbox, calendar_id, link_prefix)
-            if len(rest) == 1:
-                return events.calendar_view(self, request, mailbox, calendar_id, link_prefix)
-        raise GraphError(400, "BadRequest", "Resource not found for the segment '%s'." % rest[0])
-
-    def _user_resource(self, mailbox):
-        given, _, surname = mailbox.display_name.partition(" ")
-        return {
-            "@odata.context": self.base_url + "/$metadata#users/$entity",
-            "businessPhones": [],
-            "displayName": mailbox.display_name,
-            "givenName": given,
-            "jobTitle": None,
-            "mail": mailbox.email,
-            "mobilePhone": None,
-            "officeLocation": None,
-            "preferredLanguage": "en-US",
-            "surname": surname,
-            "userPrincipalName": mailbox.email,
-            "id": mailbox.user_id,
-        }
-
-    def _calendar_resource(self, mailbox):
-        return {
-            "id": mailbox.calendar_id,
-            "name": "Calendar",
-            "color": "auto",
-            "hexColor": "",
-            "isDefaultCalendar": True,
-            "changeKey": base64.b64encode(mailbox.user_id.encode()[:16]).decode(),
-            "canShare": True,
-            "canViewPrivateItems": True,
-            "canEdit": True,
-            "allowedOnlineMeetingProviders": ["teamsForBusiness"],
-            "defaultOnlineMeetingProvider": "teamsForBusiness",
-            "isTallyingResponses": True,
-            "isRemovable": False,
-            "owner": {"name": mailbox.display_name, "address": mailbox.email},
-        }
+        """Answer one Graph request (a GraphRequest) through the routing table; returns
+        Response. Whole requests and ``$batch`` items come here."""
+        return routing.dispatch(self, request)
 
     # ----- notifications (see subscriptions.py) -------------------------------------------
 
