@@ -1,6 +1,11 @@
 """The Microsoft Graph emulator: a threaded HTTPS server with Graph's calendar endpoints.
 
-See the package docstring (``emulator/__init__.py``) for usage.
+This module is the HTTP layer: the threaded server and its TLS certificate, the
+``GraphEmulator`` that holds the tenant (mailboxes, apps and tokens, subscriptions, faults,
+counters), and the front door every request passes: identity platform or Graph, access
+token, faults, mailbox concurrency, counters. What a Graph URL answers is decided by
+``routing`` and the resource module it names; the identity platform answers in ``auth``.
+See the package docstring (``emulator/__init__.py``) for usage and the module map.
 """
 
 import contextlib
@@ -262,6 +267,17 @@ class GraphEmulator:
     def mailbox_by_id(self, user_id):
         return self.mailboxes[user_id]
 
+    def target_mailbox(self, rel, principal):
+        """The mailbox a Graph URL addresses, for faults and throttling (access unchecked)."""
+        segments = [unquote(s) for s in urlsplit(rel).path.split("/") if s]
+        if not segments:
+            return None
+        if segments[0].lower() == "me" and principal.user_id:
+            return self.mailboxes.get(principal.user_id)
+        if segments[0].lower() == "users" and len(segments) > 1:
+            return self.find_mailbox(segments[1])
+        return None
+
     def register_app(self, client_id, client_secret, redirect_uris=None):
         with self.lock:
             self.auth.register_app(client_id, client_secret, redirect_uris)
@@ -325,7 +341,7 @@ class GraphEmulator:
             else:
                 self.auth.expire_access(user_id)
 
-    # ----- HTTP entry ---------------------------------------------------------------------
+    # ----- the front door: every request passes here --------------------------------------
 
     def record(self, method, path, status, mailbox, count_total=True):
         """Count a request (``counters``) and keep it (``requests``); status 0: dropped."""
@@ -393,17 +409,6 @@ class GraphEmulator:
                 return error_response(refused, request_id), target.email
             response = self.dispatch(request)
         return response, target.email if target else None
-
-    def target_mailbox(self, rel, principal):
-        """The mailbox a Graph URL addresses, for faults and throttling (access unchecked)."""
-        segments = [unquote(s) for s in urlsplit(rel).path.split("/") if s]
-        if not segments:
-            return None
-        if segments[0].lower() == "me" and principal.user_id:
-            return self.mailboxes.get(principal.user_id)
-        if segments[0].lower() == "users" and len(segments) > 1:
-            return self.find_mailbox(segments[1])
-        return None
 
     def _serve_identity(self, method, path, raw_body):
         fault = self.faults.answer(path, oauth=True)
