@@ -5,7 +5,7 @@ them their colour in Outlook.
 """
 
 from .protocol import Response, method_not_allowed, only
-from .store import category_color
+from .validation import category_color
 
 
 def handle(emu, request, mailbox, rest):
