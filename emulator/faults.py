@@ -97,11 +97,6 @@ class FaultInjector:
     def seed(self, value):
         self.random.seed(value)
 
-    @property
-    def pending(self):
-        with self._lock:
-            return list(self._faults)
-
     def take(self, kinds, path, mailbox=None, oauth=False):
         """Return the first armed fault of ``kinds`` matching this request, consuming it."""
         with self._lock:
