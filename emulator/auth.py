@@ -98,41 +98,32 @@ class AuthServer:
 
     # ----- token issuance -----------------------------------------------------------------
 
-    def issue(self, mailbox, client_id, scopes=DEFAULT_SCOPES, nonce=None, with_refresh=True):
+    def issue(self, mailbox, client_id, scopes=DEFAULT_SCOPES, nonce=None):
         """A token response for ``mailbox`` (None: app-only) as the token endpoint returns."""
         self.serial += 1
         now = int(time.time())
         tenant = self._emu.tenant_id
         issuer = "%s/%s/v2.0" % (self._emu.root_url, tenant)
+        claims = {
+            "aud": "https://graph.microsoft.com",
+            "iss": issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ACCESS_LIFETIME,
+            "appid": client_id,
+        }
         if mailbox is None:
-            claims = {
-                "aud": "https://graph.microsoft.com",
-                "iss": issuer,
-                "iat": now,
-                "nbf": now,
-                "exp": now + ACCESS_LIFETIME,
-                "appid": client_id,
-                "tid": tenant,
-                "roles": ["Calendars.ReadWrite", "User.Read.All", "MailboxSettings.ReadWrite"],
-                "idtyp": "app",
-                "jti": secrets.token_hex(8),
-            }
+            claims["tid"] = tenant
+            claims["roles"] = ["Calendars.ReadWrite", "User.Read.All", "MailboxSettings.ReadWrite"]
+            claims["idtyp"] = "app"
         else:
-            claims = {
-                "aud": "https://graph.microsoft.com",
-                "iss": issuer,
-                "iat": now,
-                "nbf": now,
-                "exp": now + ACCESS_LIFETIME,
-                "appid": client_id,
-                "oid": mailbox.user_id,
-                "upn": mailbox.email,
-                "name": mailbox.display_name,
-                "tid": tenant,
-                "scp": scopes,
-                "idtyp": "user",
-                "jti": secrets.token_hex(8),
-            }
+            claims["oid"] = mailbox.user_id
+            claims["upn"] = mailbox.email
+            claims["name"] = mailbox.display_name
+            claims["tid"] = tenant
+            claims["scp"] = scopes
+            claims["idtyp"] = "user"
+        claims["jti"] = secrets.token_hex(8)
         access_token = unsigned_jwt(claims)
         self.access[access_token] = AccessToken(
             mailbox.user_id if mailbox else None,
@@ -150,16 +141,20 @@ class AuthServer:
         }
         if mailbox is None:
             return out
-        if with_refresh:
-            refresh_token = "0.EMU" + secrets.token_urlsafe(48)
-            self.refresh[refresh_token] = {
-                "user_id": mailbox.user_id,
-                "client_id": client_id,
-                "scopes": scopes,
-                "state": "valid",
-            }
-            out["refresh_token"] = refresh_token
-        id_claims = {
+        refresh_token = "0.EMU" + secrets.token_urlsafe(48)
+        self.refresh[refresh_token] = {
+            "user_id": mailbox.user_id,
+            "client_id": client_id,
+            "scopes": scopes,
+            "state": "valid",
+        }
+        out["refresh_token"] = refresh_token
+        out["id_token"] = self._id_token(mailbox, client_id, issuer, now, nonce)
+        out["client_info"] = b64url(json.dumps({"uid": mailbox.user_id, "utid": tenant}).encode())
+        return out
+
+    def _id_token(self, mailbox, client_id, issuer, now, nonce):
+        claims = {
             "aud": client_id,
             "iss": issuer,
             "iat": now,
@@ -169,14 +164,12 @@ class AuthServer:
             "oid": mailbox.user_id,
             "sub": mailbox.user_id,
             "preferred_username": mailbox.email,
-            "tid": tenant,
+            "tid": self._emu.tenant_id,
             "ver": "2.0",
         }
         if nonce:
-            id_claims["nonce"] = nonce
-        out["id_token"] = unsigned_jwt(id_claims)
-        out["client_info"] = b64url(json.dumps({"uid": mailbox.user_id, "utid": tenant}).encode())
-        return out
+            claims["nonce"] = nonce
+        return unsigned_jwt(claims)
 
     def authorize_code(
         self,
@@ -314,14 +307,7 @@ class AuthServer:
         The user is ``login_hint`` (or the emulator's default user): no sign-in page."""
         client_id = params.get("client_id")
         redirect_uri = params.get("redirect_uri")
-        app = self.apps.get(client_id)
-        if app is None:
-            raise OAuthError(
-                400,
-                "unauthorized_client",
-                700016,
-                "Application with identifier '%s' was not found in the directory." % client_id,
-            )
+        app = self._registered_app(client_id)
         if not redirect_uri or (app["redirect_uris"] and redirect_uri not in app["redirect_uris"]):
             raise OAuthError(
                 400,
@@ -363,8 +349,7 @@ class AuthServer:
         query["session_state"] = str(uuid.uuid4())
         return redirect_uri, query
 
-    def _check_client(self, form):
-        client_id = form.get("client_id")
+    def _registered_app(self, client_id):
         app = self.apps.get(client_id)
         if app is None:
             raise OAuthError(
@@ -373,6 +358,11 @@ class AuthServer:
                 700016,
                 "Application with identifier '%s' was not found in the directory." % client_id,
             )
+        return app
+
+    def _check_client(self, form):
+        client_id = form.get("client_id")
+        app = self._registered_app(client_id)
         if app["secret"] is not None and form.get("client_secret") != app["secret"]:
             raise OAuthError(
                 401,
