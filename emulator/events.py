@@ -33,15 +33,8 @@ def calendar_view(emu, request, mailbox, calendar_id, prefix):
     start, end = window(request.query)
     opts = render_options(request)
     items = _filtered(mailbox, mailbox.view(start, end, calendar_id), request.query)
-    return _page(
-        emu,
-        request,
-        mailbox,
-        items,
-        opts,
-        prefix + "/calendarView",
-        emu.base_url + "/$metadata#Collection(event)",
-    )
+    link, context = prefix + "/calendarView", emu.base_url + "/$metadata#Collection(event)"
+    return _page(emu, request, mailbox, items, opts, link, context)
 
 
 def _collection(emu, request, mailbox, calendar_id, prefix):
@@ -54,15 +47,8 @@ def _collection(emu, request, mailbox, calendar_id, prefix):
     only(request.method, "GET")
     items = _filtered(mailbox, mailbox.listing(calendar_id), request.query)
     items = _order(items, request.query.get("$orderby"))
-    return _page(
-        emu,
-        request,
-        mailbox,
-        items,
-        opts,
-        prefix + "/events",
-        "%s/$metadata#users('%s')/events" % (emu.base_url, mailbox.user_id),
-    )
+    context = "%s/$metadata#users('%s')/events" % (emu.base_url, mailbox.user_id)
+    return _page(emu, request, mailbox, items, opts, prefix + "/events", context)
 
 
 def _item(emu, request, mailbox, event_id):
@@ -100,16 +86,13 @@ def _action(emu, request, mailbox, rest, prefix):
             else []
         )
         items.sort(key=lambda e: (e["_start"], e["id"]))
-        return _page(
-            emu,
-            request,
-            mailbox,
-            items,
-            render_options(request),
-            prefix + "/events/" + quote(event_id, safe="") + "/instances",
-            "%s/$metadata#users('%s')/events('%s')/instances"
-            % (emu.base_url, mailbox.user_id, event_id),
+        link = prefix + "/events/" + quote(event_id, safe="") + "/instances"
+        context = "%s/$metadata#users('%s')/events('%s')/instances" % (
+            emu.base_url,
+            mailbox.user_id,
+            event_id,
         )
+        return _page(emu, request, mailbox, items, render_options(request), link, context)
     if len(rest) == 2 and action == "cancel":
         only(method, "POST")
         comment = ""
