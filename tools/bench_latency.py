@@ -255,11 +255,7 @@ def main(argv=None):
             "latency": args.latency,
             "cron_threads": args.cron_threads,
         }
-        _rc, scan = odoo.shell("bench_latency:run_in_odoo", config, http_port=run_tests.free_port())
-        if scan.result is None:
-            run_tests.say(f"!! the latency benchmark did not finish; see {odoo.log_path}")
-            return 2
-        return scan.result
+        return odoo.run_tool("bench_latency:run_in_odoo", config, http_port=run_tests.free_port())
 
 
 if __name__ == "__main__":

@@ -1003,6 +1003,18 @@ class Scratch:
                 timeout=timeout,
             )
 
+    def run_tool(self, target: str, config=None, *, db=None, http_port=None, timeout=None) -> int:
+        """:meth:`shell` for a function that returns an exit status: that status, else, saying
+        so, 1 when stopped after ``timeout`` seconds and 2 when it failed."""
+        rc, scan = self.shell(target, config, db=db, http_port=http_port, timeout=timeout)
+        if scan.result is not None:
+            return scan.result
+        if rc is None:
+            say(f"!! {target} did not finish within {timeout} s")
+            return 1
+        say(f"!! {target} did not finish; see {self.log_path}")
+        return 2
+
     def copy_database(self, db: str) -> None:
         """``db``: a copy of this database and its file store."""
         run(["dropdb", "--if-exists", db])
@@ -1069,31 +1081,21 @@ def run_odoo_tests(server: OdooServer, tally: Tally, test_tags: str, keep_db: bo
 
 def _install_upgrade_uninstall(odoo: Scratch, tally: Tally, test_tags: str, log_file) -> None:
     server = odoo.server
-    options = [
-        *odoo.options(),
-        "--max-cron-threads=0",
-        "--workers=0",
-        "--http-interface=127.0.0.1",
-    ]
+    options = [*odoo.options(), "--max-cron-threads=0", "--workers=0", "--http-interface=127.0.0.1"]
+
+    def step(label, timeout, *args):
+        started = time.monotonic()
+        command = [*server.command, *options, f"--http-port={free_port()}", *args]
+        rc, scan = stream_odoo(command, log_file, timeout)
+        say(f"-- {label}: exit {rc} after {time.monotonic() - started:.0f}s")
+        return rc, scan
+
     section(f"Odoo {server.version}: install {MODULE} and run its tests ({test_tags})")
-    started = time.monotonic()
-    rc, scan = stream_odoo(
-        [
-            *server.command,
-            *options,
-            f"--http-port={free_port()}",
-            "-i",
-            MODULE,
-            "--test-enable",
-            f"--test-tags={test_tags}",
-            "--without-demo=all",
-            "--log-level=test",
-            "--stop-after-init",
-        ],
-        log_file,
-        INSTALL_TIMEOUT,
-    )
-    say(f"-- install + tests: exit {rc} after {time.monotonic() - started:.0f}s")
+    rc, scan = step(
+        "install + tests", INSTALL_TIMEOUT,
+        "-i", MODULE, "--test-enable", f"--test-tags={test_tags}", "--without-demo=all",
+        "--log-level=test", "--stop-after-init",
+    )  # fmt: skip
     _account_test_run(tally, rc, scan)
     if scan.summary is None and not scan.modules_loaded:
         tally.fail("upgrade (-u): not run, the install failed")
@@ -1101,30 +1103,13 @@ def _install_upgrade_uninstall(odoo: Scratch, tally: Tally, test_tags: str, log_
         return
 
     section(f"Odoo: upgrade {MODULE} (-u) on the same database")
-    started = time.monotonic()
-    rc, scan = stream_odoo(
-        [
-            *server.command,
-            *options,
-            f"--http-port={free_port()}",
-            "-u",
-            MODULE,
-            "--stop-after-init",
-        ],
-        log_file,
-        UPGRADE_TIMEOUT,
-    )
-    say(f"-- upgrade: exit {rc} after {time.monotonic() - started:.0f}s")
+    rc, scan = step("upgrade", UPGRADE_TIMEOUT, "-u", MODULE, "--stop-after-init")
     _account_check(tally, "upgrade (-u)", rc, scan, need_loaded=True)
 
     section(f"Odoo: uninstall {MODULE}")
     started = time.monotonic()
     rc, scan = odoo_shell(
-        server,
-        options,
-        "run_tests:uninstall_in_odoo",
-        log_file=log_file,
-        timeout=UNINSTALL_TIMEOUT,
+        server, options, "run_tests:uninstall_in_odoo", log_file=log_file, timeout=UNINSTALL_TIMEOUT
     )
     say(f"-- uninstall: exit {rc} after {time.monotonic() - started:.0f}s")
     _account_uninstall(tally, rc, scan)

@@ -842,14 +842,7 @@ def _soak_once(odoo, db, args, seed, run_tests):
     """One soak run in ``odoo shell`` on database ``db``; its exit status."""
     run_tests.section(f"Soak: {args.operations} operations, seed {seed}, mode {args.mode}")
     config = {"operations": args.operations, "seed": seed, "mode": args.mode}
-    rc, scan = odoo.shell("soak:run_in_odoo", config, db=db, timeout=args.timeout)
-    if rc is None:
-        run_tests.say(f"!! the soak did not finish within {args.timeout} s")
-        return 1
-    if scan.result is None:
-        run_tests.say(f"!! the soak did not finish; see {odoo.log_path}")
-        return 2
-    return scan.result
+    return odoo.run_tool("soak:run_in_odoo", config, db=db, timeout=args.timeout)
 
 
 if __name__ == "__main__":
