@@ -1157,31 +1157,13 @@ def _account_test_run(tally: Tally, rc, scan: LogScan) -> None:
 
 
 def _account_check(tally: Tally, label: str, rc, scan: LogScan, need_loaded: bool) -> None:
-    problems = []
-    if rc is None:
-        problems.append("timed out")
-    elif rc != 0:
-        problems.append(f"exit code {rc}")
-    if scan.unexpected_errors:
-        problems.append("ERROR/CRITICAL lines:\n    " + "\n    ".join(scan.unexpected_errors[:20]))
-    if need_loaded and not scan.modules_loaded:
-        problems.append("'Modules loaded.' never logged")
-    if problems:
-        tally.fail(f"{label}: " + "; ".join(problems))
-    else:
-        tally.passed += 1
-        say(f"-- {label}: passed")
+    loaded = not need_loaded or scan.modules_loaded
+    _account(tally, label, rc, scan, [] if loaded else ["'Modules loaded.' never logged"])
 
 
 def _account_uninstall(tally: Tally, rc, scan: LogScan) -> None:
     result = scan.result
     problems = []
-    if rc is None:
-        problems.append("timed out")
-    elif rc != 0:
-        problems.append(f"exit code {rc}")
-    if scan.unexpected_errors:
-        problems.append("ERROR/CRITICAL lines:\n    " + "\n    ".join(scan.unexpected_errors[:20]))
     if result is None:
         problems.append("the uninstall gave no result")
     else:
@@ -1191,11 +1173,20 @@ def _account_uninstall(tally: Tally, rc, scan: LogScan) -> None:
             problems.append(
                 f"{result['leftover_xmlids']} ir.model.data rows of {MODULE} left after uninstall"
             )
-    if problems:
-        tally.fail("uninstall: " + "; ".join(problems))
+    _account(tally, "uninstall", rc, scan, problems)
+
+
+def _account(tally: Tally, label: str, rc, scan: LogScan, problems: list[str]) -> None:
+    """One check passed, or failed with the problems of its run and ``problems``."""
+    found = ["timed out"] if rc is None else [f"exit code {rc}"] if rc else []
+    if scan.unexpected_errors:
+        found.append("ERROR/CRITICAL lines:\n    " + "\n    ".join(scan.unexpected_errors[:20]))
+    found += problems
+    if found:
+        tally.fail(f"{label}: " + "; ".join(found))
     else:
         tally.passed += 1
-        say("-- uninstall: passed")
+        say(f"-- {label}: passed")
 
 
 # --------------------------------------------------------------------------- main
