@@ -91,19 +91,6 @@ def _same_field_winner(rule, odoo_is_newer):
     return rule
 
 
-def delete_vs_update(rule, deleted_side):
-    """Decide an item deleted on ``deleted_side`` ("odoo"/"outlook") and updated on the other.
-
-    Returns ``"delete"`` (propagate the deletion) or ``"keep"`` (the updated side survives and the
-    deleted side gets the item back).
-    """
-    if rule not in (DELETE_WINS, UPDATE_WINS):
-        raise ValueError(f"Unknown delete rule {rule!r}")
-    if deleted_side not in (ODOO_WINS, OUTLOOK_WINS):
-        raise ValueError(f"Unknown side {deleted_side!r}")
-    return "delete" if rule == DELETE_WINS else "keep"
-
-
 def split_categories(text):
     """Parse a comma-separated category list, case-insensitively, ignoring blanks."""
     return {part.strip().casefold() for part in (text or "").split(",") if part.strip()}

@@ -63,14 +63,6 @@ def test_unknown_rule_rejected():
         decisions.merge(BASE, BASE, BASE, set(), "coin-toss")
 
 
-@pytest.mark.parametrize(("rule", "expected"), [("delete", "delete"), ("update", "keep")])
-def test_delete_versus_update(rule, expected):
-    assert decisions.delete_vs_update(rule, "outlook") == expected
-    assert decisions.delete_vs_update(rule, "odoo") == expected
-    with pytest.raises(ValueError):
-        decisions.delete_vs_update("maybe", "odoo")
-
-
 def test_split_categories_is_case_insensitive_and_ignores_blanks():
     assert decisions.split_categories(" Red category, ,blue ,RED CATEGORY") == {
         "red category",
