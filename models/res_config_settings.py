@@ -17,8 +17,9 @@ Everything is stored in ``ir.config_parameter`` under ``office365_calendar_sync.
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from ..services.constants import PARAM
 from .office365_account import server_option
-from .res_users_settings import LOCKABLE_FIELDS, PARAM, ResUsersSettings
+from .res_users_settings import LOCKABLE_FIELDS, ResUsersSettings
 
 CRON_XMLID = "office365_calendar_sync.ir_cron_office365_sync"
 

@@ -338,7 +338,6 @@ class ResUsers(models.Model):
                 if enabled and account and account.state == "connected":
                     next_run = (
                         (account.id in requested and fields.Datetime.now())
-                        or account.sync_requested_at
                         or account.next_sync_at
                         or fields.Datetime.now()
                     )
@@ -478,7 +477,6 @@ class ResUsers(models.Model):
                 "verified_mailbox": False,
                 "mailbox_proof": False,
                 "last_error": False,
-                "sync_requested_at": False,
             }
         )
 
