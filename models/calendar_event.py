@@ -16,7 +16,6 @@ from ..services.mapping import MappingError, clean_email
 from ..services.runstats import RunStats
 from ..services.sync_plan import Note
 
-OPTION = "activities"
 MS_CALENDAR_NOTE = (
     "Meetings are not synced by Office 365 Calendar Sync for this user: Odoo's Outlook Calendar "
     "synchronization is active for them and already sends their meetings to Outlook."
@@ -107,7 +106,7 @@ class CalendarEvent(models.Model):
             status = self._o365_meeting_status(user)
             if status:
                 stats = RunStats()
-                stats.error(OPTION, status, level="info")
+                stats.error(self._o365_option(), status, level="info")
                 self.env["office365.sync.log"]._o365_record(user, stats, fields.Datetime.now(), 0.0)
                 continue
             start, end = user._o365_account()._o365_window()
@@ -237,7 +236,7 @@ class CalendarEvent(models.Model):
                 by_state[state] |= attendee
         for state, group in by_state.items():
             group.with_context(**{CTX_INBOUND: True}).write({"state": state})
-            stats.count(OPTION, "updated", len(group))
+            stats.count(self._o365_option(), "updated", len(group))
 
     def _o365_write_inbound(self, link, changes, theirs, stats):
         """Outlook changed the time, the place or the attendees of the meeting."""
@@ -248,7 +247,7 @@ class CalendarEvent(models.Model):
                 vals.update(mapping_activity.odoo_meeting_times(theirs))
             except MappingError as exc:
                 stats.error(
-                    OPTION,
+                    self._o365_option(),
                     f"Outlook moved the meeting to an invalid date ({exc}); Odoo keeps its "
                     "date and Outlook is put back.",
                     self._name,

@@ -26,7 +26,6 @@ from ..services.sync_plan import Note
 
 _logger = logging.getLogger(__name__)
 
-OPTION = "holidays"
 FINAL_STATE = "validate"
 
 
@@ -89,7 +88,7 @@ class HrLeave(models.Model):
         Only approved leaves of users who started "Sync holidays" are shown. A leave whose
         mailbox owner stopped the option is left out (no traffic at all): Start puts it right.
         """
-        syncing = self.env["res.users"]._o365_syncing(OPTION)
+        syncing = self.env["res.users"]._o365_syncing(self._o365_option())
         links = (
             self.env["office365.link"]
             .sudo()
@@ -243,7 +242,7 @@ class HrLeave(models.Model):
             # The user forbids creating events in Outlook: the leave stays out of it.
             for link in recreate:
                 stats.error(
-                    OPTION,
+                    self._o365_option(),
                     "The leave's event was deleted in Outlook and creating events in Outlook is "
                     "prevented: it is no longer shown there.",
                     link.res_model,
@@ -256,7 +255,7 @@ class HrLeave(models.Model):
             recreate = recreate.browse()
         for link in recreate:
             stats.error(
-                OPTION,
+                self._o365_option(),
                 "The leave's event was deleted in Outlook; it is created again from Odoo "
                 "(change or cancel the leave in Odoo instead).",
                 link.res_model,

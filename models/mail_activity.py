@@ -12,7 +12,6 @@ from ..services.constants import CTX_INBOUND, user_tz
 from ..services.mapping import MappingError
 from ..services.sync_plan import Note
 
-OPTION = "activities"
 # Activity type category -> preference switch of the user.
 TYPE_SETTING = {"phonecall": "o365_sync_phonecall", "meeting": "o365_sync_meeting"}
 TASK_SETTING = "o365_sync_task"
@@ -239,7 +238,7 @@ class MailActivity(models.Model):
             day = mapping_activity.outlook_date(theirs, user_tz(link.user_id))
         except MappingError as exc:
             stats.error(
-                OPTION,
+                self._o365_option(),
                 f"Outlook moved the event to an invalid date ({exc}); the activity keeps its "
                 f"due date {self.date_deadline} and Outlook is put back.",
                 self._name,

@@ -256,3 +256,16 @@ class ResUsersSettings(models.Model):
                         maximum=maximum,
                     )
                 )
+
+
+def setting_field(name, **kwargs):
+    """A field declared like the user setting ``name`` (type, label, help, choices), plus
+    ``kwargs``: the setting's mirror on ``res.users`` (Preferences) and its administrator
+    default in the Settings are both made here, so each setting is declared once, above."""
+    source = getattr(ResUsersSettings, name)
+    args = {
+        key: source.args[key]
+        for key in ("string", "help", "selection")
+        if source.args.get(key) is not None
+    }
+    return type(source)(**args, **kwargs)
