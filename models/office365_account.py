@@ -15,7 +15,7 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.tools import SQL, config
 
-from ..services import decisions
+from ..services import decisions, sync_plan
 from ..services.auth import TokenProvider
 from ..services.constants import CATEGORY_NAME, OPTIONS, PARAM, user_tz
 from ..services.errors import GraphError, ReconnectNeeded
@@ -166,6 +166,17 @@ class Office365Account(models.Model):
                 for side in ("odoo", "outlook")
                 for op in ("create", "update", "delete")
             }
+        )
+
+    def _o365_push_settings(self):
+        """What the push plans with (see ``office365.link._o365_plan``)."""
+        self.ensure_one()
+        return sync_plan.PushSettings(
+            prevented=self._o365_prevented(),
+            time_zone=self._o365_time_zone(),
+            category=self._o365_category_name(),
+            # The Outlook calendar the user picked (the one the pull reads).
+            calendar_id=self._o365_setting("o365_calendar_id") or None,
         )
 
     def _o365_time_zone(self):

@@ -149,7 +149,7 @@ class Office365Link(models.Model):
 
     def _o365_plan(self, account, stats):
         """``[(link, WriteOp, snapshot)]``: the writes these links need in Outlook."""
-        prevented = account._o365_prevented()
+        settings = account._o365_push_settings()
         planned = []
         for res_model, links in self.grouped("res_model").items():
             records = self.env[res_model].sudo().with_context(active_test=False)
@@ -157,12 +157,12 @@ class Office365Link(models.Model):
             gone = links.filtered(
                 lambda ln, ids=set(records.ids): ln.state == "to_delete" or ln.res_id not in ids
             )
-            planned += gone._o365_plan_deletes(prevented, stats)
+            planned += gone._o365_plan_deletes(settings.prevented, stats)
             pending = (links - gone).filtered(lambda ln: ln.state == "pending")
             if pending:
                 mine = records.browse(pending.mapped("res_id"))
                 mapped = mine._o365_values_batch(account, pending)
-                planned += pending._o365_plan_writes(mapped, account, prevented, stats)
+                planned += pending._o365_plan_writes(mapped, settings, stats)
         return planned
 
     def _o365_plan_deletes(self, prevented, stats):
@@ -178,13 +178,9 @@ class Office365Link(models.Model):
         forget.unlink()
         return planned
 
-    def _o365_plan_writes(self, mapped, account, prevented, stats):
+    def _o365_plan_writes(self, mapped, settings, stats):
         """The creates and updates of these pending links, from their records' values
         ``mapped`` (``{link id: (values, notes)}``, see ``_o365_values_batch``)."""
-        time_zone = account._o365_time_zone()
-        category = account._o365_category_name()
-        # The Outlook calendar the user picked (the one the pull reads); None: the default one.
-        calendar_id = account._o365_setting("o365_calendar_id") or None
         planned, unchanged, kept, noted = [], self.browse(), self.browse(), set()
         for link in self:
             values, notes = mapped[link.id]
@@ -193,9 +189,13 @@ class Office365Link(models.Model):
                 link._o365_unmappable(values, stats)
             else:
                 plan = sync_plan.plan_push(
-                    values, link.synced_values, bool(link.event_id), prevented, category
+                    values,
+                    link.synced_values,
+                    bool(link.event_id),
+                    settings.prevented,
+                    settings.category,
                 )
-                op = link._o365_write_op(plan, time_zone, calendar_id)
+                op = link._o365_write_op(plan, settings)
                 if op:
                     planned.append((link, op, plan.snapshot))
                 else:
@@ -209,7 +209,7 @@ class Office365Link(models.Model):
         kept.write({"state": "synced"})
         return planned
 
-    def _o365_write_op(self, plan, time_zone, calendar_id):
+    def _o365_write_op(self, plan, settings):
         """The Graph write of a :class:`~..services.sync_plan.PushPlan` (None: nothing to send).
 
         A create carries our extended property (the record's identity, to find the event again
@@ -219,17 +219,17 @@ class Office365Link(models.Model):
         self.ensure_one()
         if plan.action == sync_plan.CREATE:
             payload = mapping.values_to_graph(
-                plan.values, self._o365_ref(), EXTENDED_PROPERTY_ID, time_zone
+                plan.values, self._o365_ref(), EXTENDED_PROPERTY_ID, settings.time_zone
             )
             return WriteOp(
                 str(self.id),
                 "create",
                 payload=payload,
                 transaction_id=self._o365_transaction_id(),
-                calendar_id=calendar_id,
+                calendar_id=settings.calendar_id,
             )
         if plan.action == sync_plan.UPDATE:
-            payload = mapping.values_to_graph(plan.values, time_zone=time_zone)
+            payload = mapping.values_to_graph(plan.values, time_zone=settings.time_zone)
             return WriteOp(str(self.id), "update", self.event_id, payload)
         return None
 

@@ -20,7 +20,7 @@ import logging
 
 from odoo import api, fields, models
 
-from ..services import decisions, mapping, sync_plan
+from ..services import decisions, mapping
 from ..services.constants import CTX_INBOUND, KIND_OPTION
 
 _logger = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class Office365SyncMixin(models.AbstractModel):
         """Merge Outlook's version of our events into Odoo (field-level, per the user's rules)."""
         records = self.sudo().with_context(active_test=False).browse(links.mapped("res_id"))
         by_id = {rec.id: rec for rec in records.exists()}
-        # Our own write coming back, or a record deleted here: nothing to merge.
+        # Our own write coming back (the changeKey we stored) changes nothing.
         changed = links.filtered(
             lambda ln: (
                 not events[ln.id].get("changeKey")
@@ -129,14 +129,14 @@ class Office365SyncMixin(models.AbstractModel):
             )
         )
         for link in changed.filtered(lambda ln: ln.res_id not in by_id):
-            if link.state == "to_delete":
+            if link.state == "to_delete":  # deleted in Odoo meanwhile: the user's delete rule
                 self._o365_deleted_here_updated_there(link, account, stats)
         changed = changed.filtered(lambda ln: ln.res_id in by_id)
         if not changed:
             return
         mine = records.browse([link.res_id for link in changed])
         ours = mine._o365_values_batch(account, changed)
-        rules = sync_plan.KindRules(
+        rules = decisions.KindRules(
             self._o365_inbound_fields, self._o365_restore_outlook, self._o365_snapshot_outlook
         )
         prevented = account._o365_prevented()
@@ -151,13 +151,10 @@ class Office365SyncMixin(models.AbstractModel):
             if isinstance(values, ValueError):
                 self._o365_not_applied(link, event, values, stats)
                 continue
-            odoo_is_newer = bool(
-                record.write_date
-                and link.last_sync
-                and record.write_date > link.last_sync
-                and (event.get("lastModifiedDateTime") or "")[:19] < record.write_date.isoformat()
+            odoo_is_newer = decisions.odoo_is_newer(
+                record.write_date, link.last_sync, event.get("lastModifiedDateTime")
             )
-            plan = sync_plan.plan_inbound(
+            plan = decisions.plan_inbound(
                 link.synced_values, values, theirs, rules, same_field_rule, odoo_is_newer
             )
             vals = {

@@ -44,6 +44,10 @@ class SyncRun:
         self.env = account.env
         self.user_id = account.user_id.id
         self.links = self.env["office365.link"].sudo()
+        # What the pull needs from the account's settings, read once.
+        self.window = account._o365_window()
+        self.calendar_id = account._o365_setting("o365_calendar_id") or None
+        self.category = account._o365_category_name()
 
     def run(self):
         self.pull()
@@ -55,16 +59,15 @@ class SyncRun:
     def pull(self):
         """Read the calendar's changes since the last delta and route each event."""
         account = self.account
-        start, end = account._o365_window()
+        start, end = self.window
         delta_link = account.sudo().delta_link or None
         if account.delta_window_start and abs((start - account.delta_window_start).days) > 7:
             delta_link = None  # the window moved: start a new delta (no duplicates: by id)
-        calendar_id = account._o365_setting("o365_calendar_id") or None
         for attempt in range(2):
             full, seen, base = delta_link is None, set(), sync_plan.delta_key(delta_link)
             try:
                 for page in self.client.iter_delta_pages(
-                    start, end, delta_link=delta_link, calendar_id=calendar_id
+                    start, end, delta_link=delta_link, calendar_id=self.calendar_id
                 ):
                     seen.update(ev.get("id") for ev in page.events if isinstance(ev, dict))
                     self.route(page.events, page.removed)
@@ -165,7 +168,7 @@ class SyncRun:
             events = [
                 ev for ev in events if not isinstance(ev, dict) or ev.get("id") not in present
             ] + list(present.values())
-        page = sync_plan.sort_page(events, by_event, self.account._o365_category_name())
+        page = sync_plan.sort_page(events, by_event, self.category)
         for event in page.malformed:
             self.stats.error("events", f"Malformed Outlook event skipped: {str(event)[:200]}")
         ours = {by_event[event_id].id: event for event_id, event in page.linked.items()}
@@ -228,10 +231,37 @@ class SyncRun:
     def drop_orphans(self, wanted):
         """Remove our events that no link will ever own: created by a run that died before its
         commit, for a record since deleted or no longer for this mailbox, or a second copy."""
-        orphans = []  # (res_model, res_id, event)
+        orphans = self._orphans(wanted)
+        if not orphans:
+            return
+        results = self.client.batch_write(
+            [
+                WriteOp(f"orphan-{i}", "delete", event["id"])
+                for i, (_m, _r, event) in enumerate(orphans)
+            ]
+        )
+        for (res_model, res_id, event), result in zip(orphans, results, strict=True):
+            option = self.env[res_model]._o365_option()
+            if result.ok or result.not_found:
+                self.stats.count(option, "deleted")
+            else:
+                self.stats.error(
+                    option,
+                    f"An Outlook event left by an interrupted run could not be removed "
+                    f"({result.status} {result.error_code})",
+                    res_model,
+                    res_id,
+                    event["id"],
+                    level="warning",
+                )
+
+    def _orphans(self, wanted):
+        """``[(res_model, res_id, event)]`` among ``wanted`` (``{(res_model, res_id): event}``,
+        our events no link adopted) that no link will own (``sync_plan.is_orphan``)."""
         by_model = defaultdict(dict)
         for (res_model, res_id), event in wanted.items():
             by_model[res_model][res_id] = event
+        orphans = []
         for res_model, events in by_model.items():
             if res_model not in self.env or not hasattr(self.env[res_model], "_o365_targets"):
                 continue
@@ -255,28 +285,7 @@ class SyncRun:
                     event["id"], targets.get(res_id), linked.get(res_id), self.user_id
                 )
             ]
-        if not orphans:
-            return
-        results = self.client.batch_write(
-            [
-                WriteOp(f"orphan-{i}", "delete", event["id"])
-                for i, (_m, _r, event) in enumerate(orphans)
-            ]
-        )
-        for (res_model, res_id, event), result in zip(orphans, results, strict=True):
-            option = self.env[res_model]._o365_option()
-            if result.ok or result.not_found:
-                self.stats.count(option, "deleted")
-            else:
-                self.stats.error(
-                    option,
-                    f"An Outlook event left by an interrupted run could not be removed "
-                    f"({result.status} {result.error_code})",
-                    res_model,
-                    res_id,
-                    event["id"],
-                    level="warning",
-                )
+        return orphans
 
     # ------------------------------------------------------------------
     # Push

@@ -3,11 +3,10 @@
 - Routing a delta page: which events are ours (:func:`sort_page`, :func:`split_by_ref`).
 - Reconciling a delta round: which of our events it should have listed (:func:`missing_events`).
 - Pushing a record: create, update or nothing, and what is sent (:func:`plan_push`).
-- Taking in Outlook's edit of one of our events: the three-way merge and what follows from it
-  (:func:`plan_inbound`, around ``decisions.merge``).
 
-The models read and write records; everything here works on plain dicts, so each rule is tested
-with pytest (``tests/pure/test_sync_plan.py``).
+Outlook's edits of our own events are merged by ``decisions.plan_inbound``. The models read and
+write records; everything here works on plain dicts, so each rule is tested with pytest
+(``tests/pure/test_sync_plan.py``).
 """
 
 import hashlib
@@ -126,6 +125,16 @@ class Note:
     res_id: int = 0
 
 
+@dataclass(frozen=True)
+class PushSettings:
+    """What planning the push of one mailbox needs from its account."""
+
+    prevented: decisions.Prevented  # operations the user forbids
+    time_zone: str  # the user's: all-day events are sent at midnight there
+    category: str  # the Outlook category created events get
+    calendar_id: str | None = None  # the Outlook calendar events are created in (None: default)
+
+
 @dataclass
 class PushPlan:
     """What to send for one record: ``values`` is the whole event for a create, the changed
@@ -167,68 +176,3 @@ def plan_push(values, previous, in_outlook, prevented, category):
     if "attendees" in changed and "attendee_names" in values:
         changed["attendee_names"] = values["attendee_names"]
     return PushPlan(UPDATE, changed, {**previous, **values})
-
-
-# ----------------------------------------------------------------------------------------------
-# Outlook changed one of our events
-# ----------------------------------------------------------------------------------------------
-@dataclass
-class InboundPlan:
-    """What follows from Outlook's version of one of our events."""
-
-    to_odoo: dict  # fields the Odoo record takes from Outlook
-    snapshot: dict  # the link's synced values after this read
-    push_back: bool = False  # Odoo's value must go (back) to Outlook: the link is queued
-    restored: list = field(default_factory=list)  # fields put back in Outlook (for the log)
-
-
-def plan_inbound(base, ours, theirs, rules, same_field_rule, odoo_is_newer):
-    """Merge Outlook's values ``theirs`` with Odoo's ``ours`` against the snapshot ``base``.
-
-    ``rules`` is the kind's :class:`KindRules`. The snapshot after the merge is what Outlook
-    shows now, so that the next push sends exactly what Odoo must still change there: the
-    fields Odoo won keep Outlook's value in it, and so do the fields Outlook may not change
-    (kinds with ``snapshot_outlook``) when they are not put back at once.
-    """
-    result = decisions.merge(
-        base,
-        ours,
-        theirs,
-        rules.inbound_fields,
-        same_field_rule,
-        odoo_is_newer,
-        rules.restore_outlook,
-    )
-    snapshot = result.values
-    if rules.snapshot_outlook and not rules.restore_outlook:
-        snapshot = {
-            **result.values,
-            **{
-                key: theirs[key]
-                for key in set(ours) & set(theirs)
-                if key not in rules.inbound_fields
-            },
-        }
-    plan = InboundPlan(result.to_odoo, snapshot)
-    odoo_won = [key for key in result.to_outlook if key in rules.inbound_fields]
-    if odoo_won:
-        # Changed in Odoo only, or Odoo won the same-field rule: the push sends Odoo's value.
-        plan.snapshot = {**snapshot, **{key: theirs.get(key) for key in odoo_won}}
-        plan.push_back = True
-    if result.to_outlook and rules.restore_outlook:
-        plan.snapshot = {
-            **result.values,
-            **{key: theirs.get(key) for key in result.to_outlook},
-        }
-        plan.push_back = True
-        plan.restored = sorted(result.to_outlook)
-    return plan
-
-
-@dataclass(frozen=True)
-class KindRules:
-    """How Outlook-side edits of one kind of record are taken (see ``office365.sync.mixin``)."""
-
-    inbound_fields: frozenset = frozenset()  # what Outlook may change in Odoo
-    restore_outlook: bool = False  # other Outlook edits are put back at once
-    snapshot_outlook: bool = False  # ... or remembered, and overwritten by the next push

@@ -124,36 +124,3 @@ def test_unchanged_or_prevented_update_sends_nothing():
     changed = {**VALUES, "subject": "Call: Bob"}
     plan = sync_plan.plan_push(changed, VALUES, True, Prevented(outlook_update=True), "Odoo")
     assert plan.action == sync_plan.UPDATE_PREVENTED
-
-
-# ----- Outlook changed one of our events ------------------------------------------------------
-ACTIVITY = sync_plan.KindRules(frozenset({"start", "end", "all_day"}), False, True)
-LEAVE = sync_plan.KindRules(frozenset(), True, False)
-
-
-def test_outlook_move_comes_to_odoo_and_other_edits_are_remembered():
-    theirs = {**VALUES, "start": "2026-03-09", "end": "2026-03-10", "subject": "Renamed"}
-    plan = sync_plan.plan_inbound(VALUES, VALUES, theirs, ACTIVITY, "newest", False)
-    assert plan.to_odoo == {"start": "2026-03-09", "end": "2026-03-10"}
-    # Outlook's subject is in the snapshot: the next Odoo change overwrites it, not at once.
-    assert plan.snapshot == theirs
-    assert not plan.push_back and not plan.restored
-
-
-def test_odoo_winning_a_field_outlook_may_change_is_pushed_back():
-    ours = {**VALUES, "start": "2026-03-03", "end": "2026-03-04"}
-    theirs = {**VALUES, "start": "2026-03-09", "end": "2026-03-10"}
-    plan = sync_plan.plan_inbound(VALUES, ours, theirs, ACTIVITY, "odoo", False)
-    assert plan.to_odoo == {}
-    assert plan.push_back
-    # The snapshot keeps Outlook's times, so the push sends Odoo's.
-    assert (plan.snapshot["start"], plan.snapshot["end"]) == ("2026-03-09", "2026-03-10")
-
-
-def test_a_kind_outlook_never_changes_is_restored():
-    theirs = {**VALUES, "subject": "Renamed", "start": "2026-03-09", "end": "2026-03-10"}
-    plan = sync_plan.plan_inbound(VALUES, VALUES, theirs, LEAVE, "newest", False)
-    assert plan.to_odoo == {}
-    assert plan.push_back
-    assert plan.restored == ["end", "start", "subject"]
-    assert plan.snapshot["subject"] == "Renamed", "Outlook's value, so the push restores it"
