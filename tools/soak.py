@@ -681,7 +681,7 @@ class Soak:
                 continue
             box, event_id = refs[ref][0]
             theirs = mapping.graph_to_values(box.render(box.events[event_id]))
-            ours = record._o365_values(accounts[link.user_id.id], link)
+            ours = record._o365_values_batch(accounts[link.user_id.id], link)[link.id][0]
             for field in ("subject", "start", "end", "all_day"):
                 if ours.get(field) != theirs.get(field):
                     problems["differ"].append(
