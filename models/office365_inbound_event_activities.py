@@ -114,9 +114,6 @@ class Office365InboundEventActivities(models.Model):
             .sudo()
             .with_context(**{CTX_INBOUND: True}, mail_activity_quick_update=True)
         )
-        meeting_type = self.env.ref("mail.mail_activity_data_meeting")
-        partner_model_id = self.env["ir.model"]._get_id("res.partner")
-        own_model_id = self.env["ir.model"]._get_id(self._name)
         existing = activity_model.search([("o365_inbound_event_id", "in", self.ids)])
         by_meeting = defaultdict(list)
         for activity in existing:
@@ -133,47 +130,13 @@ class Office365InboundEventActivities(models.Model):
                 if meeting.user_id and meeting.state == inbound.LOGGED:
                     meeting_writes[meeting] = {"user_id": False}
                 continue
-            primary = meeting._o365_primary_user()
-            details = meeting._o365_details(primary)
-            note = details + str(meeting.description or "")
-            note_changed = note != (meeting.activity_note or "")
-            common = {
-                "summary": meeting.name or "",
-                "date_deadline": meeting._o365_deadline(primary),
-            }
-            plan = inbound.plan_activities(
-                [meeting._o365_activity_state(activity) for activity in current],
-                meeting.partner_ids.ids,
-                meeting.mailbox_ids.user_id.ids,
-                primary.id,
-                common,
-                note if note_changed else None,
-                set((meeting.odoo_owned or "").split(",")),
-            )
+            plan, create_vals, meeting_vals = meeting._o365_plan_activities(current)
             to_unlink += plan.unlink
             for activity_id, vals in plan.writes:
                 writes[tuple(sorted(vals.items(), key=lambda kv: kv[0]))].append(activity_id)
-            base = {
-                **common,
-                "note": note,
-                "activity_type_id": meeting_type.id,
-                "o365_inbound_event_id": meeting.id,
-            }
-            to_create += [
-                {**base, "res_model_id": partner_model_id, "res_id": partner_id, "user_id": uid}
-                for partner_id, uid in plan.contacts
-            ]
-            to_create += [
-                {**base, "res_model_id": own_model_id, "res_id": meeting.id, "user_id": uid}
-                for uid in plan.todos
-            ]
-            vals = {}
-            if note_changed:
-                vals["activity_note"] = note
-            if meeting.user_id != primary:
-                vals["user_id"] = primary.id
-            if vals:
-                meeting_writes[meeting] = vals
+            to_create += create_vals
+            if meeting_vals:
+                meeting_writes[meeting] = meeting_vals
         if to_unlink:
             _among(existing, to_unlink).unlink()
         for frozen, activity_ids in writes.items():
@@ -182,6 +145,47 @@ class Office365InboundEventActivities(models.Model):
             self._o365_create_activities(activity_model, to_create)
         for meeting, vals in meeting_writes.items():
             meeting.write(vals)
+
+    def _o365_plan_activities(self, current):
+        """(``inbound.ActivityPlan``, values of the activities to create, values for this
+        meeting) to bring its ``current`` activities in step with it."""
+        self.ensure_one()
+        primary = self._o365_primary_user()
+        note = self._o365_details(primary) + str(self.description or "")
+        note_changed = note != (self.activity_note or "")
+        common = {"summary": self.name or "", "date_deadline": self._o365_deadline(primary)}
+        plan = inbound.plan_activities(
+            [self._o365_activity_state(activity) for activity in current],
+            self.partner_ids.ids,
+            self.mailbox_ids.user_id.ids,
+            primary.id,
+            common,
+            note if note_changed else None,
+            set((self.odoo_owned or "").split(",")),
+        )
+        base = {
+            **common,
+            "note": note,
+            "activity_type_id": self.env["ir.model.data"]._xmlid_to_res_id(
+                "mail.mail_activity_data_meeting", raise_if_not_found=True
+            ),
+            "o365_inbound_event_id": self.id,
+        }
+        on_contact = self.env["ir.model"]._get_id("res.partner")
+        on_meeting = self.env["ir.model"]._get_id(self._name)
+        create_vals = [
+            {**base, "res_model_id": on_contact, "res_id": partner_id, "user_id": uid}
+            for partner_id, uid in plan.contacts
+        ] + [
+            {**base, "res_model_id": on_meeting, "res_id": self.id, "user_id": uid}
+            for uid in plan.todos
+        ]
+        meeting_vals = {}
+        if note_changed:
+            meeting_vals["activity_note"] = note
+        if self.user_id != primary:
+            meeting_vals["user_id"] = primary.id
+        return plan, create_vals, meeting_vals
 
     def _o365_activity_state(self, activity):
         """``activity`` of this meeting as ``inbound.plan_activities`` compares it."""
