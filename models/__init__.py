@@ -7,6 +7,10 @@ from . import office365_sync_mixin
 from . import office365_account
 from . import office365_runner
 from . import office365_inbound_event
+from . import office365_inbound_event_log
+from . import office365_inbound_event_activities
+from . import office365_inbound_event_push
+from . import office365_inbound_event_close
 from . import mail_activity
 from . import calendar_event
 from . import office365_sync_request

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from html import escape
 
 from .constants import CATEGORY_NAME
+from .graph_client import EXTENDED_PROPERTY_ID
 from .mapping import clean_email
 
 LOG = "log"  # create or update the logged meeting
@@ -90,6 +91,17 @@ def meeting_key(event):
 
 def is_private(event):
     return (event.get("sensitivity") or "normal").casefold() in PRIVATE_SENSITIVITIES
+
+
+def odoo_ref(event):
+    """The addon's extended property on ``event`` (``"model,id"`` of the record it came from)."""
+    for prop in event.get("singleValueExtendedProperties") or []:
+        if (
+            isinstance(prop, dict)
+            and (prop.get("id") or "").lower() == EXTENDED_PROPERTY_ID.lower()
+        ):
+            return prop.get("value")
+    return None
 
 
 def is_ours(event, category_name, our_ref=None):
@@ -212,3 +224,73 @@ def strip_details(note, details):
     if details and note.startswith(details):
         return note[len(details) :]
     return note
+
+
+# ----------------------------------------------------------------------
+# The activities of a logged meeting
+# ----------------------------------------------------------------------
+ON_CONTACT = "contact"  # the Meeting activity on a contact's timeline (res_id: the contact)
+ON_MEETING = "meeting"  # a syncing attendee's to-do on the meeting record itself
+
+
+@dataclass(frozen=True)
+class Activity:
+    """A logged activity as it is now. ``kind``: ON_CONTACT, ON_MEETING, or "" when it is
+    attached anywhere else (it then goes)."""
+
+    id: int
+    kind: str
+    res_id: int
+    user_id: int
+    summary: object = False
+    date_deadline: object = False
+
+
+@dataclass
+class ActivityPlan:
+    """What to change so that one meeting's activities say what the meeting says."""
+
+    writes: list  # (activity id, {field: value})
+    unlink: list  # activity ids
+    contacts: list  # (contact id, assignee id) of the Meeting activities to create
+    todos: list  # user ids of the to-dos to create on the meeting
+
+
+def plan_activities(current, contact_ids, attendee_ids, primary_id, common, note, owned):
+    """Compare one meeting's activities with what they should be.
+
+    One Meeting activity per contact, assigned to ``primary_id`` (the organizer when their
+    mailbox syncs, else the first syncing attendee); one to-do on the meeting for every other
+    syncing attendee (``attendee_ids``). ``common``: the summary and the deadline every
+    activity shows; ``note``: the new note, or None when the meeting's note did not change;
+    ``owned``: "<activity id>:time|note|summary" marks of fields edited in Odoo, which Outlook
+    no longer overwrites. A second activity for the same contact or attendee goes.
+    """
+    wanted_contacts = dict.fromkeys(contact_ids, primary_id)
+    wanted_todos = {uid: uid for uid in attendee_ids}
+    wanted_todos.pop(primary_id, None)
+    plan = ActivityPlan([], [], [], [])
+    for activity in current:
+        if activity.kind == ON_CONTACT:
+            target = wanted_contacts.pop(activity.res_id, None)
+        elif activity.kind == ON_MEETING:
+            target = wanted_todos.pop(activity.user_id, None)
+        else:
+            target = None
+        if target is None:
+            plan.unlink.append(activity.id)
+            continue
+        vals = {key: val for key, val in common.items() if getattr(activity, key) != val}
+        if f"{activity.id}:time" in owned:
+            vals.pop("date_deadline", None)
+        if f"{activity.id}:summary" in owned:
+            vals.pop("summary", None)
+        if activity.kind == ON_CONTACT and (activity.user_id or False) != (target or False):
+            vals["user_id"] = target
+        if note is not None and f"{activity.id}:note" not in owned:
+            vals["note"] = note
+        if vals:
+            plan.writes.append((activity.id, vals))
+    plan.contacts = list(wanted_contacts.items())
+    plan.todos = list(wanted_todos)
+    return plan

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from odoo import fields, sql_db
 from odoo.addons.office365_calendar_sync.services.runstats import RunStats
 from odoo.tests import tagged
-from odoo.tools import mute_logger
+from odoo.tools import html2plaintext, mute_logger
 
 from .common import Office365Case
 
@@ -602,6 +602,32 @@ class TestInboundEvents(Office365Case):
         self.assertIn("Room 1", str(done.body))
         self.assertEqual(done.mail_activity_type_id, self.meeting_type)
         self.assertEqual(model._cron_close_ended(), 0)  # idempotent
+
+    def test_done_message_reads_like_core(self):
+        """The close's "done" message says, word for word, what core's template says."""
+        past = fields.Datetime.now() - timedelta(days=1)
+        self._create(
+            self.alice_box, subject="Done meeting", start=past, end=past + timedelta(hours=1)
+        )
+        self.o365_sync(self.alice)
+        activity = self._activities(self.dan)
+        self.assertEqual(len(activity), 1)
+        core = self.env["ir.qweb"]._render(
+            "mail.message_activity_done",
+            # As core renders it when someone other than the assignee marks it done.
+            {"activity": activity, "feedback": False, "display_assignee": True},
+            minimal_qcontext=True,
+        )
+        self.assertEqual(self.env["office365.inbound.event"]._cron_close_ended(), 1)
+        done = self.dan.message_ids.filtered(lambda m: m.mail_activity_type_id == self.meeting_type)
+        self.assertEqual(len(done), 1)
+
+        def words(html):
+            return "".join(html2plaintext(str(html)).split())
+
+        self.assertIn("Donemeeting", words(core))
+        self.assertIn("Room1", words(core))
+        self.assertEqual(words(done.body), words(core))
 
     def test_cron_closes_ten_thousand_quickly(self):
         cr = self.env.cr

@@ -156,3 +156,86 @@ def test_details_and_strip():
 @pytest.mark.parametrize("subject", ["Réunion 🚀", "اجتماع المبيعات", "会议"])
 def test_unicode_subjects_are_logged(subject):
     assert _decide(_event(subject=subject)).action == inbound.LOG
+
+
+def test_odoo_ref_reads_our_extended_property_only():
+    ours = {"id": EXTENDED_PROPERTY_ID.upper(), "value": "mail.activity,3"}
+    other = {"id": "String {00000000-0000-0000-0000-000000000000} Name x", "value": "y"}
+    assert inbound.odoo_ref(_event(singleValueExtendedProperties=[other, ours])) == (
+        "mail.activity,3"
+    )
+    assert inbound.odoo_ref(_event(singleValueExtendedProperties=[other, "junk"])) is None
+    assert inbound.odoo_ref(_event()) is None
+
+
+# ----------------------------------------------------------------------
+# The activities of a logged meeting
+# ----------------------------------------------------------------------
+PRIMARY, BOB, CAROL = 2, 3, 4
+COMMON = {"summary": "Review", "date_deadline": "2026-11-23"}
+
+
+def _activity(id_, kind=inbound.ON_CONTACT, res_id=100, user_id=PRIMARY, **kw):
+    values = {"summary": "Review", "date_deadline": "2026-11-23", **kw}
+    return inbound.Activity(id_, kind, res_id, user_id, **values)
+
+
+def _plan_activities(current, contacts=(100,), attendees=(PRIMARY,), note=None, owned=()):
+    return inbound.plan_activities(
+        current, list(contacts), list(attendees), PRIMARY, COMMON, note, set(owned)
+    )
+
+
+def test_activities_created_for_each_contact_and_other_attendee():
+    plan = _plan_activities([], contacts=(100, 101), attendees=(PRIMARY, BOB, CAROL))
+    assert plan.contacts == [(100, PRIMARY), (101, PRIMARY)]
+    assert plan.todos == [BOB, CAROL]
+    assert (plan.writes, plan.unlink) == ([], [])
+
+
+def test_activities_in_step_are_left_alone():
+    current = [_activity(1), _activity(2, inbound.ON_MEETING, 9, BOB)]
+    plan = _plan_activities(current, attendees=(PRIMARY, BOB))
+    assert (plan.writes, plan.unlink, plan.contacts, plan.todos) == ([], [], [], [])
+
+
+def test_activities_follow_the_meeting():
+    current = [
+        _activity(1, summary="Old", date_deadline="2026-11-20", user_id=BOB),
+        _activity(2, inbound.ON_MEETING, 9, BOB, summary=False),
+    ]
+    plan = _plan_activities(current, attendees=(PRIMARY, BOB), note="<p>new</p>")
+    assert plan.writes == [
+        (1, {**COMMON, "user_id": PRIMARY, "note": "<p>new</p>"}),
+        (2, {"summary": "Review", "note": "<p>new</p>"}),
+    ]
+
+
+def test_fields_edited_in_odoo_are_kept():
+    current = [_activity(1, summary="Mine", date_deadline="2026-11-30")]
+    owned = ("1:summary", "1:time", "1:note")
+    assert _plan_activities(current, note="<p>new</p>", owned=owned).writes == []
+    assert _plan_activities(current, owned=("1:summary",)).writes == [
+        (1, {"date_deadline": "2026-11-23"})
+    ]
+
+
+def test_activities_no_longer_wanted_go():
+    current = [
+        _activity(1),
+        _activity(2),  # a second one for the same contact
+        _activity(3, res_id=999),  # a contact no longer attending
+        _activity(4, inbound.ON_MEETING, 9, CAROL),  # an attendee whose copy went
+        _activity(5, inbound.ON_MEETING, 9, PRIMARY),  # the primary has the contact's one
+        _activity(6, "", 9, BOB),  # attached anywhere else
+    ]
+    plan = _plan_activities(current, attendees=(PRIMARY, BOB))
+    assert plan.unlink == [2, 3, 4, 5, 6]
+    assert (plan.contacts, plan.todos) == ([], [BOB])
+
+
+def test_unassigned_primary_still_gets_the_contacts_activity():
+    plan = inbound.plan_activities([], [100], [], False, COMMON, None, set())
+    assert plan.contacts == [(100, False)]
+    current = [_activity(1, user_id=False)]
+    assert inbound.plan_activities(current, [100], [], False, COMMON, None, set()).writes == []
