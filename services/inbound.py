@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from html import escape
 
 from .constants import CATEGORY_NAME
-from .graph_client import EXTENDED_PROPERTY_ID
+from .graph_client import extended_property_value
 from .mapping import clean_email
 
 LOG = "log"  # create or update the logged meeting
@@ -95,13 +95,7 @@ def is_private(event):
 
 def odoo_ref(event):
     """The addon's extended property on ``event`` (``"model,id"`` of the record it came from)."""
-    for prop in event.get("singleValueExtendedProperties") or []:
-        if (
-            isinstance(prop, dict)
-            and (prop.get("id") or "").lower() == EXTENDED_PROPERTY_ID.lower()
-        ):
-            return prop.get("value")
-    return None
+    return extended_property_value(event)
 
 
 def is_ours(event, category_name, our_ref=None):

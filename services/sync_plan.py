@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from . import decisions
-from .graph_client import EXTENDED_PROPERTY_ID, extended_property_value
+from .inbound import odoo_ref
 
 # plan_push actions
 CREATE = "create"
@@ -68,16 +68,11 @@ def sort_page(events, linked_ids, category):
             page.malformed.append(event)
         elif event["id"] in linked_ids:
             page.linked[event["id"]] = event
-        elif category in (event.get("categories") or []) or our_ref(event):
+        elif category in (event.get("categories") or []) or odoo_ref(event):
             page.unlinked_ours.append(event)
         else:
             page.foreign.append(event)
     return page
-
-
-def our_ref(event):
-    """The Odoo record identity (``"mail.activity,7"``) our extended property holds, or None."""
-    return extended_property_value(event, EXTENDED_PROPERTY_ID)
 
 
 def split_by_ref(events):
@@ -89,7 +84,7 @@ def split_by_ref(events):
     """
     refs, others = {}, []
     for event in events:
-        ref = our_ref(event)
+        ref = odoo_ref(event)
         if not ref:
             others.append(event)
             continue

@@ -48,8 +48,8 @@ def test_our_ref_ignores_other_and_malformed_properties():
             {"id": EXTENDED_PROPERTY_ID.upper(), "value": "hr.leave,3"},
         ]
     }
-    assert sync_plan.our_ref(event) == "hr.leave,3"
-    assert sync_plan.our_ref({}) is None
+    assert sync_plan.odoo_ref(event) == "hr.leave,3"
+    assert sync_plan.odoo_ref({}) is None
 
 
 def test_missing_events_are_the_unseen_ones_inside_the_window():
