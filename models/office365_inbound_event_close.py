@@ -3,8 +3,6 @@
 
 import time
 
-from markupsafe import Markup, escape
-
 from odoo import api, fields, models, modules
 from odoo.tools import SQL
 
@@ -57,12 +55,9 @@ class Office365InboundEventClose(models.Model):
         few per batch here), too slow for the thousands one close can hold. The messages are
         created in one batch instead, as notifications nobody is sent, authored by OdooBot.
 
-        The body says what core's ``mail.message_activity_done`` template says. It is written
-        here, not rendered from the template, so that the messages keep the markup they have
-        always had on the timelines (the template's differs: the type name in its own
-        ``<span>``, a space before the colon). ``test_done_message_reads_like_core`` renders
-        core's template for the same activity and compares the words: a change of wording in
-        core fails it.
+        The body is core's ``mail.message_activity_done`` template, rendered as core renders
+        it when someone other than the assignee closes an activity: the timeline reads the
+        same as for an activity marked done by hand, and follows core if it changes.
         """
         activities = activities.with_context(**{CTX_INBOUND: True})
         author = self.env.ref("base.partner_root")
@@ -93,21 +88,8 @@ class Office365InboundEventClose(models.Model):
     @api.model
     def _o365_done_body(self, activity):
         """The "done" message of ``activity`` (see ``_o365_mark_done``)."""
-        kind = activity.activity_type_id
-        header = Markup('<span class="fa %s fa-fw"></span>%s') % (
-            kind.icon or "fa-tasks",
-            self.env._("%(type)s done", type=kind.name),
+        return self.env["ir.qweb"]._render(
+            "mail.message_activity_done",
+            {"activity": activity, "feedback": False, "display_assignee": bool(activity.user_id)},
+            minimal_qcontext=True,
         )
-        if activity.user_id:
-            header += escape(
-                self.env._(" (originally assigned to %(user)s)", user=activity.user_id.name)
-            )
-        if activity.summary:
-            header += Markup(": <span>%s</span>") % activity.summary
-        body = Markup("<div><p>%s</p>") % header
-        if activity.note and str(activity.note) != "<p><br></p>":
-            body += Markup('<div class="o_mail_note_title fw-bold">%s</div><div>%s</div>') % (
-                self.env._("Original note:"),
-                activity.note,
-            )
-        return body + Markup("</div>")
