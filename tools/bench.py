@@ -279,6 +279,8 @@ class Bench:
         row.load = (load0, load_average())
         if isinstance(result, Drain):
             row.runs = result.runs
+        elif isinstance(result, Cycle):
+            row.runs = len(result.claimed)
         self.emu.profile(0.0, 0.0)
         self.rows.append(row)
         say(
@@ -573,7 +575,15 @@ class Bench:
             ("real 4", 4, 1, self.real),
             ("real 2x2", 2, 2, self.real),
         )
+        servers = None
         for turn, (key, threads, processes, (latency, write_latency)) in enumerate(rounds):
+            if processes > 1 and servers is None:
+                say(f"-- starting {processes} Odoo servers with {threads} cron threads each")
+                servers = Servers(self.cfg["shell_cmd"], processes, threads)
+                # Their first cycle, like the first cycle of this process: every user polled
+                # once (sign-in metadata and Outlook category checked). Not measured.
+                self.make_due(users)
+                servers.cycle()
             records = self.activities_of([(user, changes, (turn + 1) * 1000) for user in users])
             self.commit()
             profile = self.cfg.get("profile") == "tenant" and key == "real 4"
@@ -586,10 +596,10 @@ class Bench:
                 def queries(result):
                     return sum(part["queries"] for part in result.parts)
 
-            def run(threads=threads, processes=processes, profile=profile):
-                if processes == 1:
+            def run(threads=threads, servers=servers, profile=profile):
+                if servers is None:
                     return self.cycle(threads, profile)
-                return self.cycle_in_servers(processes, threads)
+                return servers.cycle()
 
             row, result = self.measure(
                 f"ours: {count} users x {changes} changes, {label}",
@@ -607,6 +617,22 @@ class Bench:
                 f"backlog after: {result.backlog}"
             )
             self.tenant_rows[key] = (row, result, threads * processes)
+        if servers is not None:
+            servers.stop()
+
+    def make_due(self, users=None):
+        """Accounts (of ``users``, else all connected) due for their periodic poll now."""
+        self.env.flush_all()
+        query = (
+            "UPDATE office365_account SET next_sync_at = now() at time zone 'UTC' - interval "
+            "'1 minute' WHERE state = 'connected'"
+        )
+        if users is None:
+            self.env.cr.execute(query)
+        else:
+            self.env.cr.execute(query + " AND user_id = ANY(%s)", [users.ids])
+        self.commit()
+        self.env.invalidate_all()
 
     def per_user_graph_time(self):
         """Graph time of one tenant user's run at the realistic profile: its delta read, then
@@ -644,57 +670,6 @@ class Bench:
             raise result.errors[0]
         return result
 
-    def cycle_in_servers(self, processes, threads):
-        """The cycle in ``processes`` other Odoo processes (``odoo shell`` on this database),
-        ``threads`` cron workers each; started together once every process is ready."""
-        import json  # noqa: PLC0415
-        import tempfile  # noqa: PLC0415
-
-        go = Path(tempfile.mkdtemp(prefix="o365-bench-")) / "go"
-        procs = []
-        for index in range(processes):
-            proc = subprocess.Popen(
-                [*self.cfg["shell_cmd"]],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-                cwd=str(ROOT),
-            )
-            proc.stdin.write(
-                run_tests.shell_input(
-                    "bench:cron_server", {"threads": threads, "go": str(go), "index": index}
-                )
-            )
-            proc.stdin.close()
-            procs.append(proc)
-        for proc in procs:  # each prints READY once its registry is loaded
-            for line in proc.stdout:
-                if line.startswith("O365-BENCH-READY"):
-                    break
-            else:
-                raise RuntimeError("an Odoo server of the cycle did not start")
-        # The measure started before the processes: their start-up is not the cycle's.
-        result = Cycle()
-        go_at = time.time()
-        go.write_text(str(go_at))
-        for proc in procs:
-            part = None
-            for line in proc.stdout:
-                if line.startswith(run_tests.SHELL_RESULT):
-                    part = json.loads(line[len(run_tests.SHELL_RESULT) :])
-            proc.wait()
-            if not part:
-                raise RuntimeError("an Odoo server of the cycle returned no result")
-            result.parts.append(part)
-            result.claimed.extend(part["claimed"])
-            for key, value in part["per_worker"].items():
-                result.per_worker[f"{part['index']}.{key}"] = value
-        result.span = max(part["end"] for part in result.parts) - go_at
-        go.unlink()
-        go.parent.rmdir()
-        return result
-
     # ----- a quiet tenant --------------------------------------------------------------
     def run_quiet(self):
         """Every connected user due for its periodic poll with nothing changed anywhere: one
@@ -718,15 +693,14 @@ class Bench:
         accounts = self.env["office365.account"].sudo().search([("state", "=", "connected")])
         self.quiet_backlog = self.backlog(accounts.user_id)
         self.cycle(2)  # whatever was still due (requests left by the tenant rounds)
-        self.env.cr.execute(
-            "UPDATE office365_account SET next_sync_at = now() at time zone 'UTC' - interval "
-            "'1 minute' WHERE state = 'connected'"
-        )
-        self.commit()
-        self.env.invalidate_all()
+        self.make_due()
         gc.collect()
         self.rss = [rss_mb()]
         profile = self.cfg.get("profile") == "quiet"
+        if profile:  # every query of the cycle to the Odoo log, with the profile
+            import logging  # noqa: PLC0415
+
+            logging.getLogger("odoo.sql_db").setLevel(logging.DEBUG)
         self.quiet_row, self.quiet = self.measure(
             f"ours: quiet tenant, no-change cycle over {len(accounts):,} users, 1 cron thread",
             len(accounts),
@@ -734,6 +708,8 @@ class Bench:
             lambda: self.cycle(1, profile),
         )
         self.quiet_row.runs = len(self.quiet.claimed)
+        if profile:
+            logging.getLogger("odoo.sql_db").setLevel(logging.WARNING)
         gc.collect()
         self.rss.append(rss_mb())
         say(f"   cron worker RSS: {self.rss[0]:.1f} MB before, {self.rss[1]:.1f} MB after")
@@ -855,6 +831,8 @@ class Bench:
         scenarios = {}
         for row in self.rows:
             key = row.name.replace(f"{row.items:,} ", "N ", 1) if row.items else row.name
+            if not row.real and row.latency != self.latency:
+                key += f", at {row.latency * 1000:.0f} ms"
             scenarios.setdefault(key, {}).setdefault(row.real, row)
 
         def cells(row):
@@ -1193,46 +1171,122 @@ class claims_recorded:
         self.cls._o365_run_claimed = self.original
 
 
+class Servers:
+    """Other Odoo server processes (``odoo shell`` on the bench's database), ``threads`` cron
+    workers each, kept running from cycle to cycle like real servers. Each cycle starts when
+    its signal file appears, in every server at once; its span runs from that signal to the
+    last worker's end, without the servers' start-up."""
+
+    def __init__(self, shell_cmd, processes, threads):
+        import tempfile  # noqa: PLC0415
+
+        self.folder = Path(tempfile.mkdtemp(prefix="o365-bench-"))
+        self.rounds = 0
+        self.procs = []
+        for index in range(processes):
+            proc = subprocess.Popen(
+                [*shell_cmd],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                cwd=str(ROOT),
+            )
+            proc.stdin.write(
+                run_tests.shell_input(
+                    "bench:cron_server",
+                    {"threads": threads, "folder": str(self.folder), "index": index},
+                )
+            )
+            proc.stdin.close()
+            self.procs.append(proc)
+        for proc in self.procs:
+            self.read(proc, "O365-BENCH-READY")
+
+    @staticmethod
+    def read(proc, marker):
+        """The rest of the first line of ``proc``'s output that starts with ``marker``."""
+        for line in proc.stdout:
+            if line.startswith(marker):
+                return line[len(marker) :].strip()
+        raise RuntimeError(f"an Odoo server of the cycle stopped before {marker}")
+
+    def cycle(self):
+        import json  # noqa: PLC0415
+
+        result = Cycle()
+        go_at = time.time()
+        (self.folder / f"go{self.rounds}").write_text(str(go_at))
+        self.rounds += 1
+        for proc in self.procs:
+            part = json.loads(self.read(proc, "O365-BENCH-ROUND"))
+            if part["errors"]:
+                raise RuntimeError("; ".join(part["errors"]))
+            result.parts.append(part)
+            result.claimed.extend(part["claimed"])
+            for key, value in part["per_worker"].items():
+                result.per_worker[f"{part['index']}.{key}"] = value
+        result.span = max(part["end"] for part in result.parts) - go_at
+        return result
+
+    def stop(self):
+        (self.folder / "stop").write_text("")
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for path in self.folder.iterdir():
+            path.unlink()
+        self.folder.rmdir()
+
+
 def cron_server(env, config):
-    """Entry point of one Odoo server process of the distributed cycle (``odoo shell`` on the
-    bench's database): ``threads`` cron workers, started when the file ``go`` exists."""
+    """Entry point of one Odoo server process of :class:`Servers`: for each cycle, waits for
+    its signal file, runs ``threads`` cron workers until nothing is due, prints what they did;
+    until the file ``stop`` appears."""
+    import json  # noqa: PLC0415
     import threading  # noqa: PLC0415
 
     from odoo import sql_db  # noqa: PLC0415
 
     registry = env.registry
-    claimed, per_worker, errors = [], {}, []
     threads = config["threads"]
-    barrier = threading.Barrier(threads)
-    go = Path(config["go"])
+    folder = Path(config["folder"])
     print("O365-BENCH-READY", flush=True)
-    while not go.exists():
-        time.sleep(0.005)
-    queries0 = sql_db.sql_counter
+    for turn in range(1000):
+        while not (folder / f"go{turn}").exists():
+            if (folder / "stop").exists():
+                return 0
+            time.sleep(0.005)
+        claimed, per_worker, errors = [], {}, []
+        barrier = threading.Barrier(threads)
+        queries0 = sql_db.sql_counter
 
-    def worker(index):
-        try:
-            with registry.cursor() as cr:
-                barrier.wait(timeout=60)
-                per_worker[index] = cron_until_done(cr, claimed)
-        except Exception as exc:  # handed back to the bench
-            errors.append(repr(exc))
+        def worker(index, claimed=claimed, per_worker=per_worker, errors=errors, barrier=barrier):
+            try:
+                with registry.cursor() as cr:
+                    barrier.wait(timeout=60)
+                    per_worker[index] = cron_until_done(cr, claimed)
+            except Exception as exc:  # handed back to the bench
+                errors.append(repr(exc))
 
-    with claims_recorded(env, claimed):
-        workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-        for thread in workers:
-            thread.start()
-        for thread in workers:
-            thread.join()
-    if errors:
-        raise RuntimeError("; ".join(errors))
-    return {
-        "index": config["index"],
-        "claimed": claimed,
-        "per_worker": per_worker,
-        "queries": sql_db.sql_counter - queries0,
-        "end": time.time(),
-    }
+        with claims_recorded(env, claimed):
+            workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+            for thread in workers:
+                thread.start()
+            for thread in workers:
+                thread.join()
+        part = {
+            "index": config["index"],
+            "claimed": claimed,
+            "per_worker": per_worker,
+            "errors": errors,
+            "queries": sql_db.sql_counter - queries0,
+            "end": time.time(),
+        }
+        print("O365-BENCH-ROUND " + json.dumps(part), flush=True)
+    return 0
 
 
 def _days(count):
