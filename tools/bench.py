@@ -597,49 +597,53 @@ class Bench:
             ("real 2x2", 2, 2, self.real, users),
         )
         servers = None
-        for turn, (key, threads, processes, (latency, write_latency), group) in enumerate(rounds):
-            if processes > 1 and servers is None:
-                say(f"-- starting {processes} Odoo servers with {threads} cron threads each")
-                servers = Servers(self.cfg["shell_cmd"], processes, threads)
-                # Their first cycle, like the first cycle of this process: every user polled
-                # once (sign-in metadata and Outlook category checked). Not measured.
-                self.make_due(users)
-                servers.cycle()
-            records = self.activities_of([(user, changes, (turn + 1) * 1000) for user in group])
-            self.commit()
-            profile = self.cfg.get("profile") == "tenant" and key == "real 4"
-            if processes == 1:
-                label = f"{threads} cron thread(s), 1 server"
-                queries = None
-            else:
-                label = f"{processes} servers x {threads} cron threads"
+        try:
+            for turn, (key, threads, processes, (latency, write_latency), group) in enumerate(
+                rounds
+            ):
+                if processes > 1 and servers is None:
+                    say(f"-- starting {processes} Odoo servers with {threads} cron threads each")
+                    servers = Servers(self.cfg["shell_cmd"], processes, threads)
+                    # Their first cycle, like the first cycle of this process: every user polled
+                    # once (sign-in metadata and Outlook category checked). Not measured.
+                    self.make_due(users)
+                    servers.cycle()
+                records = self.activities_of([(user, changes, (turn + 1) * 1000) for user in group])
+                self.commit()
+                profile = self.cfg.get("profile") == "tenant" and key == "real 4"
+                if processes == 1:
+                    label = f"{threads} cron thread(s), 1 server"
+                    queries = None
+                else:
+                    label = f"{processes} servers x {threads} cron threads"
 
-                def queries(result):
-                    return sum(part["queries"] for part in result.parts)
+                    def queries(result):
+                        return sum(part["queries"] for part in result.parts)
 
-            def run(threads=threads, servers=servers, profile=profile):
-                if servers is None:
-                    return self.cycle(threads, profile)
-                return servers.cycle()
+                def run(threads=threads, servers=servers, profile=profile):
+                    if servers is None:
+                        return self.cycle(threads, profile)
+                    return servers.cycle()
 
-            row, result = self.measure(
-                f"ours: {len(group)} users x {changes} changes, {label}",
-                len(group) * changes,
-                latency,
-                run,
-                write_latency=write_latency,
-                queries=queries,
-            )
-            row.runs = len(result.claimed)
-            result.check(self, users, records)
-            say(
-                f"   accounts per worker: {result.per_worker}; claimed twice: "
-                f"{result.twice}; delivered {result.delivered:,}/{len(records):,}; "
-                f"backlog after: {result.backlog}"
-            )
-            self.tenant_rows[key] = (row, result, threads * processes)
-        if servers is not None:
-            servers.stop()
+                row, result = self.measure(
+                    f"ours: {len(group)} users x {changes} changes, {label}",
+                    len(group) * changes,
+                    latency,
+                    run,
+                    write_latency=write_latency,
+                    queries=queries,
+                )
+                row.runs = len(result.claimed)
+                result.check(self, users, records)
+                say(
+                    f"   accounts per worker: {result.per_worker}; claimed twice: "
+                    f"{result.twice}; delivered {result.delivered:,}/{len(records):,}; "
+                    f"backlog after: {result.backlog}"
+                )
+                self.tenant_rows[key] = (row, result, threads * processes)
+        finally:
+            if servers is not None:
+                servers.stop()
 
     def make_due(self, users=None):
         """Accounts (of ``users``, else all connected) due for their periodic poll now."""
