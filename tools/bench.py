@@ -604,9 +604,10 @@ class Bench:
                 if processes > 1 and servers is None:
                     say(f"-- starting {processes} Odoo servers with {threads} cron threads each")
                     servers = Servers(self.cfg["shell_cmd"], processes, threads)
-                    # Their first cycle, like the first cycle of this process: every user polled
-                    # once (sign-in metadata and Outlook category checked). Not measured.
-                    self.make_due(users)
+                    # Their first cycle, like the first cycle of this process: every user pushes
+                    # one activity (sign-in metadata and Outlook category checked). Not measured.
+                    self.activities_of([(user, 1, 900) for user in users])
+                    self.commit()
                     servers.cycle()
                 records = self.activities_of([(user, changes, (turn + 1) * 1000) for user in group])
                 self.commit()
@@ -645,17 +646,13 @@ class Bench:
             if servers is not None:
                 servers.stop()
 
-    def make_due(self, users=None):
-        """Accounts (of ``users``, else all connected) due for their periodic poll now."""
+    def make_due(self):
+        """Every connected account due for its periodic poll now."""
         self.env.flush_all()
-        query = (
+        self.env.cr.execute(
             "UPDATE office365_account SET next_sync_at = now() at time zone 'UTC' - interval "
             "'1 minute' WHERE state = 'connected'"
         )
-        if users is None:
-            self.env.cr.execute(query)
-        else:
-            self.env.cr.execute(query + " AND user_id = ANY(%s)", [users.ids])
         self.commit()
         self.env.invalidate_all()
 
@@ -855,13 +852,9 @@ class Bench:
         real_name = f"{self.real[0] * 1000:.0f}+{self.real[1] * 1000:.0f}/w"
         scenarios = {}
         for row in self.rows:
-            key = row.name.replace(f"{row.items:,} ", "N ", 1) if row.items else row.name
+            key = row.name  # the same scenario and size at both profiles share a line
             if not row.real and row.latency != self.latency:
                 key += f", at {row.latency * 1000:.0f} ms"
-            if row.real in scenarios.get(
-                key, {}
-            ):  # that profile's cell is taken: a line of its own
-                key = row.name
             scenarios.setdefault(key, {}).setdefault(row.real, row)
 
         def cells(row):
