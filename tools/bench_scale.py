@@ -236,7 +236,12 @@ def charts(figures, folder):
             axis.set_title(f"{measure} per item")
             axis.grid(True, which="both", alpha=0.3)
         axes[0].legend()
-        fig.suptitle(f"{title}, {figures['latency'] * 1000:.0f} ms per Graph request")
+        loads = [value for points in series.values() for f in points for value in f["load"]]
+        fig.suptitle(
+            f"{title}, {figures['latency'] * 1000:.0f} ms per Graph request (machine load "
+            f"average {min(loads, default=0):.1f} to {max(loads, default=0):.1f}, "
+            f"{os.cpu_count()} CPUs)"
+        )
         fig.tight_layout()
         path = folder / f"scale-{side}.png"
         fig.savefig(path, dpi=90)
