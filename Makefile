@@ -3,6 +3,7 @@
 #               tests, upgrade and uninstall checks; last line "N passed, N failed"
 #   make lint   ruff (lint + format check) and pylint-odoo's mandatory checks, via pre-commit
 #   make demo / bench / soak   run tools/demo.py, tools/bench.py, tools/soak.py (ARGS=...)
+#   make bench-scale  cost per item from 100 to 20,000 items; charts in build/bench, docs/bench
 #   make test-dates   the Odoo suite under several fixed "today" values (faketime)
 #   make clean  remove build output and caches (make distclean also removes .venv)
 
@@ -16,7 +17,7 @@ VPY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.requirements-test.stamp
 LINT_STAMP := $(VENV)/.requirements-lint.stamp
 
-.PHONY: help test test-pure test-odoo test-dates lint format demo bench soak clean distclean venv
+.PHONY: help test test-pure test-odoo test-dates lint format demo bench bench-scale soak clean distclean venv
 
 help:
 	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
@@ -75,6 +76,10 @@ demo: $(VENV_STAMP)
 
 bench: $(VENV_STAMP)
 	$(VPY) tools/bench.py $(ARGS)
+
+# Not part of CI (the 20,000-item sizes take long): writes build/bench/*.png, copied to docs/bench.
+bench-scale: $(VENV_STAMP)
+	$(VPY) tools/bench_scale.py --docs docs/bench $(ARGS)
 
 soak: $(VENV_STAMP)
 	$(VPY) tools/soak.py $(ARGS)

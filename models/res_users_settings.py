@@ -197,6 +197,12 @@ class ResUsersSettings(models.Model):
         return {name for name in LOCKABLE_FIELDS if get(f"{PARAM}lock.{name}") == "True"}
 
     @api.model
+    def _o365_is_locked(self, name):
+        """Whether the administrator locked the setting ``name``: its one parameter only (a run
+        reads a dozen settings; reading every lock for each one is a few hundred look-ups)."""
+        return self.env["ir.config_parameter"].sudo().get_param(f"{PARAM}lock.{name}") == "True"
+
+    @api.model
     def _o365_window_maximum(self, name):
         raw = self.env["ir.config_parameter"].sudo().get_param(PARAM + WINDOW_MAXIMUM[name])
         return int(raw) if raw and str(raw).isdigit() and int(raw) > 0 else None
@@ -213,7 +219,7 @@ class ResUsersSettings(models.Model):
         """The value of a sync setting for this user (admin locks and maximums applied)."""
         self.ensure_one()
         value = self[name]
-        if name in LOCKABLE_FIELDS and name in self._o365_locked_fields():
+        if name in LOCKABLE_FIELDS and self._o365_is_locked(name):
             value = self._o365_locked_value(name)
         if name in WINDOW_MAXIMUM:
             maximum = self._o365_window_maximum(name)
