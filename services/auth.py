@@ -18,6 +18,7 @@ import logging
 import re
 import threading
 import warnings
+from urllib.parse import unquote_plus
 
 import msal
 import requests
@@ -406,15 +407,18 @@ class TokenProvider:
             self.account_username = None
 
 
-def check_application(client_id, client_secret, authority, verify=True, timeout=(5, 30)):
+def check_application(
+    client_id, client_secret, authority, verify=True, timeout=(5, 30), redirect_uri=None
+):
     """Prove the application's settings against the identity platform; returns a list of what
     was checked (texts), raises :class:`ApplicationRefused` naming the wrong setting, or
     :class:`TransportError`/:class:`ThrottledError` when the platform cannot be reached.
 
     1. The tenant's OpenID configuration (the tenant and the sign-in endpoint);
-    2. with a secret and a tenant naming a directory: a client-credentials token (the client
-       id and the secret). It proves the application in either mode: delegated sign-ins use
-       the same id and secret.
+    2. with ``redirect_uri`` (users sign in): the sign-in page of the application, which names
+       an unknown client id (AADSTS700016) or an unregistered redirect URI (AADSTS50011);
+    3. with a secret and a tenant naming a directory: a client-credentials token (the client
+       id and the secret; delegated sign-ins redeem their codes with the same pair).
     """
     if not client_id:
         raise ApplicationRefused(
@@ -424,16 +428,49 @@ def check_application(client_id, client_secret, authority, verify=True, timeout=
     provider = TokenProvider(
         client_id, client_secret or None, authority, verify=verify, timeout=timeout, app_only=True
     )
-    provider.app  # noqa: B018 - msal reads the tenant's OpenID configuration here
+    app = provider.app  # msal reads the tenant's OpenID configuration here
     checked.append(f"the tenant's OpenID configuration at {authority}")
+    if redirect_uri:
+        provider._call(_probe_sign_in, provider._session, app, client_id, redirect_uri)
+        checked.append("the application's sign-in page (client id and redirect URI)")
     tenant = authority.rstrip("/").rpartition("/")[2].lower()
     if not client_secret:
+        checked.append("not the client secret: none is set")
         return checked
     if tenant in MULTI_TENANT:
         checked.append(
-            f"not the client id and secret: '{tenant}' names no directory to ask a token of"
+            f"not the client secret: '{tenant}' names no directory to ask a token of; "
+            "the first sign-in uses it"
         )
         return checked
     provider.get_token(force_refresh=True)
     checked.append("a token for the application (client id and secret)")
     return checked
+
+
+def _probe_sign_in(session, app, client_id, redirect_uri):
+    """Open the authorize page of the application without following it: Entra ID answers an
+    unknown client id or an unregistered redirect URI with an error page naming its AADSTS
+    code (in the page, or in the redirect's ``error_description``); a good pair gets the
+    sign-in page. Nothing is signed in: no code is ever redeemed."""
+    answer = session.get(
+        app.authority.authorization_endpoint,
+        params={
+            "client_id": client_id,
+            "response_type": "code",
+            "redirect_uri": redirect_uri,
+            "scope": "openid",
+            "response_mode": "query",
+        },
+        allow_redirects=False,
+    )
+    text = answer.text[:200000] + " " + (answer.headers.get("Location") or "")
+    codes = aadsts_codes(description=unquote_plus(text))
+    kind = classify_token_error("", "", codes)
+    if kind.kind == "application":
+        raise ApplicationRefused(
+            answer.status_code,
+            "invalid_request",
+            application_message(kind.setting, f"AADSTS{kind.code} on the sign-in page"),
+            kind.setting,
+        )

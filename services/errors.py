@@ -85,6 +85,7 @@ SETTING_LABELS = {
     "client_secret": "Client secret",
     "tenant": "Tenant",
     "login_url": "Sign-in endpoint",
+    "redirect_uri": "redirect URI (registered with the application in Microsoft Entra)",
 }
 
 # AADSTS codes that blame the application's registration or settings, not the user.
@@ -92,6 +93,7 @@ APPLICATION_CODES = {
     700016: "client_id",  # UnauthorizedClient_DoesNotMatchRequest: app not found in directory
     7000112: "client_id",  # UnauthorizedClientApplicationDisabled
     700038: "client_id",  # client_id is not a valid application identifier
+    50011: "redirect_uri",  # InvalidReplyTo: redirect URI not registered for the application
     7000215: "client_secret",  # InvalidClientSecretProvided
     7000222: "client_secret",  # InvalidClientSecretExpiredKeysProvided
     7000218: "client_secret",  # request body must contain client_assertion or client_secret

@@ -184,7 +184,7 @@ def test_check_application(emulator):
     def check(client_id=EMULATOR_CLIENT_ID, secret=EMULATOR_CLIENT_SECRET, where=authority):
         return check_application(client_id, secret, where, verify=emulator.ca_path)
 
-    assert len(check()) == 2
+    assert check()[-1] == "a token for the application (client id and secret)"
     for kwargs, setting in [
         ({"client_id": "typo"}, "client_id"),
         ({"secret": "typo"}, "client_secret"),
@@ -194,8 +194,27 @@ def test_check_application(emulator):
         with pytest.raises(ApplicationRefused) as info:
             check(**kwargs)
         assert info.value.setting == setting, kwargs
-    # 'organizations' names no directory: the id and secret are not claimed to be checked.
+    # 'organizations' names no directory: the secret is not claimed to be checked.
     done = check(where=emulator.authority)
-    assert len(done) == 2 and done[1].startswith("not the client id")
+    assert len(done) == 2 and done[1].startswith("not the client secret")
     with pytest.raises(AuthError):
         check(where=emulator.root_url + "/nowhere.example", secret="")
+
+
+def test_check_application_sign_in_page(emulator):
+    """With the users' redirect URI, the sign-in page proves the client id even where no
+    client-credentials token can be asked ('organizations')."""
+    emulator.register_app("web-app", "web-secret", ["https://odoo.example.com/cb"])
+
+    def check(client_id="web-app", redirect="https://odoo.example.com/cb"):
+        return check_application(
+            client_id, "web-secret", emulator.authority, emulator.ca_path, redirect_uri=redirect
+        )
+
+    assert "the application's sign-in page (client id and redirect URI)" in check()
+    with pytest.raises(ApplicationRefused) as info:
+        check(client_id="web-app-typo")
+    assert info.value.setting == "client_id" and "AADSTS700016" in info.value.message
+    with pytest.raises(ApplicationRefused) as info:
+        check(redirect="https://elsewhere.example.com/cb")
+    assert info.value.setting == "redirect_uri"
