@@ -207,8 +207,9 @@ class ResConfigSettings(models.TransientModel):
         tenant's OpenID configuration, and with a secret a client-credentials token (client id
         and secret). The answer names the setting that is wrong."""
         self.ensure_one()
-        self.execute()
         accounts = self.env["office365.account"]
+        paused = accounts.sudo().search_count([("paused_reason", "!=", False)])
+        self.execute()  # saving changed settings resumes the paused accounts already
         config = accounts._o365_config()
         authority = f"{config['login_url']}/{config['tenant']}"
         try:
@@ -230,10 +231,10 @@ class ResConfigSettings(models.TransientModel):
             return self._o365_notify(
                 self.env._("The identity platform could not be reached"), str(exc), "warning"
             )
-        resumed = accounts._o365_resume_paused()
+        accounts._o365_resume_paused()
         message = self.env._("Checked: %s.", "; ".join(checked))
-        if resumed:
-            message += " " + self.env._("%s paused account(s) resume now.", resumed)
+        if paused:
+            message += " " + self.env._("%s paused account(s) resume now.", paused)
         return self._o365_notify(self.env._("Connection works"), message, "success")
 
     def _o365_setting_label(self, setting):
