@@ -22,6 +22,9 @@ ACCESS_LIFETIME = 3600
 CODE_LIFETIME = 600
 DEFAULT_SCOPES = "Calendars.ReadWrite User.Read MailboxSettings.ReadWrite"
 _OIDC_SCOPES = {"openid", "profile", "offline_access", "email"}
+# Authority segments that name no single directory (Microsoft identity platform, "Application
+# configuration options": common, organizations, consumers).
+MULTI_TENANT = {"common", "organizations", "consumers"}
 
 
 def b64url(data):
@@ -86,11 +89,38 @@ class AuthServer:
         self.serial = 0
         # user id -> serial: access tokens with a serial at or below it are rejected.
         self.access_cutoff = {}
+        # Verified domains of the tenant besides its mailboxes' ones (a tenant is named by its
+        # id or one of its domains).
+        self.domains = {"contoso.onmicrosoft.com"}
 
     # ----- setup --------------------------------------------------------------------------
 
     def register_app(self, client_id, client_secret=None, redirect_uris=None):
         self.apps[client_id] = {"secret": client_secret, "redirect_uris": list(redirect_uris or [])}
+
+    def known_tenant(self, tenant):
+        """Whether ``tenant`` (an authority's first path segment) names this tenant."""
+        name = (tenant or "").lower()
+        if name in MULTI_TENANT or name == self._emu.tenant_id.lower() or name in self.domains:
+            return True
+        return any(
+            name == box.email.rpartition("@")[2].lower() for box in self._emu.mailboxes.values()
+        )
+
+    def _check_tenant(self, tenant, error="invalid_request"):
+        # An unknown tenant: 400 AADSTS90002 InvalidTenantName, from the OpenID discovery
+        # ("invalid_tenant", the case msal's authority.py comments on: "Nonexist tenant would hit
+        # this path") and from the token endpoint alike ("Microsoft Entra authentication and
+        # authorization error codes", learn.microsoft.com/entra/identity-platform/
+        # reference-error-codes).
+        if not self.known_tenant(tenant):
+            raise OAuthError(
+                400,
+                error,
+                90002,
+                "Tenant '%s' not found. Check to make sure you have the correct tenant ID and "
+                "are signing into the correct cloud." % tenant,
+            )
 
     def _scopes(self, scope):
         names = [s for s in (scope or "").replace(",", " ").split() if s]
@@ -209,10 +239,12 @@ class AuthServer:
                 ".well-known",
                 "openid-configuration",
             ]:
+                self._check_tenant(segments[0], "invalid_tenant")
                 return Response(200, self._openid_configuration(segments[0]))
             if len(segments) == 4 and segments[1:] == ["discovery", "v2.0", "keys"]:
                 return Response(200, {"keys": []})
             if len(segments) == 4 and segments[1:3] == ["oauth2", "v2.0"]:
+                self._check_tenant(segments[0])
                 if segments[3] == "authorize" and method == "GET":
                     return self._authorize_response(query)
                 if segments[3] == "token" and method == "POST":
@@ -350,6 +382,10 @@ class AuthServer:
         return redirect_uri, query
 
     def _registered_app(self, client_id):
+        # AADSTS700016 (unauthorized_client, 400) for an id no application of the tenant has;
+        # AADSTS7000218 / 7000215 (invalid_client, 401) for a missing / wrong secret (the
+        # "Microsoft Entra authentication and authorization error codes" page; msal hands the
+        # JSON with its "error_codes" array back as it is).
         app = self.apps.get(client_id)
         if app is None:
             raise OAuthError(
@@ -363,6 +399,14 @@ class AuthServer:
     def _check_client(self, form):
         client_id = form.get("client_id")
         app = self._registered_app(client_id)
+        if app["secret"] is not None and not form.get("client_secret"):
+            raise OAuthError(
+                401,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' "
+                "or 'client_secret'.",
+            )
         if app["secret"] is not None and form.get("client_secret") != app["secret"]:
             raise OAuthError(
                 401,

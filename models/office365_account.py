@@ -102,6 +102,15 @@ class Office365Account(models.Model):
     next_sync_at = fields.Datetime(copy=False, index=True)
     last_sync_at = fields.Datetime(copy=False)
     last_error = fields.Text(copy=False)
+    # The identity platform refused the application's settings (client id, secret, tenant):
+    # the user's grant is intact, runs wait for the administrator (see office365_runner.py).
+    paused_reason = fields.Char(
+        "Paused",
+        copy=False,
+        help="Why the sync of this account waits for the administrator: the application's "
+        "settings were refused. The stored sign-in is kept; the sync resumes once the settings "
+        "are fixed.",
+    )
     # Graph throttled this mailbox (429): no worker claims it before this time.
     throttled_until = fields.Datetime(copy=False, index=True)
     subscription_status = fields.Selection(

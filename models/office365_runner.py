@@ -16,7 +16,7 @@ import psycopg2.errors
 from odoo import api, fields, models, modules
 from odoo.tools import SQL
 
-from ..services.errors import GraphError, ReconnectNeeded, ThrottledError
+from ..services.errors import ApplicationRefused, GraphError, ReconnectNeeded, ThrottledError
 from ..services.runstats import RunStats
 from .office365_account import CTX_COMMIT
 from .office365_sync_run import SyncRun
@@ -25,6 +25,10 @@ from .office365_sync_run import SyncRun
 _logger = logging.getLogger(__package__ + ".office365_account")
 
 CRON_XMLID = "office365_calendar_sync.ir_cron_office365_sync"
+# A paused account (its application's settings refused) tries again this rarely on its own:
+# a settings change resumes it at once (_o365_resume_paused), this only catches fixes made in
+# Microsoft Entra itself (a re-enabled application) without hammering the token endpoint.
+PAUSE_RETRY_MINUTES = 60
 
 
 class Office365Runner(models.Model):
@@ -60,12 +64,16 @@ class Office365Runner(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _o365_ready(self):
-        """SQL condition on ``office365_account a``: connected and not throttled by Graph."""
+        """SQL condition on ``office365_account a``: connected, not throttled by Graph, and
+        not paused (or paused and due for its rare retry)."""
         return SQL(
             """
             a.state = 'connected'
             AND (a.throttled_until IS NULL
                  OR a.throttled_until <= (statement_timestamp() at time zone 'UTC'))
+            AND (a.paused_reason IS NULL
+                 OR a.next_sync_at IS NULL
+                 OR a.next_sync_at <= (statement_timestamp() at time zone 'UTC'))
             """
         )
 
@@ -255,7 +263,9 @@ class Office365Runner(models.Model):
             client = self._o365_graph_client()
             if options:
                 SyncRun(self, client, stats, options).run()
-            self.last_error = False
+            self.write({"last_error": False, "paused_reason": False})
+        except ApplicationRefused as exc:
+            stats.fatal = self._o365_pause(exc)
         except ReconnectNeeded as exc:
             self.write({"state": "reconnect", "last_error": str(exc)})
             stats.fatal = f"Reconnect needed: {exc}"
@@ -270,8 +280,10 @@ class Office365Runner(models.Model):
                 self._o365_store_token_cache(client.token_provider.cache_state())
         if stats.fatal:
             _logger.error("Office 365 sync of user %s failed: %s", self.user_id.id, stats.fatal)
-            for option in options:
-                stats.touch(option)
+        # Every run of a started option is in the log (a run without changes too: the log
+        # folds those, see office365.sync.log._o365_record), so "Last run" is the last run.
+        for option in options:
+            stats.touch(option)
         self.write({"last_sync_at": start, "next_sync_at": self._o365_next_poll()})
         self.env["office365.sync.log"]._o365_record(
             self.user_id, stats, start, time.monotonic() - t0
@@ -279,8 +291,70 @@ class Office365Runner(models.Model):
         return stats
 
     def _o365_next_poll(self):
-        """When the periodic poll runs again: the configured interval from now."""
-        return fields.Datetime.now() + timedelta(minutes=self._o365_config()["interval"])
+        """When the periodic poll runs again: the configured interval from now (a paused
+        account: :data:`PAUSE_RETRY_MINUTES` at least)."""
+        minutes = self._o365_config()["interval"]
+        if any(self.mapped("paused_reason")):
+            minutes = max(minutes, PAUSE_RETRY_MINUTES)
+        return fields.Datetime.now() + timedelta(minutes=minutes)
+
+    # ------------------------------------------------------------------
+    # The application's settings refused: pause, tell the administrators, resume
+    # ------------------------------------------------------------------
+    def _o365_pause(self, exc):
+        """Pause this account after the identity platform refused the application's settings
+        (``exc``: :class:`ApplicationRefused`). The token cache is kept as it is: the refresh
+        token still works once the settings are fixed. Returns the run's message."""
+        self.ensure_one()
+        first = not self.sudo().search_count(
+            [("paused_reason", "!=", False), ("id", "!=", self.id)]
+        )
+        was_paused = bool(self.paused_reason)
+        self.write({"paused_reason": str(exc)[:500], "last_error": str(exc)})
+        if first and not was_paused:
+            self._o365_tell_admins(exc)
+        return self.env._(
+            "Paused: the application's settings are wrong, your administrator is told. (%s)",
+            exc.message,
+        )
+
+    def _o365_tell_admins(self, exc):
+        """One inbox notification to the administrators when the first account pauses."""
+        admins = (
+            self.env["res.users"]
+            .sudo()
+            .search(
+                [
+                    ("groups_id", "in", self.env.ref("base.group_system").id),
+                    ("share", "=", False),
+                    ("id", "!=", self.env.ref("base.user_root").id),
+                ]
+            )
+        )
+        if not admins:
+            return
+        body = self.env._(
+            "The Office 365 calendar sync is paused for every user: %(error)s Fix it in "
+            "Settings > Office 365 Calendar (Test connection tells which setting is wrong); "
+            "the users' sign-ins are kept and the sync resumes once the settings are saved.",
+            error=exc.message,
+        )
+        self.env["mail.thread"].sudo().message_notify(
+            partner_ids=admins.partner_id.ids,
+            subject=self.env._("Office 365 calendar sync paused: application settings refused"),
+            body=body,
+        )
+
+    @api.model
+    def _o365_resume_paused(self):
+        """The application's settings changed: paused accounts run at once with their stored
+        tokens (a setting still wrong pauses them again, and the administrators are told again)."""
+        paused = self.sudo().search([("paused_reason", "!=", False)])
+        if not paused:
+            return 0
+        paused.write({"paused_reason": False, "next_sync_at": fields.Datetime.now()})
+        self._o365_trigger_sync()
+        return len(paused)
 
     def _o365_after_run(self, upto, live):
         self.ensure_one()

@@ -17,11 +17,16 @@ Everything is stored in ``ir.config_parameter`` under ``office365_calendar_sync.
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from ..controllers.main import redirect_uri
+from ..services.auth import check_application
 from ..services.constants import PARAM
+from ..services.errors import ApplicationRefused, GraphError
 from .office365_account import server_option
 from .res_users_settings import LOCKABLE_FIELDS, setting_field
 
 CRON_XMLID = "office365_calendar_sync.ir_cron_office365_sync"
+# The settings the identity platform checks: a change resumes the paused accounts.
+APPLICATION_KEYS = ("client_id", "client_secret", "tenant", "login_url", "mode", "verify")
 
 
 def _default_fields():
@@ -115,7 +120,15 @@ class ResConfigSettings(models.TransientModel):
         config_parameter="office365_calendar_sync.max_future_days",
         help="Upper limit of every user's sync window in the future (0: no limit).",
     )
+    o365_paused_count = fields.Integer("Accounts paused", compute="_compute_o365_paused")
+    o365_paused_reason = fields.Char("Why they are paused", compute="_compute_o365_paused")
     locals().update(DEFAULT_FIELDS)
+
+    def _compute_o365_paused(self):
+        paused = self.env["office365.account"].sudo().search([("paused_reason", "!=", False)])
+        for record in self:
+            record.o365_paused_count = len(paused)
+            record.o365_paused_reason = paused[:1].paused_reason or False
 
     @api.model
     def get_values(self):
@@ -155,6 +168,8 @@ class ResConfigSettings(models.TransientModel):
                 )
             if record.o365_sync_interval < 1:
                 raise UserError(self.env._("The sync frequency is at least one minute."))
+        accounts = self.env["office365.account"]
+        before = {key: accounts._o365_config()[key] for key in APPLICATION_KEYS}
         result = super().set_values()
         params = self.env["ir.config_parameter"].sudo()
         from_server = bool(server_option("office365_client_secret"))
@@ -182,7 +197,67 @@ class ResConfigSettings(models.TransientModel):
                 params.set_param(f"{PARAM}lock.{name}", locked)
             record._o365_apply_locks()
             record._o365_update_cron()
+        if before != {key: accounts._o365_config()[key] for key in APPLICATION_KEYS}:
+            # Fixed (or not): the next run tries the new settings with the stored tokens.
+            accounts._o365_resume_paused()
         return result
+
+    def action_o365_test_connection(self):
+        """Save, then prove the application's settings against the identity platform: the
+        tenant's OpenID configuration, and with a secret a client-credentials token (client id
+        and secret). The answer names the setting that is wrong."""
+        self.ensure_one()
+        accounts = self.env["office365.account"]
+        paused = accounts.sudo().search_count([("paused_reason", "!=", False)])
+        self.execute()  # saving changed settings resumes the paused accounts already
+        config = accounts._o365_config()
+        authority = f"{config['login_url']}/{config['tenant']}"
+        try:
+            checked = check_application(
+                config["client_id"],
+                config["client_secret"],
+                authority,
+                verify=config["verify"],
+                # Users sign in (delegated mode): their sign-in page is checked too.
+                redirect_uri=redirect_uri(self.env) if config["mode"] != "app" else None,
+            )
+        except ApplicationRefused as exc:
+            return self._o365_notify(
+                self.env._("%s is wrong", self._o365_setting_label(exc.setting)),
+                exc.message,
+                "danger",
+            )
+        except GraphError as exc:
+            return self._o365_notify(
+                self.env._("The identity platform could not be reached"), str(exc), "warning"
+            )
+        accounts._o365_resume_paused()
+        message = self.env._("Checked: %s.", "; ".join(checked))
+        if paused:
+            message += " " + self.env._("%s paused account(s) resume now.", paused)
+        return self._o365_notify(self.env._("Connection works"), message, "success")
+
+    def _o365_setting_label(self, setting):
+        field = {
+            "client_id": "o365_client_id",
+            "client_secret": "o365_client_secret",
+            "tenant": "o365_tenant",
+            "login_url": "o365_login_url",
+        }.get(setting)
+        return self._fields[field].string if field else setting
+
+    def _o365_notify(self, title, message, kind):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": title,
+                "message": message,
+                "type": kind,
+                "sticky": kind != "success",
+                "next": {"type": "ir.actions.client", "tag": "reload"},
+            },
+        }
 
     def _o365_apply_locks(self):
         """Locked settings take the admin's value in every user's settings as well, so code that

@@ -18,12 +18,23 @@ import logging
 import re
 import threading
 import warnings
+from urllib.parse import unquote_plus
 
 import msal
 import requests
 from msal.exceptions import MsalServiceError
 
-from .errors import AuthError, ReconnectNeeded, ThrottledError, TransportError
+from .errors import (
+    USER_ERRORS,
+    ApplicationRefused,
+    AuthError,
+    ReconnectNeeded,
+    ThrottledError,
+    TransportError,
+    aadsts_codes,
+    application_message,
+    classify_token_error,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -54,10 +65,48 @@ _HTTP_CACHE = _DiscoveryCache()
 warnings.filterwarnings(
     "ignore", message="response_mode='form_post' is recommended", category=UserWarning
 )
-# Token errors meaning the grant is gone: only a new sign-in helps.
-RECONNECT_ERRORS = frozenset(
-    {"invalid_grant", "interaction_required", "consent_required", "login_required"}
-)
+# Token errors meaning the grant is gone: only a new sign-in helps (see errors.py).
+RECONNECT_ERRORS = USER_ERRORS
+# Tenants that name no directory: a client-credentials token cannot be asked of them.
+MULTI_TENANT = frozenset({"common", "organizations", "consumers"})
+
+
+def refused(result, status=400, user_class=ReconnectNeeded):
+    """The error to raise for msal's failed ``result`` (the token endpoint's JSON): the
+    application's settings (:class:`ApplicationRefused`, the users' tokens are kept), the
+    user's grant (``user_class``) or anything else (:class:`AuthError`)."""
+    error = result.get("error") or "token_error"
+    description = result.get("error_description") or "token request refused"
+    kind = classify_token_error(error, description, result.get("error_codes"))
+    if kind.kind == "application":
+        return ApplicationRefused(
+            status, error, application_message(kind.setting, description), kind.setting
+        )
+    if kind.kind == "user":
+        return user_class(401, error, description)
+    return AuthError(result.get("status", status) or status, error, description)
+
+
+def _discovery_refused(authority, exc):
+    """msal's ValueError for a failed OpenID discovery of ``authority``: the Entra answer (with
+    its AADSTS code) is in the chained error msal raised first."""
+    inner = str(exc.__context__ or exc)
+    codes = aadsts_codes(description=inner)
+    kind = classify_token_error("invalid_tenant" if codes else "", inner, codes)
+    status = re.search(r"HTTP status: (\d{3})", inner)
+    if kind.kind == "application":
+        setting = kind.setting
+    elif status and status.group(1) == "400":
+        setting = "tenant"  # Entra answers 400 for a tenant it does not know
+    else:
+        setting = "login_url"  # not an identity platform at all (404, HTML...)
+    detail = f"AADSTS{codes[0]}" if codes else f"no OpenID configuration at {authority}"
+    return ApplicationRefused(
+        int(status.group(1)) if status else 400,
+        "invalid_authority",
+        application_message(setting, detail),
+        setting,
+    )
 
 
 class _TimeoutSession(requests.Session):
@@ -166,9 +215,7 @@ class TokenProvider:
                         f"Cannot reach the authority {self.authority}: {type(exc).__name__}"
                     ) from exc
                 except ValueError as exc:
-                    raise AuthError(
-                        400, "invalid_authority", f"Unusable authority {self.authority}: {exc}"
-                    ) from exc
+                    raise _discovery_refused(self.authority, exc) from exc
             return self._app
 
     # -- delegated sign-in ----------------------------------------------------------------------
@@ -210,11 +257,8 @@ class TokenProvider:
                 message = "state mismatch" if "state" in str(exc) else "invalid sign-in response"
                 raise AuthError(400, "invalid_state", f"Sign-in rejected: {message}") from exc
             if "error" in result:
-                raise AuthError(
-                    400,
-                    result.get("error"),
-                    result.get("error_description") or "sign-in failed",
-                )
+                # A refused code is the sign-in's failure, not a lost grant: AuthError.
+                raise refused(result, user_class=AuthError)
             claims = result.get("id_token_claims") or {}
             email = claims.get("preferred_username") or claims.get("email") or claims.get("upn")
             if not email:
@@ -275,16 +319,39 @@ class TokenProvider:
             force_refresh=force_refresh,
         )
         if not result:
+            result = self._foreign_refresh(account)
+        if not result:
             raise ReconnectNeeded(
                 401, "no_refresh_token", "No usable refresh token in the cache: reconnect"
             )
         if "access_token" in result:
             return result["access_token"]
-        error = result.get("error") or "token_error"
-        description = result.get("error_description") or "token refresh failed"
-        if error in RECONNECT_ERRORS:
-            raise ReconnectNeeded(401, error, description)
-        raise AuthError(result.get("status", 400) or 400, error, description)
+        # The application's settings refused (client id, secret, tenant): the refresh token
+        # stays in the cache (msal never removes one on an error) and works again once the
+        # settings are fixed. Only a lost grant needs the user.
+        raise refused(result)
+
+    def _foreign_refresh(self, account):
+        """msal keys refresh tokens by client id: after the client id setting changed it finds
+        none and would say "reconnect" without asking anyone. Ask the identity platform with
+        the refresh token the user's sign-in left: a client id that does not exist (a typo) is
+        refused as such (AADSTS700016, the users' tokens are kept for the fixed setting), a
+        real other application is refused as the user's grant (AADSTS70000, sign in again).
+        Returns msal's result, or None when the cache has no refresh token at all."""
+        home = account.get("home_account_id")
+        tokens = [
+            rt
+            for rt in self._cache.find(msal.TokenCache.CredentialType.REFRESH_TOKEN)
+            if rt.get("secret")
+            and rt.get("client_id") != self.client_id
+            and (not home or rt.get("home_account_id") == home)
+        ]
+        if not tokens:
+            return None
+        result = self._call(
+            self.app.acquire_token_by_refresh_token, tokens[0]["secret"], self.scopes
+        )
+        return result
 
     def _app_only_token(self, force_refresh):
         if force_refresh:
@@ -292,11 +359,7 @@ class TokenProvider:
         result = self._call(self.app.acquire_token_for_client, self.scopes)
         if "access_token" in result:
             return result["access_token"]
-        raise AuthError(
-            401,
-            result.get("error") or "token_error",
-            result.get("error_description") or "client credentials refused",
-        )
+        raise refused(result, status=401, user_class=AuthError)
 
     def _account(self):
         accounts = self.app.get_accounts(username=self.account_username or None)
@@ -342,3 +405,72 @@ class TokenProvider:
             self._cache.deserialize("{}")
             self._cache.has_state_changed = True
             self.account_username = None
+
+
+def check_application(
+    client_id, client_secret, authority, verify=True, timeout=(5, 30), redirect_uri=None
+):
+    """Prove the application's settings against the identity platform; returns a list of what
+    was checked (texts), raises :class:`ApplicationRefused` naming the wrong setting, or
+    :class:`TransportError`/:class:`ThrottledError` when the platform cannot be reached.
+
+    1. The tenant's OpenID configuration (the tenant and the sign-in endpoint);
+    2. with ``redirect_uri`` (users sign in): the sign-in page of the application, which names
+       an unknown client id (AADSTS700016) or an unregistered redirect URI (AADSTS50011);
+    3. with a secret and a tenant naming a directory: a client-credentials token (the client
+       id and the secret; delegated sign-ins redeem their codes with the same pair).
+    """
+    if not client_id:
+        raise ApplicationRefused(
+            400, "invalid_configuration", application_message("client_id", "empty"), "client_id"
+        )
+    checked = []
+    provider = TokenProvider(
+        client_id, client_secret or None, authority, verify=verify, timeout=timeout, app_only=True
+    )
+    app = provider.app  # msal reads the tenant's OpenID configuration here
+    checked.append(f"the tenant's OpenID configuration at {authority}")
+    if redirect_uri:
+        provider._call(_probe_sign_in, provider._session, app, client_id, redirect_uri)
+        checked.append("the application's sign-in page (client id and redirect URI)")
+    tenant = authority.rstrip("/").rpartition("/")[2].lower()
+    if not client_secret:
+        checked.append("not the client secret: none is set")
+        return checked
+    if tenant in MULTI_TENANT:
+        checked.append(
+            f"not the client secret: '{tenant}' names no directory to ask a token of; "
+            "the first sign-in uses it"
+        )
+        return checked
+    provider.get_token(force_refresh=True)
+    checked.append("a token for the application (client id and secret)")
+    return checked
+
+
+def _probe_sign_in(session, app, client_id, redirect_uri):
+    """Open the authorize page of the application without following it: Entra ID answers an
+    unknown client id or an unregistered redirect URI with an error page naming its AADSTS
+    code (in the page, or in the redirect's ``error_description``); a good pair gets the
+    sign-in page. Nothing is signed in: no code is ever redeemed."""
+    answer = session.get(
+        app.authority.authorization_endpoint,
+        params={
+            "client_id": client_id,
+            "response_type": "code",
+            "redirect_uri": redirect_uri,
+            "scope": "openid",
+            "response_mode": "query",
+        },
+        allow_redirects=False,
+    )
+    text = answer.text[:200000] + " " + (answer.headers.get("Location") or "")
+    codes = aadsts_codes(description=unquote_plus(text))
+    kind = classify_token_error("", "", codes)
+    if kind.kind == "application":
+        raise ApplicationRefused(
+            answer.status_code,
+            "invalid_request",
+            application_message(kind.setting, f"AADSTS{kind.code} on the sign-in page"),
+            kind.setting,
+        )

@@ -21,3 +21,4 @@ from . import test_status_access
 from . import test_webhook_abuse
 from . import test_token_keys
 from . import test_oauth_forgery
+from . import test_run_status

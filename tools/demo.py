@@ -37,6 +37,8 @@ MODULE = run_tests.MODULE
 DEMO_DIR = run_tests.BUILD / "demo"
 CLIENT_ID = "0d3e5f6a-7b8c-4d9e-8f10-1a2b3c4d5e6f"
 CLIENT_SECRET = "demo-client-secret"
+# The demo users' time zone (their Odoo profile; the notes of logged meetings use it).
+DEMO_TZ = "Europe/Brussels"
 USERS = [
     # login, password, name, mailbox
     ("alice", "alice", "Alice Martin", "alice@demo.example.com"),
@@ -195,7 +197,7 @@ def setup_in_odoo(env, config):
                     "password": password,
                     "name": name,
                     "email": email,
-                    "tz": "Europe/Brussels",
+                    "tz": DEMO_TZ,
                     "groups_id": [Command.set([env.ref("base.group_user").id])],
                 }
             )
@@ -210,6 +212,16 @@ def setup_in_odoo(env, config):
                     "company_id": env.company.id,
                 }
             )
+    # Written again once the employees exist (hr keeps the employee's and the user's time zone
+    # in step), and read back: the profile must show the zone this demo claims.
+    env["res.users"].browse([user.id for user in users.values()]).write({"tz": DEMO_TZ})
+    for user in users.values():
+        if user.tz != DEMO_TZ:
+            raise SystemExit(f"!! {user.login}'s time zone is {user.tz}, not {DEMO_TZ}")
+        employee = getattr(user, "employee_id", None)
+        if employee and employee.tz != DEMO_TZ:
+            employee.tz = DEMO_TZ
+        print("time zone", user.login, user.tz)
     for login, _password, _name, email in config["users"]:
         emulator_setup.connect_mailbox(emulator, users[login], email, config["redirect_uri"])
         print("connected", login, "->", email)
@@ -261,16 +273,30 @@ def setup_in_odoo(env, config):
     )
 
     if "hr.leave" in env:
-        leave_type = env["hr.leave.type"].search(
-            [("requires_allocation", "=", "no")], limit=1
-        ) or env["hr.leave.type"].create(
-            {
-                "name": "Paid Time Off (demo)",
-                "requires_allocation": "no",
-                "leave_validation_type": "no_validation",
-            }
-        )
+        # Paid time off (Outlook shows the leave as "Paid Time Off: Holiday"): hr_holidays' own
+        # type, which needs an allocation, given and approved here.
         employee = env["hr.employee"].search([("user_id", "=", alice.id)], limit=1)
+        leave_type = env.ref("hr_holidays.holiday_status_cl", raise_if_not_found=False)
+        if leave_type and leave_type.requires_allocation == "yes":
+            allocation = env["hr.leave.allocation"].create(
+                {
+                    "name": "Paid time off (demo)",
+                    "employee_id": employee.id,
+                    "holiday_status_id": leave_type.id,
+                    "number_of_days": 20,
+                    "date_from": today.replace(month=1, day=1),
+                }
+            )
+            while allocation.state in ("confirm", "validate1"):
+                allocation.action_approve()
+        elif not leave_type:
+            leave_type = env["hr.leave.type"].create(
+                {
+                    "name": "Paid Time Off",
+                    "requires_allocation": "no",
+                    "leave_validation_type": "no_validation",
+                }
+            )
         first = today + timedelta(days=7)
         while first.weekday() >= 5:
             first += timedelta(days=1)
@@ -311,6 +337,11 @@ def check_in_odoo(env, _config):
     links = env["office365.link"].sudo().search([])
     print("links", len(links), sorted(set(links.mapped("state"))))
     print("inbound events", env["office365.inbound.event"].sudo().search_count([]))
+    for user in env["res.users"].search([("login", "in", [u[0] for u in USERS])]):
+        print("time zone", user.login, user.tz)
+    if "hr.leave" in env:
+        for leave in env["hr.leave"].search([]):
+            print("leave", leave.holiday_status_id.name, leave.state)
     return True
 
 

@@ -119,10 +119,15 @@ def test_msal_client_credentials(emulator, app):
 def test_openid_configuration_and_instance_discovery(emulator):
     with GraphSession(emulator) as session:
         config = session.get(
-            emulator.root_url + "/contoso/v2.0/.well-known/openid-configuration"
+            emulator.root_url + "/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration"
         ).json()
-        assert config["token_endpoint"] == emulator.root_url + "/contoso/oauth2/v2.0/token"
-        assert config["authorization_endpoint"].endswith("/contoso/oauth2/v2.0/authorize")
+        assert (
+            config["token_endpoint"]
+            == emulator.root_url + "/contoso.onmicrosoft.com/oauth2/v2.0/token"
+        )
+        assert config["authorization_endpoint"].endswith(
+            "/contoso.onmicrosoft.com/oauth2/v2.0/authorize"
+        )
         discovery = session.get(
             emulator.root_url + "/common/discovery/instance", params={"api-version": "1.1"}
         ).json()
@@ -135,7 +140,7 @@ def test_msal_with_instance_discovery_enabled(emulator):
         application = msal.ConfidentialClientApplication(
             "disc",
             client_credential="s",
-            authority=emulator.root_url + "/some-tenant-id",
+            authority=emulator.root_url + "/" + emulator.tenant_id,
             http_client=http,
             instance_discovery=emulator.root_url + "/common/discovery/instance",
         )
