@@ -24,6 +24,7 @@ from odoo.tools import SQL
 from ..services.constants import PARAM
 from ..services.errors import GraphError, NotFound
 from ..services.logthrottle import LogThrottle
+from .office365_account import CTX_CLAIM
 
 _logger = logging.getLogger(__name__)
 
@@ -111,7 +112,11 @@ class Office365Subscription(models.Model):
         renewal, "recreate" (subscriptionRemoved) a new subscription. Graph failures are logged
         on the subscription and retried after :data:`RETRY_FAILED_AFTER`; they never raise.
         """
-        sub = self.sudo().search([("account_id", "=", account.id)], limit=1)
+        claim = account.env.context.get(CTX_CLAIM)
+        if claim and claim[0] == account.id and not claim[4]:
+            sub = self.sudo().browse()  # the sync job's claim found none (same snapshot)
+        else:
+            sub = self.sudo().search([("account_id", "=", account.id)], limit=1)
         if not self._o365_wanted(account):
             if sub:
                 self._o365_drop(account, sub)

@@ -1,5 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 from .res_users_settings import SYNC_OPTIONS
 
@@ -100,12 +101,17 @@ class Office365SyncLog(models.Model):
         of runs without changes; returns the options folded so."""
         if not options:
             return set()
-        latest = self.sudo()._read_group(
-            [("user_id", "=", user.id), ("option", "in", list(options))],
-            ["option"],
-            ["id:max"],
+        # The latest line of each option, found and read in one query (every run does this).
+        latest = SQL(
+            """(SELECT max(id) FROM office365_sync_log
+                 WHERE user_id = %s AND option = ANY(%s) GROUP BY option)""",
+            user.id,
+            sorted(options),
         )
-        lines = self.sudo().browse([last_id for _option, last_id in latest])
+        self.flush_model(["user_id", "option"])
+        lines = self.sudo().search_fetch(
+            [("id", "in", latest)], ["option", "changed", "message", "run_count", "skipped"]
+        )
         folded = set()
         for line in lines.filtered(lambda ln: not ln.changed and not ln.message):
             counts = stats.counts[line.option]
