@@ -5,6 +5,7 @@ These tests commit on cursors of their own (a TransactionCase's cursor cannot sh
 rows to another connection), so the data they create is removed again at the end.
 """
 
+import logging
 import threading
 import time
 import uuid
@@ -19,6 +20,8 @@ from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
 from .common import Office365Case
+
+_logger = logging.getLogger(__name__)
 
 USERS = 8
 # SQL queries per user of a no-change cycle (the claim, the run, its log; the cycle's own
@@ -175,6 +178,7 @@ class TestScaleOut(Office365Case):
         self.assertGreaterEqual(results["quiet"], USERS)
         self.assertEqual(self.emulator.counters["total"] - requests0, results["quiet"])
         per_user = len(statements) / results["quiet"]
+        _logger.info("No-change cycle: %d queries for %d users", len(statements), results["quiet"])
         counts = Counter(" ".join(text.split())[:160] for text in statements)
         listing = "\n".join(f"{n:3d} {text}" for text, n in counts.most_common())
         self.assertLessEqual(
