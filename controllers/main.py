@@ -130,11 +130,11 @@ class Office365OAuth(http.Controller):
                     ),
                     hint=env._(
                         "Odoo asks Microsoft to sign in the e-mail address of your Odoo user "
-                        "(%s). Set your Microsoft 365 address as your e-mail address in your "
-                        "preferences, or ask your Microsoft 365 administrator to add this "
-                        "account to the tenant. Microsoft said: %s",
-                        account_name,
-                        message,
+                        "(%(account)s). Set your Microsoft 365 address as your e-mail address "
+                        "in your preferences, or ask your Microsoft 365 administrator to add "
+                        "this account to the tenant. Microsoft said: %(answer)s",
+                        account=account_name,
+                        answer=message,
                     ),
                 )
             return _error_page(env, env._("Microsoft refused the sign-in: %s", message))

@@ -288,7 +288,12 @@ class TestPreferencesTour(Office365HttpCase):
         self.assertTrue(log)
         self.assertIn("Sync Office 365 events, ", log[0].display_name)
         self.assertScreenshots(
-            "preferences-not-connected", "preferences", "contact-timeline", "sync-log", "sync-run"
+            "preferences-not-connected",
+            "preferences",
+            "preferences-events",
+            "contact-timeline",
+            "sync-log",
+            "sync-run",
         )
         self._outlook_screenshot(mailbox, "outlook")
 
@@ -335,7 +340,13 @@ class TestPreferencesTour(Office365HttpCase):
         # Saving the settings kept the stored secret.
         self.assertTrue(params.get_param(PARAM + "client_secret"))
         self.start_tour("/web", "office365_locked_preferences_tour", login="tour_locked")
-        self.assertScreenshots("settings", "preferences-reconnect")
+        self.assertScreenshots(
+            "settings",
+            "settings-prevent",
+            "preferences-reconnect",
+            "preferences-paused",
+            "preferences-locked",
+        )
 
     def test_admin_signin_refused_tour(self):
         """The administrator's address is not in the tenant: the refusal says so, in Odoo's

@@ -39,6 +39,17 @@ function bookOutlookMeeting() {
     return askTest("outlook:book-meeting", "In Outlook, the user books a meeting with a contact");
 }
 
+/** Scroll ``selector`` to the top of its scrolling area (before a screenshot). */
+function scrollTo(selector) {
+    return {
+        content: `scroll to ${selector}`,
+        trigger: selector,
+        run() {
+            this.anchor.scrollIntoView({ block: "start" });
+        },
+    };
+}
+
 /** Fails unless exactly ``count`` dialogs are open (a second preferences form is a bug). */
 function dialogs(count, content) {
     return {
@@ -206,6 +217,8 @@ registry.category("web_tour.tours").add("office365_preferences_tour", {
         },
         dialogs(1, "Still one preferences dialog"),
         screenshot("preferences"),
+        scrollTo(".modal .o_o365_option_events"),
+        screenshot("preferences-events"),
         {
             content: "Close the preferences",
             trigger: ".modal .btn-close",
@@ -374,6 +387,8 @@ registry.category("web_tour.tours").add("office365_admin_settings_tour", {
             trigger: ".o_form_view:not(:has(.o_form_dirty)):not(.o_form_dirty)",
         },
         screenshot("settings"),
+        scrollTo("#o365_default_prevent_odoo_setting"),
+        screenshot("settings-prevent"),
     ],
 });
 
@@ -461,6 +476,10 @@ registry.category("web_tour.tours").add("office365_locked_preferences_tour", {
                 ".modal .o_o365_option_activities:has(button.o_o365_start_activities:disabled) .o_o365_start_hint:contains(Reconnect your Office 365 account first)",
         },
         screenshot("preferences-reconnect"),
+        scrollTo(".modal .o_o365_option_events"),
+        screenshot("preferences-paused"),
+        scrollTo(".modal .o_o365_setting:has([name='o365_same_field_rule'])"),
+        screenshot("preferences-locked"),
         {
             content: "Open the sync log",
             trigger: ".modal button[name='action_o365_sync_log']",
