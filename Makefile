@@ -77,23 +77,14 @@ format: $(LINT_STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# A tool script that a later change adds; fail clearly while it is missing.
-define run_tool
-	@if [ ! -f tools/$(1).py ]; then \
-		echo "!! make $(1): tools/$(1).py does not exist yet in this checkout" >&2; \
-		exit 2; \
-	fi
-	$(VPY) tools/$(1).py $(ARGS)
-endef
-
 demo: $(VENV_STAMP)
-	$(call run_tool,demo)
+	$(VPY) tools/demo.py $(ARGS)
 
 bench: $(VENV_STAMP)
-	$(call run_tool,bench)
+	$(VPY) tools/bench.py $(ARGS)
 
 soak: $(VENV_STAMP)
-	$(call run_tool,soak)
+	$(VPY) tools/soak.py $(ARGS)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

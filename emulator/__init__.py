@@ -75,10 +75,28 @@ Differences from Microsoft Graph worth knowing:
   cancellations reach the copies (``emu.invitations.enabled = False`` turns this off).
 - ``counters`` count HTTP requests under ``"total"``, and every request (batch items
   included) under ``"METHOD /normalized/path"``; ``counters["batch_items"]`` counts items.
+
+Where each part lives:
+
+- ``server.py``: the HTTP layer (threaded TLS server, ``GraphEmulator``, the front door every
+  request passes); ``protocol.py``: ``GraphRequest``, ``Response``, ``GraphError``;
+  ``routing.py``: which module answers a Graph URL (and the user, mailbox settings, calendar).
+- One module per resource: ``events.py`` (events, instances, invitation answers,
+  calendarView), ``delta.py`` (calendarView delta; ``recurrence_delta.py``: Microsoft 365's
+  shapes of a round), ``categories.py``, ``batch.py``, ``subscriptions.py`` (``webhooks.py``:
+  the POSTs to notification URLs), ``auth.py`` (identity platform: apps, codes, tokens and
+  their endpoints), ``persistence.py`` (the state file).
+- The mailbox: ``store.py`` (events stored, series expanded, views, rendering),
+  ``validation.py`` (what a client may write and how Graph checks it), ``invitations.py``
+  (meetings between mailboxes), ``odata.py`` (``$filter``), ``timeutil.py`` (time zones,
+  recurrence rules).
+- Service behaviour: ``throttling.py`` (mailbox concurrency, write time), ``faults.py`` (fault
+  injection), ``tls.py`` (the certificate made at start).
 """
 
 from .faults import FaultInjector
 from .server import GraphEmulator
-from .store import GraphError, Mailbox
+from .protocol import GraphError
+from .store import Mailbox
 
 __all__ = ["FaultInjector", "GraphEmulator", "GraphError", "Mailbox"]

@@ -8,11 +8,14 @@ used one stops working (``invalid_grant``).
 
 import base64
 import hashlib
+import html
 import json
 import secrets
 import time
 import uuid
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from .protocol import Response
 from .timeutil import now_utc
 
 ACCESS_LIFETIME = 3600
@@ -71,7 +74,8 @@ class AccessToken:
 
 
 class AuthServer:
-    """Apps, authorization codes, access and refresh tokens (guarded by the emulator lock)."""
+    """Apps, authorization codes, access and refresh tokens, and the endpoints that hand them
+    out (guarded by the emulator lock)."""
 
     def __init__(self, emulator):
         self._emu = emulator
@@ -94,41 +98,32 @@ class AuthServer:
 
     # ----- token issuance -----------------------------------------------------------------
 
-    def issue(self, mailbox, client_id, scopes=DEFAULT_SCOPES, nonce=None, with_refresh=True):
+    def issue(self, mailbox, client_id, scopes=DEFAULT_SCOPES, nonce=None):
         """A token response for ``mailbox`` (None: app-only) as the token endpoint returns."""
         self.serial += 1
         now = int(time.time())
         tenant = self._emu.tenant_id
         issuer = "%s/%s/v2.0" % (self._emu.root_url, tenant)
+        claims = {
+            "aud": "https://graph.microsoft.com",
+            "iss": issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ACCESS_LIFETIME,
+            "appid": client_id,
+        }
         if mailbox is None:
-            claims = {
-                "aud": "https://graph.microsoft.com",
-                "iss": issuer,
-                "iat": now,
-                "nbf": now,
-                "exp": now + ACCESS_LIFETIME,
-                "appid": client_id,
-                "tid": tenant,
-                "roles": ["Calendars.ReadWrite", "User.Read.All", "MailboxSettings.ReadWrite"],
-                "idtyp": "app",
-                "jti": secrets.token_hex(8),
-            }
+            claims["tid"] = tenant
+            claims["roles"] = ["Calendars.ReadWrite", "User.Read.All", "MailboxSettings.ReadWrite"]
+            claims["idtyp"] = "app"
         else:
-            claims = {
-                "aud": "https://graph.microsoft.com",
-                "iss": issuer,
-                "iat": now,
-                "nbf": now,
-                "exp": now + ACCESS_LIFETIME,
-                "appid": client_id,
-                "oid": mailbox.user_id,
-                "upn": mailbox.email,
-                "name": mailbox.display_name,
-                "tid": tenant,
-                "scp": scopes,
-                "idtyp": "user",
-                "jti": secrets.token_hex(8),
-            }
+            claims["oid"] = mailbox.user_id
+            claims["upn"] = mailbox.email
+            claims["name"] = mailbox.display_name
+            claims["tid"] = tenant
+            claims["scp"] = scopes
+            claims["idtyp"] = "user"
+        claims["jti"] = secrets.token_hex(8)
         access_token = unsigned_jwt(claims)
         self.access[access_token] = AccessToken(
             mailbox.user_id if mailbox else None,
@@ -146,16 +141,20 @@ class AuthServer:
         }
         if mailbox is None:
             return out
-        if with_refresh:
-            refresh_token = "0.EMU" + secrets.token_urlsafe(48)
-            self.refresh[refresh_token] = {
-                "user_id": mailbox.user_id,
-                "client_id": client_id,
-                "scopes": scopes,
-                "state": "valid",
-            }
-            out["refresh_token"] = refresh_token
-        id_claims = {
+        refresh_token = "0.EMU" + secrets.token_urlsafe(48)
+        self.refresh[refresh_token] = {
+            "user_id": mailbox.user_id,
+            "client_id": client_id,
+            "scopes": scopes,
+            "state": "valid",
+        }
+        out["refresh_token"] = refresh_token
+        out["id_token"] = self._id_token(mailbox, client_id, issuer, now, nonce)
+        out["client_info"] = b64url(json.dumps({"uid": mailbox.user_id, "utid": tenant}).encode())
+        return out
+
+    def _id_token(self, mailbox, client_id, issuer, now, nonce):
+        claims = {
             "aud": client_id,
             "iss": issuer,
             "iat": now,
@@ -165,14 +164,12 @@ class AuthServer:
             "oid": mailbox.user_id,
             "sub": mailbox.user_id,
             "preferred_username": mailbox.email,
-            "tid": tenant,
+            "tid": self._emu.tenant_id,
             "ver": "2.0",
         }
         if nonce:
-            id_claims["nonce"] = nonce
-        out["id_token"] = unsigned_jwt(id_claims)
-        out["client_info"] = b64url(json.dumps({"uid": mailbox.user_id, "utid": tenant}).encode())
-        return out
+            claims["nonce"] = nonce
+        return unsigned_jwt(claims)
 
     def authorize_code(
         self,
@@ -199,20 +196,118 @@ class AuthServer:
 
     # ----- endpoints ----------------------------------------------------------------------
 
+    def serve(self, method, path, raw_body):
+        """Answer a request to the identity platform (any path outside ``/v1.0``)."""
+        parts = urlsplit(path)
+        segments = [s for s in parts.path.split("/") if s]
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        try:
+            if len(segments) == 3 and segments[1:] == ["discovery", "instance"]:
+                return Response(200, self._instance_discovery(query))
+            if len(segments) == 4 and segments[1:] == [
+                "v2.0",
+                ".well-known",
+                "openid-configuration",
+            ]:
+                return Response(200, self._openid_configuration(segments[0]))
+            if len(segments) == 4 and segments[1:] == ["discovery", "v2.0", "keys"]:
+                return Response(200, {"keys": []})
+            if len(segments) == 4 and segments[1:3] == ["oauth2", "v2.0"]:
+                if segments[3] == "authorize" and method == "GET":
+                    return self._authorize_response(query)
+                if segments[3] == "token" and method == "POST":
+                    form = dict(
+                        parse_qsl(raw_body.decode("utf-8", "replace"), keep_blank_values=True)
+                    )
+                    return Response(
+                        200,
+                        self.token(form),
+                        {"Cache-Control": "no-store", "Pragma": "no-cache"},
+                    )
+        except OAuthError as exc:
+            return Response(exc.status, exc.body())
+        return Response(404, {"error": "not_found", "error_description": "Unknown endpoint."})
+
+    def _authorize_response(self, query):
+        redirect_uri, answer = self.authorize(query)
+        # response_mode=form_post: the answer (code or error, state, session_state) is POSTed to
+        # the redirect URI by an auto-submitting HTML form instead of a 302 with a query string
+        # ("Request an authorization code", response_mode: "form_post executes a POST containing
+        # the code to your redirect URI", learn.microsoft.com/entra/identity-platform/
+        # v2-oauth2-auth-code-flow). The page is the one Entra ID serves: a form named
+        # "hiddenform" submitted by script, with a noscript Submit button. The POST it makes comes
+        # from login.microsoftonline.com, a cross-site request for the application.
+        if query.get("response_mode") == "form_post":
+            fields = "".join(
+                '<input type="hidden" name="%s" value="%s"/>' % (html.escape(k), html.escape(v))
+                for k, v in answer.items()
+            )
+            page = (
+                '<html><head><title>Working...</title></head><body><form method="POST" '
+                'name="hiddenform" action="%s">%s<noscript><p>Script is disabled. Click Submit '
+                'to continue.</p><input type="submit" value="Submit"/></noscript></form><script '
+                'language="javascript">document.forms[0].submit();</script></body></html>'
+                % (html.escape(redirect_uri), fields)
+            )
+            return Response(200, page.encode(), {"Content-Type": "text/html; charset=utf-8"})
+        sep = "&" if "?" in redirect_uri else "?"
+        return Response(302, b"", {"Location": redirect_uri + sep + urlencode(answer)})
+
+    def _openid_configuration(self, tenant):
+        base = "%s/%s" % (self._emu.root_url, tenant)
+        return {
+            "token_endpoint": base + "/oauth2/v2.0/token",
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            "jwks_uri": base + "/discovery/v2.0/keys",
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": "%s/%s/v2.0" % (self._emu.root_url, self._emu.tenant_id),
+            "request_uri_parameter_supported": False,
+            "userinfo_endpoint": self._emu.root_url + "/oidc/userinfo",
+            "authorization_endpoint": base + "/oauth2/v2.0/authorize",
+            "device_authorization_endpoint": base + "/oauth2/v2.0/devicecode",
+            "http_logout_supported": True,
+            "frontchannel_logout_supported": True,
+            "end_session_endpoint": base + "/oauth2/v2.0/logout",
+            "claims_supported": [
+                "sub",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "preferred_username",
+                "name",
+                "tid",
+                "ver",
+                "oid",
+            ],
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "emulator",
+        }
+
+    def _instance_discovery(self, query):
+        host = urlsplit(self._emu.root_url).netloc
+        asked = urlsplit(query.get("authorization_endpoint", "")).path.split("/")
+        tenant = next((s for s in asked if s), "organizations")
+        return {
+            "tenant_discovery_endpoint": "%s/%s/v2.0/.well-known/openid-configuration"
+            % (self._emu.root_url, tenant),
+            "api-version": "1.1",
+            "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+        }
+
     def authorize(self, params):
         """GET /{tenant}/oauth2/v2.0/authorize: (redirect_uri, answer parameters).
 
         The user is ``login_hint`` (or the emulator's default user): no sign-in page."""
         client_id = params.get("client_id")
         redirect_uri = params.get("redirect_uri")
-        app = self.apps.get(client_id)
-        if app is None:
-            raise OAuthError(
-                400,
-                "unauthorized_client",
-                700016,
-                "Application with identifier '%s' was not found in the directory." % client_id,
-            )
+        app = self._registered_app(client_id)
         if not redirect_uri or (app["redirect_uris"] and redirect_uri not in app["redirect_uris"]):
             raise OAuthError(
                 400,
@@ -254,8 +349,7 @@ class AuthServer:
         query["session_state"] = str(uuid.uuid4())
         return redirect_uri, query
 
-    def _check_client(self, form):
-        client_id = form.get("client_id")
+    def _registered_app(self, client_id):
         app = self.apps.get(client_id)
         if app is None:
             raise OAuthError(
@@ -264,6 +358,11 @@ class AuthServer:
                 700016,
                 "Application with identifier '%s' was not found in the directory." % client_id,
             )
+        return app
+
+    def _check_client(self, form):
+        client_id = form.get("client_id")
+        app = self._registered_app(client_id)
         if app["secret"] is not None and form.get("client_secret") != app["secret"]:
             raise OAuthError(
                 401,

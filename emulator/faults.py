@@ -9,11 +9,17 @@ when ``path_contains`` names them (e.g. ``"/oauth2/v2.0/token"``).
 
 import random
 import threading
+import time
 from collections import Counter
 
+from .protocol import GraphError, Response
+
 REQUEST_KINDS = ("throttle", "unavailable", "gateway_timeout", "slow", "drop")
+# A batch item can't lose its connection: "drop" only hits whole requests.
+ITEM_KINDS = tuple(k for k in REQUEST_KINDS if k != "drop")
 STATE_KINDS = ("expire_delta", "revoke_refresh", "expire_access")
 KINDS = REQUEST_KINDS + STATE_KINDS
+DROP = "drop"
 
 
 class Fault:
@@ -91,11 +97,6 @@ class FaultInjector:
     def seed(self, value):
         self.random.seed(value)
 
-    @property
-    def pending(self):
-        with self._lock:
-            return list(self._faults)
-
     def take(self, kinds, path, mailbox=None, oauth=False):
         """Return the first armed fault of ``kinds`` matching this request, consuming it."""
         with self._lock:
@@ -123,3 +124,44 @@ class FaultInjector:
         """Record a fault effect that is not a consumed request fault."""
         with self._lock:
             self.injected[kind] += 1
+
+    def answer(self, path, mailbox=None, oauth=False, kinds=REQUEST_KINDS):
+        """Consume the request fault matching this request and return what the request gets:
+        a Response, DROP (the connection closes) or None (served as usual, after the delay of a
+        ``slow`` fault)."""
+        fault = self.take(kinds, path, mailbox, oauth=oauth)
+        if fault is None:
+            return None
+        if fault.kind == "slow":
+            time.sleep(fault.delay)
+            return None
+        if fault.kind == "drop":
+            return DROP
+        if fault.kind == "throttle":
+            return Response(
+                429,
+                GraphError(
+                    429, "TooManyRequests", "Application is over its MailboxConcurrency limit."
+                ).body(),
+                {"Retry-After": str(fault.retry_after)},
+            )
+        if fault.kind == "unavailable":
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
+            return Response(
+                503,
+                GraphError(
+                    503,
+                    "serviceNotAvailable",
+                    "The service is temporarily unavailable. Please retry later.",
+                ).body(),
+                headers,
+            )
+        return Response(
+            504,
+            GraphError(
+                504,
+                "gatewayTimeout",
+                "The server, while acting as a "
+                "proxy, did not receive a timely response from the upstream server.",
+            ).body(),
+        )

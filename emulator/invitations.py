@@ -41,16 +41,10 @@ where each behaviour comes from:
 import copy
 import hashlib
 
-from .store import (
-    NULL_TIME,
-    GraphError,
-    _bool,
-    _parse_dtz,
-    new_event_id,
-    occurrence_id,
-    parse_occurrence_id,
-)
+from .protocol import GraphError
+from .store import new_event_id, occurrence_id, parse_occurrence_id
 from .timeutil import fmt_instant, now_utc
+from .validation import NULL_TIME, boolean, parse_date_time_zone
 
 RESPONSES = {
     "accept": "accepted",
@@ -315,7 +309,7 @@ class Invitations:
         send = params.get("sendresponse", True)
         if isinstance(send, str) and send.lower() in ("true", "false"):
             send = send.lower() == "true"  # Graph reads "false" for a Boolean parameter
-        send = _bool(send, "sendResponse")
+        send = boolean(send, "sendResponse")
         comment = params.get("comment")
         if comment is not None and not isinstance(comment, str):
             raise GraphError(400, "BadRequest", "The comment of a response must be a string.")
@@ -339,8 +333,8 @@ class Invitations:
             proposed = params["proposednewtime"]
             if not isinstance(proposed, dict):
                 raise GraphError(400, "BadRequest", "proposedNewTime must be a timeSlot.")
-            _parse_dtz(proposed.get("start"), "proposedNewTime.start")
-            _parse_dtz(proposed.get("end"), "proposedNewTime.end")
+            parse_date_time_zone(proposed.get("start"), "proposedNewTime.start")
+            parse_date_time_zone(proposed.get("end"), "proposedNewTime.end")
         response = RESPONSES[action]
         now = fmt_instant(now_utc())
         self._busy = True

@@ -1,16 +1,17 @@
 """The Microsoft Graph emulator: a threaded HTTPS server with Graph's calendar endpoints.
 
-See the package docstring (``emulator/__init__.py``) for usage.
+This module is the HTTP layer: the threaded server and its TLS certificate, the
+``GraphEmulator`` that holds the tenant (mailboxes, apps and tokens, subscriptions, faults,
+counters), and the front door every request passes: identity platform or Graph, access
+token, faults, mailbox concurrency, counters. What a Graph URL answers is decided by
+``routing`` and the resource module it names; the identity platform answers in ``auth``.
+See the package docstring (``emulator/__init__.py``) for usage and the module map.
 """
 
-import base64
 import contextlib
-import html
 import json
 import logging
 import os
-import re
-import secrets
 import shutil
 import socket
 import ssl
@@ -19,96 +20,28 @@ import threading
 import time
 import uuid
 from collections import Counter, namedtuple
-from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import unquote, urlsplit
 
-from . import recurrence_delta, timeutil, webhooks
-from .auth import DEFAULT_SCOPES, AuthServer, OAuthError
-from .faults import REQUEST_KINDS, FaultInjector
+from . import delta, persistence, routing, subscriptions, webhooks
+from .auth import DEFAULT_SCOPES, AuthServer
+from .faults import DROP, FaultInjector
 from .invitations import Invitations
-from .store import GraphError, Mailbox, category_color, not_found
+from .protocol import (
+    JSON_TYPE,
+    GraphError,
+    GraphRequest,
+    Response,
+    error_response,
+    normalize_path,
+)
+from .store import Mailbox
 from .throttling import MAILBOX_CONCURRENCY, MailboxThrottling
-from .timeutil import fmt_instant, now_utc
 from .tls import make_certificate
 
 _logger = logging.getLogger(__name__)
 
 RequestRecord = namedtuple("RequestRecord", "method path status mailbox")
-ValidationResult = namedtuple("ValidationResult", "status headers body token ok")
-JSON_TYPE = (
-    "application/json;odata.metadata=minimal;odata.streaming=true;"
-    "IEEE754Compatible=false;charset=utf-8"
-)
-MAX_BATCH = 20
-ITEM_FAULT_KINDS = tuple(k for k in REQUEST_KINDS if k != "drop")
-DEFAULT_PAGE = 10
-DELTA_DEFAULT_PAGE = 10
-MAX_SUBSCRIPTION_MINUTES = 10080
-SYNC_STATES_KEPT = 100
-_ID_AFTER = {"users", "events", "calendars", "subscriptions", "mastercategories", "calendargroups"}
-_RESOURCE = re.compile(
-    r"^/?(me|users/([^/]+)|users\('([^']+)'\))/(events|calendar/events|calendars/[^/]+/events)/?$",
-    re.I,
-)
-
-
-class Response:
-    __slots__ = ("body", "headers", "status")
-
-    def __init__(self, status, body=None, headers=None):
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
-
-
-DELTA_UNSUPPORTED_OPTIONS = ("$expand", "$filter", "$orderby", "$search", "$select")
-
-
-def _error(exc, request_id=None):
-    return Response(exc.status, exc.body(request_id), dict(exc.headers))
-
-
-def normalize_path(path):
-    """``POST /v1.0/me/events/AAMk.../cancel`` -> ``/me/events/{id}/cancel``."""
-    segments = [s for s in urlsplit(path).path.split("/") if s]
-    if segments and segments[0] in ("v1.0", "beta"):
-        segments = segments[1:]
-    if len(segments) > 1 and segments[1] in ("oauth2", "v2.0", "discovery"):
-        segments = segments[1:]
-    out = []
-    after_collection = False
-    for seg in segments:
-        if after_collection:
-            out.append("{id}")
-            after_collection = False
-            continue
-        out.append(seg)
-        after_collection = seg.lower() in _ID_AFTER
-    return "/" + "/".join(out)
-
-
-def parse_prefer(headers):
-    """Parse every ``Prefer`` header into a dict (lower-case keys, unquoted values)."""
-    out = {}
-    values = (
-        headers.get_all("Prefer")
-        if hasattr(headers, "get_all")
-        else [v for k, v in headers.items() if k.lower() == "prefer"]
-    )
-    for value in values or []:
-        for part in re.findall(r'(?:[^,"]|"[^"]*")+', value):
-            key, _, val = part.strip().partition("=")
-            if key:
-                out[key.strip().lower()] = val.strip().strip('"')
-    return out
-
-
-def _header(headers, name):
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return value
-    return None
 
 
 class _Server(ThreadingHTTPServer):
@@ -227,13 +160,13 @@ class GraphEmulator:
         self.shuffle_batch = True
         self.counters = Counter()
         self.requests = []
-        self.delta_page_default = DELTA_DEFAULT_PAGE
+        self.delta_page_default = delta.DEFAULT_PAGE
         self._server = None
         self._thread = None
         self._tmpdir = None
         self.ca_path = None
         self.webhook_ssl_context = None
-        self._deliverer = webhooks.Deliverer()
+        self.deliverer = webhooks.Deliverer()
         self.invitations = Invitations(self)
 
     # ----- lifecycle ----------------------------------------------------------------------
@@ -274,7 +207,7 @@ class GraphEmulator:
                 connection.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=5)
         self._server = None
-        self._deliverer.stop()
+        self.deliverer.stop()
         if self.state_file:
             self.save_state(self.state_file)
         if self._tmpdir:
@@ -333,6 +266,17 @@ class GraphEmulator:
 
     def mailbox_by_id(self, user_id):
         return self.mailboxes[user_id]
+
+    def target_mailbox(self, rel, principal):
+        """The mailbox a Graph URL addresses, for faults and throttling (access unchecked)."""
+        segments = [unquote(s) for s in urlsplit(rel).path.split("/") if s]
+        if not segments:
+            return None
+        if segments[0].lower() == "me" and principal.user_id:
+            return self.mailboxes.get(principal.user_id)
+        if segments[0].lower() == "users" and len(segments) > 1:
+            return self.find_mailbox(segments[1])
+        return None
 
     def register_app(self, client_id, client_secret, redirect_uris=None):
         with self.lock:
@@ -397,9 +341,10 @@ class GraphEmulator:
             else:
                 self.auth.expire_access(user_id)
 
-    # ----- HTTP entry ---------------------------------------------------------------------
+    # ----- the front door: every request passes here --------------------------------------
 
-    def _record(self, method, path, status, mailbox, count_total=True):
+    def record(self, method, path, status, mailbox, count_total=True):
+        """Count a request (``counters``) and keep it (``requests``); status 0: dropped."""
         with self.lock:
             if count_total:
                 self.counters["total"] += 1
@@ -417,52 +362,13 @@ class GraphEmulator:
         if graph:
             response, mailbox = self._serve_graph(handler, method, path, raw_body, request_id)
         else:
-            response, mailbox = self._serve_identity(handler, method, path, raw_body), None
+            response, mailbox = self._serve_identity(method, path, raw_body), None
         if response is None:
-            self._record(method, path, 0, mailbox)
+            self.record(method, path, 0, mailbox)
             handler.drop()
             return
-        self._record(method, path, response.status, mailbox)
+        self.record(method, path, response.status, mailbox)
         handler.send(response, request_id)
-
-    def _request_fault(self, path, mailbox_email, oauth=False, kinds=REQUEST_KINDS):
-        """A consumed request-level fault as a Response, 'drop', or None."""
-        fault = self.faults.take(kinds, path, mailbox_email, oauth=oauth)
-        if fault is None:
-            return None
-        if fault.kind == "slow":
-            time.sleep(fault.delay)
-            return None
-        if fault.kind == "drop":
-            return "drop"
-        if fault.kind == "throttle":
-            return Response(
-                429,
-                GraphError(
-                    429, "TooManyRequests", "Application is over its MailboxConcurrency limit."
-                ).body(),
-                {"Retry-After": str(fault.retry_after)},
-            )
-        if fault.kind == "unavailable":
-            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
-            return Response(
-                503,
-                GraphError(
-                    503,
-                    "serviceNotAvailable",
-                    "The service is temporarily unavailable. Please retry later.",
-                ).body(),
-                headers,
-            )
-        return Response(
-            504,
-            GraphError(
-                504,
-                "gatewayTimeout",
-                "The server, while acting as a "
-                "proxy, did not receive a timely response from the upstream server.",
-            ).body(),
-        )
 
     def _serve_graph(self, handler, method, path, raw_body, request_id):
         with self.lock:
@@ -474,9 +380,9 @@ class GraphEmulator:
                     GraphError(401, "InvalidAuthenticationToken", str(exc)).body(request_id),
                     {"WWW-Authenticate": 'Bearer realm=""'},
                 ), None
-            target = self._target_mailbox(path[len("/v1.0") :], principal)
-        fault = self._request_fault(path, target.email if target else None)
-        if fault == "drop":
+            target = self.target_mailbox(path[len("/v1.0") :], principal)
+        fault = self.faults.answer(path, target.email if target else None)
+        if fault == DROP:
             return None, target.email if target else None
         if fault is not None:
             return fault, target.email if target else None
@@ -495,1082 +401,65 @@ class GraphEmulator:
                         "is of valid JSON format.",
                     ).body(request_id),
                 ), None
-        headers = dict(handler.headers.items())
-        prefer = parse_prefer(handler.headers)
+        request = GraphRequest(
+            method, path[len("/v1.0") :], handler.headers, body, principal, request_id
+        )
         with self.throttling.request(target, principal, method, self.latency) as refused:
             if refused is not None:
-                return _error(refused, request_id), target.email
-            response = self.dispatch(
-                method, path[len("/v1.0") :], headers, prefer, body, principal, request_id
-            )
+                return error_response(refused, request_id), target.email
+            response = self.dispatch(request)
         return response, target.email if target else None
 
-    def _target_mailbox(self, rel, principal):
-        segments = [unquote(s) for s in urlsplit(rel).path.split("/") if s]
-        if not segments:
-            return None
-        if segments[0].lower() == "me" and principal.user_id:
-            return self.mailboxes.get(principal.user_id)
-        if segments[0].lower() == "users" and len(segments) > 1:
-            return self.find_mailbox(segments[1])
-        return None
-
-    def _serve_identity(self, handler, method, path, raw_body):
-        parts = urlsplit(path)
-        segments = [s for s in parts.path.split("/") if s]
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        fault = self._request_fault(path, None, oauth=True)
+    def _serve_identity(self, method, path, raw_body):
+        fault = self.faults.answer(path, oauth=True)
         if fault is not None:
-            return None if fault == "drop" else fault
+            return None if fault == DROP else fault
         with self.lock:
-            try:
-                if len(segments) == 3 and segments[1:] == ["discovery", "instance"]:
-                    return Response(200, self._instance_discovery(query))
-                if len(segments) == 4 and segments[1:] == [
-                    "v2.0",
-                    ".well-known",
-                    "openid-configuration",
-                ]:
-                    return Response(200, self._openid_configuration(segments[0]))
-                if len(segments) == 4 and segments[1:] == ["discovery", "v2.0", "keys"]:
-                    return Response(200, {"keys": []})
-                if len(segments) == 4 and segments[1:3] == ["oauth2", "v2.0"]:
-                    if segments[3] == "authorize" and method == "GET":
-                        return self._authorize_answer(query)
-                    if segments[3] == "token" and method == "POST":
-                        form = dict(
-                            parse_qsl(raw_body.decode("utf-8", "replace"), keep_blank_values=True)
-                        )
-                        return Response(
-                            200,
-                            self.auth.token(form),
-                            {"Cache-Control": "no-store", "Pragma": "no-cache"},
-                        )
-            except OAuthError as exc:
-                return Response(exc.status, exc.body())
-        return Response(404, {"error": "not_found", "error_description": "Unknown endpoint."})
+            return self.auth.serve(method, path, raw_body)
 
-    def _authorize_answer(self, query):
-        redirect_uri, answer = self.auth.authorize(query)
-        # response_mode=form_post: the answer (code or error, state, session_state) is POSTed to
-        # the redirect URI by an auto-submitting HTML form instead of a 302 with a query string
-        # ("Request an authorization code", response_mode: "form_post executes a POST containing
-        # the code to your redirect URI", learn.microsoft.com/entra/identity-platform/
-        # v2-oauth2-auth-code-flow). The page is the one Entra ID serves: a form named
-        # "hiddenform" submitted by script, with a noscript Submit button. The POST it makes comes
-        # from login.microsoftonline.com, a cross-site request for the application.
-        if query.get("response_mode") == "form_post":
-            fields = "".join(
-                '<input type="hidden" name="%s" value="%s"/>' % (html.escape(k), html.escape(v))
-                for k, v in answer.items()
-            )
-            page = (
-                '<html><head><title>Working...</title></head><body><form method="POST" '
-                'name="hiddenform" action="%s">%s<noscript><p>Script is disabled. Click Submit '
-                'to continue.</p><input type="submit" value="Submit"/></noscript></form><script '
-                'language="javascript">document.forms[0].submit();</script></body></html>'
-                % (html.escape(redirect_uri), fields)
-            )
-            return Response(200, page.encode(), {"Content-Type": "text/html; charset=utf-8"})
-        sep = "&" if "?" in redirect_uri else "?"
-        return Response(302, b"", {"Location": redirect_uri + sep + urlencode(answer)})
+    def dispatch(self, request):
+        """Answer one Graph request (a GraphRequest) through the routing table; returns
+        Response. Whole requests and ``$batch`` items come here."""
+        return routing.dispatch(self, request)
 
-    def _openid_configuration(self, tenant):
-        base = "%s/%s" % (self.root_url, tenant)
-        return {
-            "token_endpoint": base + "/oauth2/v2.0/token",
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-            "jwks_uri": base + "/discovery/v2.0/keys",
-            "response_modes_supported": ["query", "fragment", "form_post"],
-            "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "issuer": "%s/%s/v2.0" % (self.root_url, self.tenant_id),
-            "request_uri_parameter_supported": False,
-            "userinfo_endpoint": self.root_url + "/oidc/userinfo",
-            "authorization_endpoint": base + "/oauth2/v2.0/authorize",
-            "device_authorization_endpoint": base + "/oauth2/v2.0/devicecode",
-            "http_logout_supported": True,
-            "frontchannel_logout_supported": True,
-            "end_session_endpoint": base + "/oauth2/v2.0/logout",
-            "claims_supported": [
-                "sub",
-                "iss",
-                "aud",
-                "exp",
-                "iat",
-                "auth_time",
-                "nonce",
-                "preferred_username",
-                "name",
-                "tid",
-                "ver",
-                "oid",
-            ],
-            "tenant_region_scope": "EU",
-            "cloud_instance_name": "emulator",
-        }
-
-    def _instance_discovery(self, query):
-        host = urlsplit(self.root_url).netloc
-        asked = urlsplit(query.get("authorization_endpoint", "")).path.split("/")
-        tenant = next((s for s in asked if s), "organizations")
-        return {
-            "tenant_discovery_endpoint": "%s/%s/v2.0/.well-known/openid-configuration"
-            % (self.root_url, tenant),
-            "api-version": "1.1",
-            "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
-        }
-
-    # ----- Graph dispatch -----------------------------------------------------------------
-
-    def dispatch(
-        self, method, rel_url, headers, prefer, body, principal, request_id=None, in_batch=False
-    ):
-        """Answer one Graph request (``rel_url`` relative to ``/v1.0``); returns Response."""
-        parts = urlsplit(rel_url)
-        segments = [unquote(s) for s in parts.path.split("/") if s]
-        query = {k.lower(): v for k, v in parse_qsl(parts.query, keep_blank_values=True)}
-        try:
-            if not segments:
-                raise GraphError(400, "BadRequest", "Invalid request.")
-            head = segments[0]
-            if head == "$batch":
-                if method != "POST" or in_batch:
-                    raise GraphError(400, "BadRequest", "Invalid batch request.")
-                return self._batch(body, headers, principal, request_id)
-            if head.lower() == "subscriptions":
-                return self._subscriptions(method, segments[1:], body, principal)
-            with self.lock:
-                mailbox, prefix, rest = self._resolve_user(segments, principal)
-                return self._user_route(
-                    method, mailbox, prefix, rest, query, headers, prefer, body, parts.path
-                )
-        except GraphError as exc:
-            return _error(exc, request_id)
-
-    def _resolve_user(self, segments, principal):
-        head = segments[0].lower()
-        if head == "me":
-            if not principal.user_id:
-                raise GraphError(
-                    400,
-                    "BadRequest",
-                    "/me request is only valid with delegated authentication flow.",
-                )
-            return self.mailboxes[principal.user_id], "me", segments[1:]
-        if head == "users" and len(segments) > 1:
-            key = segments[1]
-            match = re.match(r"^\('(.+)'\)$", key)
-            key = match.group(1) if match else key
-            mailbox = self.find_mailbox(key)
-            if mailbox is None:
-                raise GraphError(
-                    404, "ErrorInvalidUser", "The requested user '%s' is invalid." % key
-                )
-            if principal.user_id and principal.user_id != mailbox.user_id:
-                raise GraphError(
-                    403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
-                )
-            return mailbox, "users/" + quote(segments[1], safe="@"), segments[2:]
-        raise GraphError(
-            400, "BadRequest", "Resource not found for the segment '%s'." % segments[0]
-        )
-
-    def _user_route(self, method, mailbox, prefix, rest, query, headers, prefer, body, path):
-        if not rest:
-            self._only(method, "GET")
-            return Response(200, self._user_resource(mailbox))
-        if rest == ["mailboxSettings"]:
-            self._only(method, "GET")
-            return Response(
-                200,
-                {
-                    "timeZone": mailbox.time_zone,
-                    "language": {"locale": "en-US", "displayName": "English (United States)"},
-                },
-            )
-        if rest[0] == "outlook" and len(rest) >= 2 and rest[1].lower() == "mastercategories":
-            return self._categories(method, mailbox, rest[2:], body, prefix)
-        if rest == ["calendars"]:
-            self._only(method, "GET")
-            return Response(
-                200,
-                {
-                    "@odata.context": "%s/$metadata#users('%s')/calendars"
-                    % (self.base_url, mailbox.user_id),
-                    "value": [self._calendar_resource(mailbox)],
-                },
-            )
-        calendar_id = None
-        if rest[0] == "calendar":
-            calendar_id = mailbox.calendar_id
-            rest = rest[1:]
-            link_prefix = prefix + "/calendar"
-        elif rest[0] == "calendars" and len(rest) >= 2:
-            if rest[1] != mailbox.calendar_id:
-                raise not_found()
-            calendar_id = rest[1]
-            rest = rest[2:]
-            link_prefix = prefix + "/calendars/" + calendar_id
-        else:
-            link_prefix = prefix
-        if not rest:
-            self._only(method, "GET")
-            return Response(200, self._calendar_resource(mailbox))
-        if rest[0] == "events":
-            return self._events(
-                method, mailbox, calendar_id, rest[1:], query, headers, prefer, body, link_prefix
-            )
-        if rest[0].lower() == "calendarview":
-            self._only(method, "GET")
-            # The SDKs call the delta function as ``delta()`` (OData function-call syntax,
-            # msgraph-sdk-python's DeltaRequestBuilder); Graph answers both forms alike.
-            if rest[1:] in (["delta"], ["delta()"]):
-                return self._delta(mailbox, calendar_id, query, prefer, link_prefix)
-            if len(rest) == 1:
-                return self._calendar_view(mailbox, calendar_id, query, prefer, link_prefix)
-        raise GraphError(400, "BadRequest", "Resource not found for the segment '%s'." % rest[0])
-
-    @staticmethod
-    def _only(method, *allowed):
-        if method not in allowed:
-            raise GraphError(
-                405, "BadRequest", "Specified HTTP method is not allowed for the request target."
-            )
-
-    def _user_resource(self, mailbox):
-        given, _, surname = mailbox.display_name.partition(" ")
-        return {
-            "@odata.context": self.base_url + "/$metadata#users/$entity",
-            "businessPhones": [],
-            "displayName": mailbox.display_name,
-            "givenName": given,
-            "jobTitle": None,
-            "mail": mailbox.email,
-            "mobilePhone": None,
-            "officeLocation": None,
-            "preferredLanguage": "en-US",
-            "surname": surname,
-            "userPrincipalName": mailbox.email,
-            "id": mailbox.user_id,
-        }
-
-    def _calendar_resource(self, mailbox):
-        return {
-            "id": mailbox.calendar_id,
-            "name": "Calendar",
-            "color": "auto",
-            "hexColor": "",
-            "isDefaultCalendar": True,
-            "changeKey": base64.b64encode(mailbox.user_id.encode()[:16]).decode(),
-            "canShare": True,
-            "canViewPrivateItems": True,
-            "canEdit": True,
-            "allowedOnlineMeetingProviders": ["teamsForBusiness"],
-            "defaultOnlineMeetingProvider": "teamsForBusiness",
-            "isTallyingResponses": True,
-            "isRemovable": False,
-            "owner": {"name": mailbox.display_name, "address": mailbox.email},
-        }
-
-    # ----- events -------------------------------------------------------------------------
-
-    @staticmethod
-    def _render_opts(query, prefer):
-        select = [s.strip() for s in query.get("$select", "").split(",") if s.strip()] or None
-        expand = None
-        raw = query.get("$expand", "")
-        if raw:
-            match = re.match(r"^\s*singleValueExtendedProperties\s*(?:\((.*)\))?\s*$", raw, re.I)
-            if match:
-                inner = match.group(1) or ""
-                ids = re.findall(r"id\s+eq\s+'((?:[^']|'')*)'", inner, re.I)
-                expand = {i.replace("''", "'").lower() for i in ids} if ids else True
-        body_type = prefer.get("outlook.body-content-type")
-        return {
-            "tz_name": prefer.get("outlook.timezone"),
-            "select": select,
-            "expand_ext": expand,
-            "body_type": body_type,
-        }
-
-    def _applied(self, prefer, page_size_applied=False):
-        applied = []
-        if prefer.get("outlook.timezone"):
-            applied.append('outlook.timezone="%s"' % prefer["outlook.timezone"])
-        if prefer.get("outlook.body-content-type"):
-            applied.append('outlook.body-content-type="%s"' % prefer["outlook.body-content-type"])
-        if page_size_applied and prefer.get("odata.maxpagesize"):
-            applied.append("odata.maxpagesize=%s" % prefer["odata.maxpagesize"])
-        return {"Preference-Applied": ", ".join(applied)} if applied else {}
-
-    def _events(self, method, mailbox, calendar_id, rest, query, headers, prefer, body, prefix):
-        opts = self._render_opts(query, prefer)
-        if not rest:
-            if method == "POST":
-                event, _created = mailbox.api_create(body, calendar_id=calendar_id)
-                rendered = mailbox.render(
-                    event, tz_name=opts["tz_name"], body_type=opts["body_type"]
-                )
-                rendered = {
-                    "@odata.context": "%s/$metadata#users('%s')/events/$entity"
-                    % (self.base_url, mailbox.user_id),
-                    **rendered,
-                }
-                return Response(201, rendered, self._applied(prefer))
-            self._only(method, "GET")
-            items = mailbox.listing(calendar_id)
-            if query.get("$filter"):
-                tree = mailbox.parse_filter(query["$filter"])
-                items = [e for e in items if mailbox.matches(e, tree)]
-            items = self._order(items, query.get("$orderby"))
-            return self._page(
-                mailbox,
-                items,
-                query,
-                prefer,
-                opts,
-                prefix + "/events",
-                "%s/$metadata#users('%s')/events" % (self.base_url, mailbox.user_id),
-            )
-        event_id = rest[0]
-        if len(rest) == 1:
-            if method == "GET":
-                event = mailbox.get(event_id)
-                rendered = mailbox.render(event, **opts)
-                return Response(
-                    200,
-                    {
-                        "@odata.context": "%s/$metadata#users('%s')/events/$entity"
-                        % (self.base_url, mailbox.user_id),
-                        **rendered,
-                    },
-                    self._applied(prefer),
-                )
-            if method == "PATCH":
-                event = mailbox.api_update(event_id, body, _header(headers, "If-Match"))
-                return Response(
-                    200,
-                    mailbox.render(event, tz_name=opts["tz_name"], body_type=opts["body_type"]),
-                    self._applied(prefer),
-                )
-            if method == "DELETE":
-                mailbox.api_delete(event_id, _header(headers, "If-Match"))
-                return Response(204)
-            self._only(method, "GET", "PATCH", "DELETE")
-        action = rest[1]
-        if len(rest) == 2 and action == "instances":
-            self._only(method, "GET")
-            master = mailbox.get(event_id)
-            start, end = self._window(query)
-            items = (
-                mailbox.series_instances(master, start, end)
-                if (master["type"] == "seriesMaster")
-                else []
-            )
-            items.sort(key=lambda e: (e["_start"], e["id"]))
-            return self._page(
-                mailbox,
-                items,
-                query,
-                prefer,
-                opts,
-                prefix + "/events/" + quote(event_id, safe="") + "/instances",
-                "%s/$metadata#users('%s')/events('%s')/instances"
-                % (self.base_url, mailbox.user_id, event_id),
-            )
-        if len(rest) == 2 and action == "cancel":
-            self._only(method, "POST")
-            comment = ""
-            if isinstance(body, dict):
-                comment = next((v for k, v in body.items() if k.lower() == "comment"), "")
-            mailbox.api_cancel(event_id, comment)
-            return Response(202)
-        if len(rest) == 2 and action.lower() in ("accept", "decline", "tentativelyaccept"):
-            self._only(method, "POST")
-            self.invitations.respond(mailbox, event_id, action, body)
-            return Response(202)
-        raise GraphError(400, "BadRequest", "Resource not found for the segment '%s'." % action)
-
-    @staticmethod
-    def _order(items, orderby):
-        if not orderby:
-            return sorted(items, key=lambda e: (e["createdDateTime"], e["id"]))
-        field, _, direction = orderby.strip().partition(" ")
-        keys = {
-            "start/datetime": lambda e: e["_start"],
-            "end/datetime": lambda e: e["_end"],
-            "lastmodifieddatetime": lambda e: e["lastModifiedDateTime"],
-            "createddatetime": lambda e: e["createdDateTime"],
-            "subject": lambda e: (e["subject"] or "").lower(),
-        }
-        key = keys.get(field.lower())
-        if key is None:
-            raise GraphError(
-                400, "BadRequest", "The $orderby property '%s' is not supported." % field
-            )
-        return sorted(items, key=key, reverse=direction.strip().lower() == "desc")
-
-    def _page_size(self, query, prefer, default=DEFAULT_PAGE, maximum=1000):
-        raw = query.get("$top") or prefer.get("odata.maxpagesize")
-        if not raw:
-            return default
-        try:
-            size = int(raw)
-        except ValueError as exc:
-            raise GraphError(400, "BadRequest", "Invalid $top value '%s'." % raw) from exc
-        if size < 1:
-            raise GraphError(400, "BadRequest", "Invalid $top value '%s'." % raw)
-        return min(size, maximum)
-
-    def _page(self, mailbox, items, query, prefer, opts, link_path, context):
-        size = self._page_size(query, prefer)
-        try:
-            skip = int(query.get("$skip") or 0)
-        except ValueError as exc:
-            raise GraphError(400, "BadRequest", "Invalid $skip value.") from exc
-        page = items[skip : skip + size]
-        out = {"@odata.context": context, "value": [mailbox.render(e, **opts) for e in page]}
-        if skip + size < len(items):
-            params = {k: v for k, v in query.items() if k != "$skip"}
-            params = self._original_case(params)
-            params["$skip"] = str(skip + size)
-            out["@odata.nextLink"] = "%s/%s?%s" % (
-                self.base_url,
-                link_path,
-                urlencode(params, safe="$,'/:()"),
-            )
-        return Response(200, out, self._applied(prefer, True))
-
-    @staticmethod
-    def _original_case(params):
-        names = {"startdatetime": "startDateTime", "enddatetime": "endDateTime"}
-        return {names.get(k, k): v for k, v in params.items()}
-
-    @staticmethod
-    def _window(query):
-        start, end = query.get("startdatetime"), query.get("enddatetime")
-        if not start or not end:
-            raise GraphError(
-                400,
-                "ErrorInvalidParameter",
-                "This request requires a time window "
-                "specified by the query string parameters StartDateTime and "
-                "EndDateTime.",
-            )
-        try:
-            window = timeutil.parse_instant(start), timeutil.parse_instant(end)
-        except ValueError as exc:
-            raise GraphError(
-                400,
-                "ErrorInvalidParameter",
-                "The value '%s' of the parameter "
-                "'StartDateTime' or 'EndDateTime' is not valid." % start,
-            ) from exc
-        if window[1] <= window[0]:
-            raise GraphError(
-                400,
-                "ErrorInvalidParameter",
-                "The value of the EndDateTime parameter must be later than StartDateTime.",
-            )
-        return window
-
-    def _calendar_view(self, mailbox, calendar_id, query, prefer, prefix):
-        start, end = self._window(query)
-        opts = self._render_opts(query, prefer)
-        items = mailbox.view(start, end, calendar_id)
-        if query.get("$filter"):
-            tree = mailbox.parse_filter(query["$filter"])
-            items = [e for e in items if mailbox.matches(e, tree)]
-        return self._page(
-            mailbox,
-            items,
-            query,
-            prefer,
-            opts,
-            prefix + "/calendarView",
-            self.base_url + "/$metadata#Collection(event)",
-        )
-
-    # ----- delta --------------------------------------------------------------------------
-
-    def _gone(self, mailbox, code=None):
-        if code and code != "SyncStateNotFound":
-            message = "A full resynchronization is required."
-        else:
-            code = "SyncStateNotFound"
-            message = "The sync state generation is not found; generation=%d;[highest=%d]." % (
-                max(0, mailbox.seq - 1),
-                mailbox.seq,
-            )
-        return GraphError(410, code, message)
-
-    def _keep(self, mailbox, key, value):
-        states = mailbox.sync_states
-        states[key] = value
-        if len(states) > SYNC_STATES_KEPT * 2:
-            for old in list(states)[: len(states) - SYNC_STATES_KEPT * 2]:
-                states.pop(old, None)
-
-    def _delta(self, mailbox, calendar_id, query, prefer, prefix):
-        # event-delta.md: calendarView delta supports neither $expand, $filter, $orderby nor
-        # $search, and $select cannot narrow its properties.
-        unsupported = sorted(name for name in DELTA_UNSUPPORTED_OPTIONS if name in query)
-        if unsupported:
-            raise GraphError(
-                400,
-                "ErrorInvalidUrlQuery",
-                "The following parameters are not supported with change tracking over the "
-                "'Events' resource: '%s'." % ", ".join(unsupported),
-            )
-        deltatoken, skiptoken = query.get("$deltatoken"), query.get("$skiptoken")
-        path = "/%s/calendarView/delta" % prefix
-        if deltatoken or skiptoken:
-            fault = self.faults.take(("expire_delta",), path, mailbox.email)
-            if fault is not None:
-                raise self._gone(mailbox, fault.code)
-        if skiptoken:
-            ref = mailbox.sync_states.get("s:" + skiptoken)
-            if ref is None:
-                raise self._gone(mailbox)
-            round_key, offset = ref
-            current = mailbox.sync_states.get("r:" + round_key)
-            if current is None:
-                raise self._gone(mailbox)
-        else:
-            if deltatoken:
-                base = mailbox.sync_states.get("d:" + deltatoken)
-                if base is None or base["calendar"] != (calendar_id or mailbox.calendar_id):
-                    raise self._gone(mailbox)
-                window = (
-                    timeutil.parse_instant(base["start"]),
-                    timeutil.parse_instant(base["end"]),
-                )
-                expand, page = base["expand"], base["page"]
-            else:
-                base = None
-                window = self._window(query)
-                opts = self._render_opts(query, prefer)
-                expand = (
-                    sorted(opts["expand_ext"])
-                    if isinstance(opts["expand_ext"], set)
-                    else opts["expand_ext"]
-                )
-                page = prefer.get("odata.maxpagesize")
-            instances = mailbox.view(window[0], window[1], calendar_id, with_masters=True)
-            ids = [e["id"] for e in instances]
-            if base is None:
-                pending = [["event", i] for i in ids]
-            else:
-                known = set(base["known"])
-                current_ids = set(ids)
-                pending = [
-                    ["event", e["id"]]
-                    for e in instances
-                    if e["_seq"] > base["seq"] or e["id"] not in known
-                ]
-                pending += [["removed", i] for i in base["known"] if i not in current_ids]
-                pending += [
-                    ["removed", i]
-                    for i in recurrence_delta.removed_outside_window(
-                        mailbox, base, current_ids, calendar_id, self.lenient
-                    )
-                ]
-            round_key = secrets.token_urlsafe(12)
-            current = {
-                "pending": pending,
-                "final": {
-                    "calendar": calendar_id or mailbox.calendar_id,
-                    "start": fmt_instant(window[0]),
-                    "end": fmt_instant(window[1]),
-                    "seq": mailbox.seq,
-                    "known": ids,
-                    "expand": expand,
-                    "page": page,
-                },
-            }
-            self._keep(mailbox, "r:" + round_key, current)
-            offset = 0
-        final = current["final"]
-        size = self._page_size({}, prefer, default=int(final["page"] or self.delta_page_default))
-        chunk = current["pending"][offset : offset + size]
-        expand = final["expand"]
-        expand = set(expand) if isinstance(expand, list) else expand
-        values = []
-        for kind, event_id in chunk:
-            if kind == "removed":
-                values.append(
-                    {
-                        "@odata.type": "#microsoft.graph.event",
-                        "id": event_id,
-                        "@removed": {"reason": "deleted"},
-                    }
-                )
-                continue
-            try:
-                event = mailbox.get(event_id)
-            except GraphError:
-                continue
-            rendered = mailbox.render(
-                event,
-                tz_name=prefer.get("outlook.timezone"),
-                body_type=prefer.get("outlook.body-content-type"),
-                expand_ext=expand,
-            )
-            values.append(
-                recurrence_delta.delta_item(
-                    {"@odata.type": "#microsoft.graph.event", **rendered}, self.lenient
-                )
-            )
-        out = {"@odata.context": self.base_url + "/$metadata#Collection(event)"}
-        if offset + size < len(current["pending"]):
-            token = secrets.token_urlsafe(24)
-            self._keep(mailbox, "s:" + token, (round_key, offset + size))
-            out["@odata.nextLink"] = "%s%s?$skiptoken=%s" % (self.base_url, path, token)
-        else:
-            token = secrets.token_urlsafe(32)
-            self._keep(mailbox, "d:" + token, final)
-            out["@odata.deltaLink"] = "%s%s?$deltatoken=%s" % (self.base_url, path, token)
-        out["value"] = values
-        return Response(200, out, self._applied(prefer, True))
-
-    # ----- categories ---------------------------------------------------------------------
-
-    def _categories(self, method, mailbox, rest, body, prefix):
-        context = "%s/$metadata#users('%s')/outlook/masterCategories" % (
-            self.base_url,
-            mailbox.user_id,
-        )
-        if not rest:
-            if method == "POST":
-                category = mailbox.api_create_category(body)
-                return Response(201, {"@odata.context": context + "/$entity", **category})
-            self._only(method, "GET")
-            return Response(
-                200, {"@odata.context": context, "value": [dict(c) for c in mailbox.categories]}
-            )
-        category = mailbox.category(rest[0])
-        if method == "GET":
-            return Response(200, {"@odata.context": context + "/$entity", **category})
-        if method == "PATCH":
-            if isinstance(body, dict) and "color" in body:
-                category["color"] = category_color(body["color"])
-            return Response(200, {"@odata.context": context + "/$entity", **category})
-        if method == "DELETE":
-            mailbox.categories.remove(category)
-            return Response(204)
-        raise GraphError(
-            405, "BadRequest", "Specified HTTP method is not allowed for the request target."
-        )
-
-    # ----- $batch -------------------------------------------------------------------------
-
-    def _batch(self, body, outer_headers, principal, request_id):
-        requests_in = body.get("requests") if isinstance(body, dict) else None
-        if not isinstance(requests_in, list) or not requests_in:
-            raise GraphError(400, "BadRequest", "Invalid batch payload format.")
-        if len(requests_in) > MAX_BATCH:
-            raise GraphError(
-                400, "BadRequest", "Number of requests exceeds the limit of %d." % MAX_BATCH
-            )
-        seen = set()
-        for item in requests_in:
-            if not isinstance(item, dict) or not all(
-                isinstance(item.get(k), str) and item.get(k) for k in ("id", "method", "url")
-            ):
-                raise GraphError(
-                    400,
-                    "BadRequest",
-                    "Invalid batch payload format: every request needs id, method and url.",
-                )
-            if item["id"].lower() in seen:
-                raise GraphError(
-                    400,
-                    "BadRequest",
-                    "Batch request contains duplicate request id '%s'." % item["id"],
-                )
-            seen.add(item["id"].lower())
-        for item in requests_in:
-            for dep in item.get("dependsOn") or []:
-                if str(dep).lower() not in seen:
-                    raise GraphError(
-                        400,
-                        "BadRequest",
-                        "Request '%s' depends on unknown request '%s'." % (item["id"], dep),
-                    )
-        results = {}
-        todo = list(requests_in)
-        while todo:
-            # The items whose dependencies are done start together and run in parallel, each
-            # in a slot of its mailbox (emulator/throttling.py); dependents wait for them.
-            ready = [
-                item
-                for item in todo
-                if all(str(d).lower() in results for d in item.get("dependsOn") or [])
-            ]
-            if not ready:
-                raise GraphError(400, "BadRequest", "Batch request dependencies form a cycle.")
-            wave = self.throttling.wave()
-            try:
-                for item in ready:
-                    todo.remove(item)
-                    deps = [str(d).lower() for d in item.get("dependsOn") or []]
-                    if any(results[d]["status"] >= 400 for d in deps):
-                        result = {
-                            "id": item["id"],
-                            "status": 424,
-                            "headers": {"Content-Type": "application/json"},
-                            "body": GraphError(
-                                424, "FailedDependency", "Failed dependency."
-                            ).body(),
-                        }
-                    else:
-                        result = self._batch_item(item, outer_headers, principal, wave)
-                    results[item["id"].lower()] = result
-            finally:
-                wave.finish()
-        responses = [results[item["id"].lower()] for item in requests_in]
-        if self.shuffle_batch:
-            self.random.shuffle(responses)
-        return Response(200, {"responses": responses})
-
-    def _batch_item(self, item, outer_headers, principal, wave=None):
-        method = item["method"].upper()
-        url = item["url"]
-        if "://" in url:
-            return self._item_error(
-                item, GraphError(400, "BadRequest", "The url of a batch request must be relative.")
-            )
-        url = "/" + url.lstrip("/")
-        if url.startswith("/v1.0/"):
-            url = url[len("/v1.0") :]
-        headers = {k: str(v) for k, v in (item.get("headers") or {}).items()}
-        body = item.get("body")
-        if body is not None and not _header(headers, "Content-Type"):
-            return self._item_error(
-                item,
-                GraphError(
-                    400, "BadRequest", "A Content-Type header is required when a body is present."
-                ),
-            )
-        if isinstance(body, str):
-            try:
-                body = json.loads(base64.b64decode(body))
-            except ValueError:
-                return self._item_error(
-                    item, GraphError(400, "BadRequest", "Unable to read the request body.")
-                )
-        with self.lock:
-            target = self._target_mailbox(url, principal)
-        email = target.email if target else None
-        # A batch item can't lose its connection: "drop" only hits whole requests.
-        fault = self._request_fault(url, email, kinds=ITEM_FAULT_KINDS)
-        if fault is not None:
-            response = fault
-        elif wave is not None and not wave.enter(target, principal, method):
-            # Over the mailbox's concurrency limit: this item alone fails, with Retry-After.
-            response = _error(self.throttling.refusal())
-        else:
-            prefer = parse_prefer(headers)
-            response = self.dispatch(method, url, headers, prefer, body, principal, in_batch=True)
-        self._record(method, url, response.status, email, count_total=False)
-        with self.lock:
-            self.counters["batch_items"] += 1
-        out_headers = {"Content-Type": "application/json"} if response.body is not None else {}
-        out_headers.update(response.headers)
-        result = {"id": item["id"], "status": response.status, "headers": out_headers}
-        if response.body not in (None, b""):
-            result["body"] = response.body
-        return result
-
-    @staticmethod
-    def _item_error(item, exc):
-        return {
-            "id": item["id"],
-            "status": exc.status,
-            "headers": {"Content-Type": "application/json"},
-            "body": exc.body(),
-        }
-
-    # ----- subscriptions and notifications ------------------------------------------------
-
-    def _subscriptions(self, method, rest, body, principal):
-        if not rest:
-            if method == "POST":
-                return self._create_subscription(body, principal)
-            self._only(method, "GET")
-            with self.lock:
-                items = [
-                    self._subscription_resource(s)
-                    for s in self.subscriptions.values()
-                    if s["applicationId"] == principal.client_id
-                ]
-            return Response(
-                200, {"@odata.context": self.base_url + "/$metadata#subscriptions", "value": items}
-            )
-        with self.lock:
-            sub = self.subscriptions.get(rest[0])
-            if sub is None or sub["applicationId"] != principal.client_id:
-                raise GraphError(404, "ResourceNotFound", "The object was not found.")
-            if len(rest) == 2 and rest[1] == "reauthorize":
-                self._only(method, "POST")
-                return Response(204)
-            if len(rest) != 1:
-                raise GraphError(
-                    400, "BadRequest", "Resource not found for the segment '%s'." % rest[1]
-                )
-            if method == "GET":
-                return Response(200, self._subscription_resource(sub))
-            if method == "DELETE":
-                del self.subscriptions[rest[0]]
-                return Response(204)
-            self._only(method, "PATCH")
-            if not isinstance(body, dict) or "expirationDateTime" not in body:
-                raise GraphError(
-                    400, "InvalidRequest", "expirationDateTime is required to renew a subscription."
-                )
-            sub["expirationDateTime"] = self._check_expiration(body["expirationDateTime"])
-            return Response(200, self._subscription_resource(sub))
-
-    @staticmethod
-    def _check_expiration(value):
-        try:
-            when = timeutil.parse_instant(value)
-        except (ValueError, AttributeError, TypeError) as exc:
-            raise GraphError(
-                400, "InvalidRequest", "expirationDateTime '%s' is not a valid date." % value
-            ) from exc
-        now = now_utc()
-        if when <= now:
-            raise GraphError(
-                400, "InvalidRequest", "Subscription expiration can only be in the future."
-            )
-        if when > now + timedelta(minutes=MAX_SUBSCRIPTION_MINUTES):
-            raise GraphError(
-                400,
-                "InvalidRequest",
-                "Subscription expiration can only be %d "
-                "minutes in the future." % MAX_SUBSCRIPTION_MINUTES,
-            )
-        return fmt_instant(when)
-
-    def _create_subscription(self, body, principal):
-        if not isinstance(body, dict):
-            raise GraphError(400, "InvalidRequest", "A subscription body is required.")
-        resource = body.get("resource") or ""
-        match = _RESOURCE.match(resource)
-        if not match:
-            raise GraphError(
-                400,
-                "InvalidRequest",
-                "Resource '%s' is not supported: use me/events or users/{id}/events." % resource,
-            )
-        change_types = [c.strip() for c in (body.get("changeType") or "").split(",") if c.strip()]
-        if not change_types or any(
-            c not in ("created", "updated", "deleted") for c in change_types
-        ):
-            raise GraphError(
-                400,
-                "InvalidRequest",
-                "changeType '%s' is not valid; use "
-                "created, updated and/or deleted." % body.get("changeType"),
-            )
-        for key in ("notificationUrl", "lifecycleNotificationUrl"):
-            if key in body and body[key] is not None and not webhooks.url_allowed(body[key]):
-                raise GraphError(400, "InvalidRequest", "The %s must be an https URL." % key)
-        if not body.get("notificationUrl"):
-            raise GraphError(400, "InvalidRequest", "notificationUrl is required.")
-        client_state = body.get("clientState")
-        if client_state is not None and (
-            not isinstance(client_state, str) or len(client_state) > 128
-        ):
-            raise GraphError(400, "InvalidRequest", "clientState must be at most 128 characters.")
-        expiration = self._check_expiration(body.get("expirationDateTime"))
-        with self.lock:
-            if match.group(1).lower() == "me":
-                if not principal.user_id:
-                    raise GraphError(
-                        400,
-                        "InvalidRequest",
-                        "/me request is only valid with delegated authentication flow.",
-                    )
-                mailbox = self.mailboxes[principal.user_id]
-            else:
-                mailbox = self.find_mailbox(match.group(2) or match.group(3))
-                if mailbox is None:
-                    raise GraphError(404, "ErrorInvalidUser", "The requested user is invalid.")
-                if principal.user_id and principal.user_id != mailbox.user_id:
-                    raise GraphError(403, "ErrorAccessDenied", "Access is denied.")
-        for key in ("notificationUrl", "lifecycleNotificationUrl"):
-            if body.get(key):
-                result = self.send_validation(body[key])
-                if not result.ok:
-                    raise GraphError(
-                        400,
-                        "InvalidRequest",
-                        "Subscription validation request "
-                        "failed. Notification endpoint must respond with 200 OK "
-                        "to validation request.",
-                    )
-        sub = {
-            "id": str(uuid.uuid4()),
-            "resource": resource,
-            "applicationId": principal.client_id,
-            "changeType": ",".join(change_types),
-            "clientState": client_state,
-            "notificationUrl": body["notificationUrl"],
-            "notificationQueryOptions": None,
-            "lifecycleNotificationUrl": body.get("lifecycleNotificationUrl"),
-            "expirationDateTime": expiration,
-            "creatorId": principal.user_id or principal.client_id,
-            "includeResourceData": False,
-            "latestSupportedTlsVersion": body.get("latestSupportedTlsVersion") or "v1_2",
-            "encryptionCertificate": None,
-            "encryptionCertificateId": None,
-            "notificationUrlAppId": None,
-            "notificationContentType": "application/json",
-            "_user_id": mailbox.user_id,
-        }
-        with self.lock:
-            self.subscriptions[sub["id"]] = sub
-        return Response(201, self._subscription_resource(sub))
-
-    def _subscription_resource(self, sub):
-        out = {"@odata.context": self.base_url + "/$metadata#subscriptions/$entity"}
-        out.update({k: v for k, v in sub.items() if not k.startswith("_")})
-        return out
-
-    def send_validation(self, url, token=None):
-        """POST the validation handshake to ``url``; returns a ValidationResult."""
-        token = token or (
-            "Validation: Testing client application reachability for "
-            "subscription Request-Id: " + str(uuid.uuid4())
-        )
-        ok, response = webhooks.send_validation(url, token, self.webhook_ssl_context)
-        return ValidationResult(response.status, response.headers, response.body, token, ok)
-
-    def _notification(self, sub, change_type, event_id, etag=None):
-        resource = "Users/%s/Events/%s" % (sub["_user_id"], event_id)
-        data = {"@odata.type": "#Microsoft.Graph.Event", "@odata.id": resource, "id": event_id}
-        if etag:
-            data["@odata.etag"] = etag
-        item = {
-            "subscriptionId": sub["id"],
-            "subscriptionExpirationDateTime": sub["expirationDateTime"],
-            "changeType": change_type,
-            "resource": resource,
-            "resourceData": data,
-            "clientState": sub["clientState"],
-            "tenantId": self.tenant_id,
-        }
-        return item
-
-    def notify(self, url, notifications):
-        """POST ``{"value": notifications}`` to ``url`` now; returns the WebhookResponse."""
-        return webhooks.post(
-            url,
-            json.dumps({"value": notifications}).encode(),
-            "application/json",
-            webhooks.NOTIFY_TIMEOUT,
-            self.webhook_ssl_context,
-        )
-
-    def post_change_notifications(self, subscription_id, change_type, event_id):
-        """POST a Graph-shaped change notification for one event to the subscription."""
-        with self.lock:
-            sub = self.subscriptions[subscription_id]
-            etag = None
-            mailbox = self.mailboxes.get(sub["_user_id"])
-            try:
-                etag = 'W/"%s"' % mailbox.get(event_id)["changeKey"]
-            except (GraphError, AttributeError):
-                etag = None
-            payload = [self._notification(sub, change_type, event_id, etag)]
-            url = sub["notificationUrl"]
-        return self.notify(url, payload)
-
-    def post_lifecycle(self, subscription_id, event):
-        """POST a lifecycle notification (reauthorizationRequired, subscriptionRemoved,
-        missed) to the subscription's lifecycleNotificationUrl."""
-        if event not in ("reauthorizationRequired", "subscriptionRemoved", "missed"):
-            raise ValueError("unknown lifecycle event %r" % event)
-        with self.lock:
-            sub = self.subscriptions[subscription_id]
-            url = sub.get("lifecycleNotificationUrl")
-            if not url:
-                raise ValueError(
-                    "subscription %s has no lifecycleNotificationUrl" % subscription_id
-                )
-            item = {
-                "subscriptionId": sub["id"],
-                "subscriptionExpirationDateTime": sub["expirationDateTime"],
-                "tenantId": self.tenant_id,
-                "clientState": sub["clientState"],
-                "lifecycleEvent": event,
-            }
-            if event == "subscriptionRemoved":
-                self.subscriptions.pop(subscription_id, None)
-        return self.notify(url, [item])
+    # ----- notifications (see subscriptions.py) -------------------------------------------
 
     def event_changed(self, mailbox, change_type, event_id):
         """Called by the store on every event write (under the lock)."""
         self.invitations.changed(mailbox, change_type, event_id)
-        if not self.auto_notify:
-            return
-        now = now_utc()
-        event = mailbox.events.get(event_id)
-        etag = 'W/"%s"' % event["changeKey"] if event else None
-        for sub in self.subscriptions.values():
-            if sub["_user_id"] != mailbox.user_id or change_type not in sub["changeType"]:
-                continue
-            if timeutil.parse_instant(sub["expirationDateTime"]) <= now:
-                continue
-            self._deliverer.submit(
-                sub["notificationUrl"],
-                {"value": [self._notification(sub, change_type, event_id, etag)]},
-            )
+        if self.auto_notify:
+            subscriptions.notify_change(self, mailbox, change_type, event_id)
+
+    def send_validation(self, url, token=None):
+        """POST the validation handshake to ``url``; returns a ValidationResult."""
+        return subscriptions.send_validation(self, url, token)
+
+    def notify(self, url, notifications):
+        """POST ``{"value": notifications}`` to ``url`` now; returns the WebhookResponse."""
+        return subscriptions.notify(self, url, notifications)
+
+    def post_change_notifications(self, subscription_id, change_type, event_id):
+        """POST a Graph-shaped change notification for one event to the subscription."""
+        return subscriptions.post_change_notifications(self, subscription_id, change_type, event_id)
+
+    def post_lifecycle(self, subscription_id, event):
+        """POST a lifecycle notification (reauthorizationRequired, subscriptionRemoved,
+        missed) to the subscription's lifecycleNotificationUrl."""
+        return subscriptions.post_lifecycle(self, subscription_id, event)
 
     def wait_notifications(self, timeout=5.0):
         """Wait until auto-notifications queued so far were delivered."""
-        return self._deliverer.wait_idle(timeout)
+        return self.deliverer.wait_idle(timeout)
 
     @property
     def notifications_sent(self):
         """(url, payload, status) of every auto-notification delivered."""
-        return list(self._deliverer.sent)
+        return list(self.deliverer.sent)
 
-    # ----- persistence --------------------------------------------------------------------
+    # ----- persistence (see persistence.py) ----------------------------------------------
 
     def save_state(self, path):
-        with self.lock:
-            data = {
-                "mailboxes": [m.dump() for m in self.mailboxes.values()],
-                "auth": self.auth.dump(),
-                "subscriptions": self.subscriptions,
-                "sync_states": {m.user_id: m.sync_states for m in self.mailboxes.values()},
-                "default_user": self.default_user,
-            }
-        tmp = path + ".tmp"
-        with open(tmp, "w") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, path)
+        persistence.save(self, path)
 
     def load_state(self, path):
-        with open(path) as handle:
-            data = json.load(handle)
-        with self.lock:
-            for item in data.get("mailboxes", []):
-                mailbox = Mailbox(self, item["email"], item["display_name"], item["user_id"])
-                mailbox.load(item)
-                self.mailboxes[mailbox.user_id] = mailbox
-            for user_id, states in data.get("sync_states", {}).items():
-                if user_id in self.mailboxes:
-                    self.mailboxes[user_id].sync_states = {
-                        k: tuple(v) if k.startswith("s:") else v for k, v in states.items()
-                    }
-            self.auth.load(data.get("auth", {}))
-            self.subscriptions.update(data.get("subscriptions", {}))
-            self.default_user = self.default_user or data.get("default_user")
-            self.invitations.rebuild()
+        persistence.load(self, path)

@@ -1,4 +1,6 @@
-"""Mailboxes and events of the Graph emulator: validation, storage, rendering, expansion.
+"""Mailboxes and events of the Graph emulator: storage, series expansion, views, rendering.
+
+What a client may write into an event, and how it is checked, is in ``validation``.
 
 Events are kept as dicts in Graph's shape plus private keys (prefixed ``_``):
 ``_start``/``_end`` (aware UTC; all-day events are floating and kept as midnight UTC),
@@ -20,77 +22,14 @@ from datetime import datetime, timedelta
 
 from . import timeutil
 from .odata import FilterError, evaluate, parse_filter
+from .protocol import GraphError, not_found
 from .recurrence_delta import uid_of
 from .timeutil import UTC, TimeZoneError, fmt_instant, fmt_local, now_utc
+from .validation import NULL_TIME, apply_payload, apply_times, category_color, norm_location
 
-NULL_TIME = "0001-01-01T00:00:00Z"
-SENSITIVITY = ("normal", "personal", "private", "confidential")
-SHOW_AS = ("free", "tentative", "busy", "oof", "workingElsewhere", "unknown")
-IMPORTANCE = ("low", "normal", "high")
-ATTENDEE_TYPES = ("required", "optional", "resource")
-RESPONSES = ("none", "organizer", "tentativelyAccepted", "accepted", "declined", "notResponded")
-PROVIDERS = ("unknown", "teamsForBusiness", "skypeForBusiness", "skypeForConsumer")
-PATTERNS = (
-    "daily",
-    "weekly",
-    "absoluteMonthly",
-    "relativeMonthly",
-    "absoluteYearly",
-    "relativeYearly",
-)
-RANGES = ("endDate", "noEnd", "numbered")
-INDEXES = ("first", "second", "third", "fourth", "last")
-CATEGORY_COLORS = ("none",) + tuple("preset%d" % i for i in range(25))
 _OCC_PREFIX = "AAMkOCC"
 _TAGS = re.compile(r"<[^>]+>")
 _HEAD = re.compile(r"<head.*?</head>", re.S | re.I)
-
-
-class GraphError(Exception):
-    """An error answered with Graph's error body ``{"error": {"code", "message"}}``."""
-
-    def __init__(self, status, code, message, headers=None, details=None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
-        self.details = details
-
-    def body(self, request_id=None):
-        error = {"code": self.code, "message": self.message}
-        if self.details:
-            error["details"] = self.details
-        error["innerError"] = {
-            "date": now_utc().strftime("%Y-%m-%dT%H:%M:%S"),
-            "request-id": request_id or str(uuid.uuid4()),
-            "client-request-id": request_id or str(uuid.uuid4()),
-        }
-        return {"error": error}
-
-
-def invalid(message, target=None, code="ErrorPropertyValidationFailure"):
-    """Graph's generic property validation failure, with a detail naming the problem."""
-    details = [{"code": code, "message": message, "target": target}] if target else None
-    text = (
-        "At least one property failed validation."
-        if code == ("ErrorPropertyValidationFailure")
-        else message
-    )
-    return GraphError(400, code, text, details=details or [{"code": code, "message": message}])
-
-
-def bad_value(value, type_name):
-    return GraphError(
-        400,
-        "RequestBodyRead",
-        "Cannot convert the literal '%s' to the expected "
-        "type 'microsoft.graph.%s'." % (value, type_name),
-    )
-
-
-def not_found():
-    return GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
 
 
 def new_event_id():
@@ -126,37 +65,6 @@ def occ_key(start_utc):
     return start_utc.strftime("%Y%m%dT%H%M%S")
 
 
-def _enum(value, allowed, type_name):
-    if not isinstance(value, str):
-        raise bad_value(value, type_name)
-    for option in allowed:
-        if option.lower() == value.lower():
-            return option
-    raise bad_value(value, type_name)
-
-
-def category_color(value):
-    return _enum(value, CATEGORY_COLORS, "categoryColor")
-
-
-def _bool(value, name):
-    # Graph's OData reader takes "true"/"false" sent as JSON strings for Edm.Boolean
-    # properties (msgraph-sdk and O365 clients send them so), any case.
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    if not isinstance(value, bool):
-        raise bad_value(value, "Boolean (%s)" % name)
-    return value
-
-
-def _str(value, name, allow_none=True):
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, str):
-        raise bad_value(value, "String (%s)" % name)
-    return value
-
-
 def html_of(body):
     content = body.get("content") or ""
     if body.get("contentType") == "text":
@@ -180,165 +88,6 @@ def text_of(body):
 
 def preview_of(body):
     return " ".join(text_of(body).split())[:255]
-
-
-def _norm_address(value, name):
-    if not isinstance(value, dict):
-        raise bad_value(value, "emailAddress (%s)" % name)
-    return {
-        "name": _str(value.get("name"), "name") or value.get("address") or "",
-        "address": _str(value.get("address"), "address") or "",
-    }
-
-
-def _norm_location(value):
-    if value is None:
-        value = {}
-    if not isinstance(value, dict):
-        raise bad_value(value, "location")
-    name = _str(value.get("displayName"), "displayName") or ""
-    out = {"displayName": name, "locationType": "default"}
-    if name:
-        out["uniqueId"] = value.get("uniqueId") or name
-        out["uniqueIdType"] = "private"
-    else:
-        out["uniqueIdType"] = "unknown"
-    for key in ("address", "coordinates", "locationEmailAddress", "locationUri"):
-        if value.get(key) is not None:
-            out[key] = value[key]
-    return out
-
-
-def _norm_attendees(value, previous):
-    if not isinstance(value, list):
-        raise bad_value(value, "attendee collection")
-    known = {a["emailAddress"]["address"].lower(): a for a in previous or []}
-    out = []
-    for item in value:
-        if not isinstance(item, dict):
-            raise bad_value(item, "attendee")
-        address = _norm_address(item.get("emailAddress") or {}, "attendee")
-        if not address["address"]:
-            raise invalid("attendee without an email address", "attendees")
-        kind = _enum(item.get("type") or "required", ATTENDEE_TYPES, "attendeeType")
-        old = known.get(address["address"].lower())
-        status = old["status"] if old else {"response": "none", "time": NULL_TIME}
-        out.append({"type": kind, "status": status, "emailAddress": address})
-    return out
-
-
-def _norm_recurrence(value, start_tz):
-    if value is None:
-        return None
-    if (
-        not isinstance(value, dict)
-        or not isinstance(value.get("pattern"), dict)
-        or (not isinstance(value.get("range"), dict))
-    ):
-        raise invalid("recurrence needs a pattern and a range", "recurrence")
-    pattern_in, range_in = value["pattern"], value["range"]
-    kind = _enum(pattern_in.get("type"), PATTERNS, "recurrencePatternType")
-    days = [
-        _enum(d, tuple(timeutil.WEEKDAYS), "dayOfWeek") for d in pattern_in.get("daysOfWeek") or []
-    ]
-    pattern = {
-        "type": kind,
-        "interval": int(pattern_in.get("interval") or 1),
-        "month": int(pattern_in.get("month") or 0),
-        "dayOfMonth": int(pattern_in.get("dayOfMonth") or 0),
-        "daysOfWeek": days,
-        "firstDayOfWeek": _enum(
-            pattern_in.get("firstDayOfWeek") or "sunday", tuple(timeutil.WEEKDAYS), "dayOfWeek"
-        ),
-        "index": _enum(pattern_in.get("index") or "first", INDEXES, "weekIndex"),
-    }
-    if pattern["interval"] < 1:
-        raise invalid("recurrence interval must be at least 1", "recurrence")
-    if kind in ("weekly", "relativeMonthly", "relativeYearly") and not days:
-        raise invalid("a %s recurrence needs daysOfWeek" % kind, "recurrence")
-    if kind in ("absoluteMonthly", "absoluteYearly") and not 1 <= pattern["dayOfMonth"] <= 31:
-        raise invalid("a %s recurrence needs dayOfMonth 1-31" % kind, "recurrence")
-    if kind in ("absoluteYearly", "relativeYearly") and not 1 <= pattern["month"] <= 12:
-        raise invalid("a %s recurrence needs month 1-12" % kind, "recurrence")
-    range_kind = _enum(range_in.get("type"), RANGES, "recurrenceRangeType")
-    try:
-        start_date = datetime.strptime(range_in.get("startDate") or "", "%Y-%m-%d").date()
-    except ValueError as exc:
-        raise invalid("recurrence range needs startDate (yyyy-MM-dd)", "recurrence") from exc
-    rng = {
-        "type": range_kind,
-        "startDate": start_date.isoformat(),
-        "endDate": "0001-01-01",
-        "recurrenceTimeZone": range_in.get("recurrenceTimeZone") or start_tz,
-        "numberOfOccurrences": 0,
-    }
-    if range_kind == "endDate":
-        try:
-            end_date = datetime.strptime(range_in.get("endDate") or "", "%Y-%m-%d").date()
-        except ValueError as exc:
-            raise invalid("an endDate range needs endDate (yyyy-MM-dd)", "recurrence") from exc
-        if end_date < start_date:
-            raise invalid("recurrence endDate is before startDate", "recurrence")
-        rng["endDate"] = end_date.isoformat()
-    elif range_kind == "numbered":
-        count = int(range_in.get("numberOfOccurrences") or 0)
-        if count < 1:
-            raise invalid("a numbered range needs numberOfOccurrences >= 1", "recurrence")
-        rng["numberOfOccurrences"] = count
-    return {"pattern": pattern, "range": rng}
-
-
-def _parse_dtz(value, name):
-    """Return (naive local, tz name, tzinfo) of a dateTimeTimeZone."""
-    if not isinstance(value, dict) or not value.get("dateTime"):
-        raise GraphError(
-            400,
-            "ErrorInvalidRequest",
-            "Your request can't be completed. The %s property is required and "
-            "must have a dateTime." % name,
-        )
-    tz_name = value.get("timeZone") or "UTC"
-    try:
-        tzinfo = timeutil.resolve_tz(tz_name)
-    except TimeZoneError as exc:
-        raise GraphError(
-            400,
-            "TimeZoneNotSupportedException",
-            "A valid TimeZone value must be specified. The following TimeZone "
-            "value is not supported: '%s'." % tz_name,
-        ) from exc
-    try:
-        local = timeutil.parse_local(value["dateTime"])
-    except ValueError as exc:
-        raise bad_value(value["dateTime"], "dateTimeTimeZone (%s)" % name) from exc
-    return local, tz_name, tzinfo
-
-
-# Properties a client may write, and how each is normalised.
-_WRITABLE = (
-    "subject",
-    "body",
-    "start",
-    "end",
-    "isAllDay",
-    "sensitivity",
-    "showAs",
-    "importance",
-    "categories",
-    "attendees",
-    "location",
-    "locations",
-    "recurrence",
-    "reminderMinutesBeforeStart",
-    "isReminderOn",
-    "responseRequested",
-    "allowNewTimeProposals",
-    "hideAttendees",
-    "isOnlineMeeting",
-    "onlineMeetingProvider",
-    "transactionId",
-    "singleValueExtendedProperties",
-)
 
 
 class Mailbox:
@@ -421,190 +170,6 @@ class Mailbox:
     def organizer(self):
         return {"emailAddress": {"name": self.display_name, "address": self.email}}
 
-    def _apply(self, event, payload, creating, allow_organizer=False):
-        """Validate ``payload`` and write it into ``event`` (a copy); raise GraphError."""
-        if not isinstance(payload, dict):
-            raise GraphError(
-                400, "UnableToDeserializePostBody", "were unable to deserialize the request body"
-            )
-        data = {k: v for k, v in payload.items() if k in _WRITABLE}
-        if allow_organizer and payload.get("organizer"):
-            event["organizer"] = {
-                "emailAddress": _norm_address(
-                    payload["organizer"].get("emailAddress") or {}, "organizer"
-                )
-            }
-            event["isOrganizer"] = (
-                event["organizer"]["emailAddress"]["address"].lower() == self.email.lower()
-            )
-            if not event["isOrganizer"]:
-                event["responseStatus"] = {"response": "notResponded", "time": NULL_TIME}
-        if creating and ("start" not in data or "end" not in data):
-            missing = "start" if "start" not in data else "end"
-            raise GraphError(
-                400,
-                "ErrorInvalidRequest",
-                "Your request can't be completed. The %s property is required "
-                "to create an event." % missing,
-            )
-        if "subject" in data:
-            event["subject"] = _str(data["subject"], "subject") or ""
-        if "body" in data:
-            body = data["body"] or {}
-            if not isinstance(body, dict):
-                raise bad_value(body, "itemBody")
-            event["body"] = {
-                "contentType": _enum(
-                    body.get("contentType") or "text", ("text", "html"), "bodyType"
-                ),
-                "content": _str(body.get("content"), "content") or "",
-            }
-        for key, allowed, type_name in (
-            ("sensitivity", SENSITIVITY, "sensitivity"),
-            ("showAs", SHOW_AS, "freeBusyStatus"),
-            ("importance", IMPORTANCE, "importance"),
-            ("onlineMeetingProvider", PROVIDERS, "onlineMeetingProviderType"),
-        ):
-            if key in data:
-                event[key] = _enum(data[key], allowed, type_name)
-        for key in (
-            "isReminderOn",
-            "responseRequested",
-            "allowNewTimeProposals",
-            "hideAttendees",
-            "isOnlineMeeting",
-        ):
-            if key in data:
-                event[key] = _bool(data[key], key)
-        if event["isOnlineMeeting"] and not event.get("onlineMeeting"):
-            # Graph makes the Teams meeting at once: the event then carries its join URL.
-            if event["onlineMeetingProvider"] == "unknown":
-                event["onlineMeetingProvider"] = "teamsForBusiness"
-            event["onlineMeeting"] = {
-                "joinUrl": "https://teams.microsoft.com/l/meetup-join/" + uuid.uuid4().hex
-            }
-        elif "isOnlineMeeting" in data and not event["isOnlineMeeting"]:
-            event["onlineMeeting"] = None
-        if "reminderMinutesBeforeStart" in data:
-            value = data["reminderMinutesBeforeStart"]
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise bad_value(value, "Int32")
-            event["reminderMinutesBeforeStart"] = value
-        if "categories" in data:
-            cats = data["categories"] or []
-            if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats):
-                raise bad_value(cats, "String collection (categories)")
-            # Graph accepts category names that are not in the master list.
-            event["categories"] = list(dict.fromkeys(cats))
-        if "attendees" in data:
-            event["attendees"] = _norm_attendees(data["attendees"] or [], event["attendees"])
-        if "location" in data:
-            event["location"] = _norm_location(data["location"])
-            event["locations"] = (
-                []
-                if not event["location"]["displayName"]
-                else [
-                    {
-                        "displayName": event["location"]["displayName"],
-                        "locationType": "default",
-                        "uniqueIdType": "unknown",
-                    }
-                ]
-            )
-        if "locations" in data:
-            locs = data["locations"] or []
-            if not isinstance(locs, list):
-                raise bad_value(locs, "location collection")
-            event["locations"] = [_norm_location(loc) for loc in locs]
-            if "location" not in data and event["locations"]:
-                event["location"] = _norm_location(
-                    {"displayName": "; ".join(loc["displayName"] for loc in event["locations"])}
-                )
-        if "transactionId" in data:
-            tid = _str(data["transactionId"], "transactionId")
-            if not creating and tid != event.get("transactionId"):
-                raise GraphError(
-                    400,
-                    "ErrorInvalidRequest",
-                    "Your request can't be completed. The transactionId of an "
-                    "event can't be changed.",
-                )
-            event["transactionId"] = tid
-        if "singleValueExtendedProperties" in data:
-            props = data["singleValueExtendedProperties"] or []
-            if not isinstance(props, list):
-                raise bad_value(props, "singleValueLegacyExtendedProperty collection")
-            for prop in props:
-                if (
-                    not isinstance(prop, dict)
-                    or not isinstance(prop.get("id"), str)
-                    or (prop.get("value") is not None and not isinstance(prop["value"], str))
-                ):
-                    raise bad_value(prop, "singleValueLegacyExtendedProperty")
-                parts = prop["id"].split()
-                if len(parts) < 4 or parts[2].lower() not in ("name", "id"):
-                    raise invalid(
-                        "extended property id %r is not a supported format" % prop["id"],
-                        "singleValueExtendedProperties",
-                    )
-                if prop.get("value") is None:
-                    event["_ext"].pop(prop["id"], None)
-                else:
-                    event["_ext"][prop["id"]] = prop["value"]
-            event["singleValueExtendedProperties"] = [
-                {"id": k, "value": v} for k, v in event["_ext"].items()
-            ]
-        if "isAllDay" in data:
-            event["isAllDay"] = _bool(data["isAllDay"], "isAllDay")
-        self._apply_times(event, data)
-        if "recurrence" in data:
-            if event.get("type") in ("occurrence", "exception"):
-                raise GraphError(
-                    400,
-                    "ErrorInvalidRequest",
-                    "Your request can't be completed. An occurrence can't have its own recurrence.",
-                )
-            event["recurrence"] = _norm_recurrence(data["recurrence"], event["_start_tz"])
-            event["type"] = "seriesMaster" if event["recurrence"] else "singleInstance"
-            if event["recurrence"] is None:
-                event["_deleted_occ"] = []
-        elif event.get("recurrence") and ("start" in data or "end" in data):
-            event["recurrence"]["range"]["recurrenceTimeZone"] = event["_start_tz"]
-
-    def _apply_times(self, event, data):
-        if "start" in data:
-            local, name, tzinfo = _parse_dtz(data["start"], "start")
-            event["_start_local"], event["_start_tz"], start_tz = local, name, tzinfo
-        else:
-            start_tz = timeutil.resolve_tz(event["_start_tz"])
-        if "end" in data:
-            local, name, tzinfo = _parse_dtz(data["end"], "end")
-            event["_end_local"], event["_end_tz"], end_tz = local, name, tzinfo
-        else:
-            end_tz = timeutil.resolve_tz(event["_end_tz"])
-        start_local, end_local = event["_start_local"], event["_end_local"]
-        if event["isAllDay"]:
-            if start_local.time() != datetime.min.time() or (
-                end_local.time() != datetime.min.time()
-            ):
-                raise invalid("an all-day event must start and end at midnight", "start")
-            if end_local <= start_local:
-                raise invalid("an all-day event must last at least one whole day", "end")
-            # All-day events float: they are the same dates in every time zone.
-            event["_start"] = start_local.replace(tzinfo=UTC)
-            event["_end"] = end_local.replace(tzinfo=UTC)
-        else:
-            event["_start"] = timeutil.to_utc(start_local, start_tz)
-            event["_end"] = timeutil.to_utc(end_local, end_tz)
-            if event["_end"] < event["_start"]:
-                raise invalid("the end of the event is before its start", "end")
-        event["originalStartTimeZone"] = event["_start_tz"]
-        event["originalEndTimeZone"] = event["_end_tz"]
-        # Stored copy in UTC, so mailbox.events reads like Graph without Prefer headers.
-        for key in ("start", "end"):
-            local = event["_" + key].replace(tzinfo=None)
-            event[key] = {"dateTime": fmt_local(local), "timeZone": "UTC"}
-
     def _blank(self):
         now = fmt_instant(now_utc())
         return {
@@ -640,7 +205,7 @@ class Mailbox:
             "occurrenceId": None,
             "responseStatus": {"response": "organizer", "time": NULL_TIME},
             "body": {"contentType": "text", "content": ""},
-            "location": _norm_location({}),
+            "location": norm_location({}),
             "locations": [],
             "recurrence": None,
             "attendees": [],
@@ -660,7 +225,13 @@ class Mailbox:
             existing = self.events.get(self.transactions[tid])
             if existing is not None:
                 probe = self._blank()
-                self._apply(probe, payload, creating=True, allow_organizer=allow_organizer)
+                apply_payload(
+                    probe,
+                    payload,
+                    creating=True,
+                    owner_email=self.email,
+                    allow_organizer=allow_organizer,
+                )
                 same = (
                     probe["subject"] == existing["subject"]
                     and probe["_start"] == existing["_start"]
@@ -676,7 +247,9 @@ class Mailbox:
                     )
                 return existing, False
         event = self._blank()
-        self._apply(event, payload, creating=True, allow_organizer=allow_organizer)
+        apply_payload(
+            event, payload, creating=True, owner_email=self.email, allow_organizer=allow_organizer
+        )
         event["id"] = new_event_id()
         event["_calendar"] = calendar_id or self.calendar_id
         self._touch(event)
@@ -719,7 +292,7 @@ class Mailbox:
         event = self.get(event_id)
         check_etag(event, if_match)
         updated = copy.deepcopy(event)
-        self._apply(updated, patch, creating=False)
+        apply_payload(updated, patch, creating=False, owner_email=self.email)
         if updated["type"] == "occurrence":
             updated["type"] = "exception"
         if updated["type"] == "exception":
@@ -816,7 +389,7 @@ class Mailbox:
                 "ErrorDuplicateDisplayName",
                 "A category with the display name '%s' already exists." % name,
             )
-        color = _enum(payload.get("color") or "none", CATEGORY_COLORS, "categoryColor")
+        color = category_color(payload.get("color") or "none")
         category = {"id": str(uuid.uuid4()), "displayName": name, "color": color}
         self.categories.append(category)
         return dict(category)
@@ -1029,7 +602,7 @@ class Mailbox:
         for event in data.get("events", []):
             event["_start_local"] = datetime.fromisoformat(event["_start_local"])
             event["_end_local"] = datetime.fromisoformat(event["_end_local"])
-            self._apply_times(event, {})
+            apply_times(event, {})
             self.events[event["id"]] = event
 
 

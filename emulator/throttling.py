@@ -29,7 +29,7 @@ import threading
 import time
 from collections import Counter
 
-from .store import GraphError
+from .protocol import GraphError
 
 MAILBOX_CONCURRENCY = 4
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})

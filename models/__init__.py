@@ -5,6 +5,7 @@ from . import office365_sync_log_line
 from . import office365_link
 from . import office365_sync_mixin
 from . import office365_account
+from . import office365_runner
 from . import office365_inbound_event
 from . import mail_activity
 from . import calendar_event

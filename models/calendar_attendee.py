@@ -3,7 +3,7 @@
 
 from odoo import models
 
-from .office365_sync_mixin import CTX_INBOUND
+from ..services.constants import CTX_INBOUND
 
 
 class CalendarAttendee(models.Model):

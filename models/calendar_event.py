@@ -5,19 +5,17 @@ Outlook sends the invitations from the organizer's mailbox, so Odoo's own invita
 not sent for these meetings.
 """
 
-import contextlib
 from collections import defaultdict
 
 from odoo import api, fields, models
 from odoo.tools import is_html_empty
 
 from ..services import answers, mapping_activity
+from ..services.constants import CTX_INBOUND
 from ..services.mapping import MappingError, clean_email
 from ..services.runstats import RunStats
-from .office365_sync_mixin import CTX_INBOUND
+from ..services.sync_plan import Note
 
-OPTION = "activities"
-PREPARED = "office365_calendar_sync.prepared.calendar.event"
 MS_CALENDAR_NOTE = (
     "Meetings are not synced by Office 365 Calendar Sync for this user: Odoo's Outlook Calendar "
     "synchronization is active for them and already sends their meetings to Outlook."
@@ -74,7 +72,7 @@ class CalendarEvent(models.Model):
 
     def _o365_targets(self):
         records = self.sudo().with_context(active_test=False)
-        prefs = self.env["mail.activity"]._o365_activity_prefs(records.user_id.ids)
+        prefs = self.env["res.users.settings"]._o365_activity_prefs(records.user_id.ids)
         organizers = [uid for uid, row in prefs.items() if row["o365_sync_meeting"]]
         excluded = self._o365_microsoft_calendar_users(organizers) if organizers else set()
         # A leave's own meeting: the holidays option pushes the leave itself (never twice).
@@ -92,7 +90,7 @@ class CalendarEvent(models.Model):
         stopped = records.filtered(
             lambda ev: ev.user_id.id not in prefs and ev.active and ev.id not in leave_meetings
         )
-        targets.update(self.env["mail.activity"]._o365_keep_while_stopped(stopped))
+        targets.update(self._o365_keep_while_stopped(stopped))
         return targets
 
     def _skip_send_mail_status_update(self):
@@ -108,7 +106,7 @@ class CalendarEvent(models.Model):
             status = self._o365_meeting_status(user)
             if status:
                 stats = RunStats()
-                stats.error(OPTION, status, level="info")
+                stats.error(self._o365_option(), status, level="info")
                 self.env["office365.sync.log"]._o365_record(user, stats, fields.Datetime.now(), 0.0)
                 continue
             start, end = user._o365_account()._o365_window()
@@ -123,36 +121,40 @@ class CalendarEvent(models.Model):
     # ------------------------------------------------------------------
     # Normalized values
     # ------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _o365_prepared(self, account, links):
-        cache = self.env.cr.cache
-        cache[PREPARED] = self._o365_collect(account, links)
-        try:
-            yield cache[PREPARED]
-        finally:
-            cache.pop(PREPARED, None)
+    def _o365_values_batch(self, account, links):
+        """``{link id: (values, notes)}`` of these meetings in the organizer's calendar."""
+        known = self._o365_known_emails(links)
+        organizer_email = clean_email(account.email)
+        by_id = {event.id: event for event in self}
+        result = {}
+        for link in links:
+            try:
+                result[link.id] = by_id[link.res_id]._o365_meeting_values(
+                    organizer_email, known, link
+                )
+            except ValueError as exc:  # a MappingError, or a date Python refuses
+                result[link.id] = (exc, [])
+        return result
 
-    def _o365_collect(self, account, links):
+    @api.model
+    def _o365_known_emails(self, links):
         """Addresses known in Odoo among those Outlook has (one query for the whole batch)."""
         emails = set()
         for link in links:
             emails.update((link.synced_values or {}).get("attendees") or [])
-        known = set()
-        if emails:
-            rows = (
-                self.env["res.partner"]
-                .sudo()
-                .with_context(active_test=False)
-                .search_read([("email_normalized", "in", list(emails))], ["email_normalized"])
-            )
-            known = {row["email_normalized"] for row in rows}
-        return {"ids": set(self.ids), "known": known, "warnings": {}}
+        if not emails:
+            return set()
+        rows = (
+            self.env["res.partner"]
+            .sudo()
+            .with_context(active_test=False)
+            .search_read([("email_normalized", "in", list(emails))], ["email_normalized"])
+        )
+        return {row["email_normalized"] for row in rows}
 
-    def _o365_values(self, account, link):
+    def _o365_meeting_values(self, organizer_email, known, link):
+        """(values, notes) of this meeting; ``known``: see :meth:`_o365_known_emails`."""
         self.ensure_one()
-        data = self.env.cr.cache.get(PREPARED)
-        if not data or self.id not in data["ids"]:
-            data = self._o365_collect(account, link)
         organizer = self.user_id.partner_id
         attendees, companies = [], set()
         for partner in self.attendee_ids.partner_id:
@@ -163,24 +165,22 @@ class CalendarEvent(models.Model):
                 companies.add(partner.commercial_partner_id.name)
         snapshot = (link.synced_values or {}) if link.event_id else {}
         snapshot_names = snapshot.get("attendee_names") or {}
+        # Addresses invited in Outlook that match nobody in Odoo stay invited.
         kept = {
             email: snapshot_names.get(email)
             for email in snapshot.get("attendees") or []
-            if email not in data["known"]
+            if email not in known
         }
         emails, names, missing = mapping_activity.meeting_attendees(
-            clean_email(account.email) or clean_email(organizer.email), attendees, kept
+            organizer_email or clean_email(organizer.email), attendees, kept
         )
         subject, warning = mapping_activity.meeting_subject(self.name, companies)
-        warnings = []
-        if warning:
-            warnings.append(("subject", warning))
-        for name in missing:
-            warnings.append(
-                ("attendees", f"The attendee {name} has no e-mail address and is not invited.")
-            )
-        data["warnings"][self.id] = warnings
-        return {
+        notes = [Note(warning, "subject")] if warning else []
+        notes += [
+            Note(f"The attendee {name} has no e-mail address and is not invited.", "attendees")
+            for name in missing
+        ]
+        values = {
             "subject": subject,
             "body": "" if is_html_empty(self.description) else str(self.description),
             "location": (self.location or "").strip(),
@@ -191,23 +191,18 @@ class CalendarEvent(models.Model):
                 self.allday, self.start, self.stop, self.start_date, self.stop_date
             ),
         }
-
-    def _o365_plan_writes(self, links, account, stats, prevented):
-        with self._o365_prepared(account, links) as data:
-            planned = super()._o365_plan_writes(links, account, stats, prevented)
-            yield from self._o365_log_warnings(planned, data["warnings"], stats)
+        return values, notes
 
     @api.model
     def _o365_apply_remote(self, links, events, account, stats):
-        records = self.sudo().with_context(active_test=False).browse(links.mapped("res_id"))
+        """The merge of the mixin, then the attendees' answers Outlook shows."""
         changed = links.filtered(
             lambda ln: (
                 not events[ln.id].get("changeKey")
                 or events[ln.id].get("changeKey") != ln.change_key
             )
         )
-        with records.exists()._o365_prepared(account, links):
-            result = super()._o365_apply_remote(links, events, account, stats)
+        result = super()._o365_apply_remote(links, events, account, stats)
         self._o365_read_answers(changed, events, stats)
         return result
 
@@ -241,7 +236,7 @@ class CalendarEvent(models.Model):
                 by_state[state] |= attendee
         for state, group in by_state.items():
             group.with_context(**{CTX_INBOUND: True}).write({"state": state})
-            stats.count(OPTION, "updated", len(group))
+            stats.count(self._o365_option(), "updated", len(group))
 
     def _o365_write_inbound(self, link, changes, theirs, stats):
         """Outlook changed the time, the place or the attendees of the meeting."""
@@ -252,7 +247,7 @@ class CalendarEvent(models.Model):
                 vals.update(mapping_activity.odoo_meeting_times(theirs))
             except MappingError as exc:
                 stats.error(
-                    OPTION,
+                    self._o365_option(),
                     f"Outlook moved the meeting to an invalid date ({exc}); Odoo keeps its "
                     "date and Outlook is put back.",
                     self._name,

@@ -20,11 +20,12 @@ import pytz
 from odoo import api, fields, models
 
 from ..services import mapping
+from ..services.constants import user_tz
 from ..services.mapping_leave import leave_values, pick_translation
+from ..services.sync_plan import Note
 
 _logger = logging.getLogger(__name__)
 
-OPTION = "holidays"
 FINAL_STATE = "validate"
 
 
@@ -87,7 +88,7 @@ class HrLeave(models.Model):
         Only approved leaves of users who started "Sync holidays" are shown. A leave whose
         mailbox owner stopped the option is left out (no traffic at all): Start puts it right.
         """
-        syncing = self.env["res.users"]._o365_syncing(OPTION)
+        syncing = self.env["res.users"]._o365_syncing(self._o365_option())
         links = (
             self.env["office365.link"]
             .sudo()
@@ -155,7 +156,45 @@ class HrLeave(models.Model):
             name = self.env._("Time Off")
         return name, used
 
-    def _o365_values(self, account, link):
+    def _o365_values_batch(self, account, links):
+        """``{link id: (values, notes)}`` of these leaves in their employee's calendar.
+
+        A leave type without a name in the user's language is shown in another one: its note
+        is logged once per push, on the leave type.
+        """
+        type_notes = self._o365_language_notes(
+            self.sudo().holiday_status_id, account.user_id.lang or "en_US"
+        )
+        by_id = {leave.id: leave for leave in self}
+        result = {}
+        for link in links:
+            leave = by_id[link.res_id]
+            notes = type_notes.get(leave.sudo().holiday_status_id.id, [])
+            try:
+                result[link.id] = (leave._o365_leave_values(account), notes)
+            except ValueError as exc:  # a MappingError: the leave cannot be shown
+                result[link.id] = (exc, notes)
+        return result
+
+    @api.model
+    def _o365_language_notes(self, leave_types, lang):
+        """{leave type id: [note]}: the sync log's note for each of ``leave_types`` that has no
+        name in ``lang`` (another language is shown)."""
+        notes = {}
+        for leave_type in leave_types:
+            translations = leave_type._fields["name"]._get_stored_translations(leave_type)
+            name, used = pick_translation(translations, lang)
+            if used == lang:
+                continue
+            message = f"Leave type {leave_type.id} has no name in {lang}; " + (
+                f"its {used} name {name!r} is shown." if used else "'Time Off' is shown."
+            )
+            notes[leave_type.id] = [
+                Note(message, level="info", res_model=leave_type._name, res_id=leave_type.id)
+            ]
+        return notes
+
+    def _o365_leave_values(self, account):
         self.ensure_one()
         leave = self.sudo()
         user = account.user_id
@@ -170,7 +209,7 @@ class HrLeave(models.Model):
         all_day = not (leave.request_unit_half or leave.request_unit_hours)
         day_from, day_to = leave.request_date_from, leave.request_date_to
         if all_day and leave.date_from and leave.date_to and not (day_from and day_to):
-            local = pytz.timezone(leave.tz or "UTC")
+            local = pytz.timezone(user_tz(leave))
             day_from = pytz.utc.localize(leave.date_from).astimezone(local).date()
             day_to = pytz.utc.localize(leave.date_to).astimezone(local).date()
         return leave_values(
@@ -183,21 +222,6 @@ class HrLeave(models.Model):
             date_from=leave.date_from,
             date_to=leave.date_to,
         )
-
-    def _o365_plan_writes(self, links, account, stats, prevented):
-        """Log, once per run, each leave type shown in another language than the user's."""
-        lang = account.user_id.lang or "en_US"
-        leave_types = self.sudo().browse(links.mapped("res_id")).exists().holiday_status_id
-        for leave_type in leave_types:
-            translations = leave_type._fields["name"]._get_stored_translations(leave_type)
-            name, used = pick_translation(translations, lang)
-            if used == lang:
-                continue
-            message = f"Leave type {leave_type.id} has no name in {lang}; " + (
-                f"its {used} name {name!r} is shown." if used else "'Time Off' is shown."
-            )
-            stats.error(OPTION, message, "hr.leave.type", leave_type.id, level="info")
-        yield from super()._o365_plan_writes(links, account, stats, prevented)
 
     def _o365_write_inbound(self, link, changes, theirs, stats):
         """Outlook never changes a leave (no inbound fields): nothing to write."""
@@ -218,7 +242,7 @@ class HrLeave(models.Model):
             # The user forbids creating events in Outlook: the leave stays out of it.
             for link in recreate:
                 stats.error(
-                    OPTION,
+                    self._o365_option(),
                     "The leave's event was deleted in Outlook and creating events in Outlook is "
                     "prevented: it is no longer shown there.",
                     link.res_model,
@@ -226,12 +250,12 @@ class HrLeave(models.Model):
                     link.event_id or "",
                     level="warning",
                 )
-            recreate.write({"state": "detached", "event_id": False, "change_key": False})
+            recreate._o365_detach()
             links -= recreate
             recreate = recreate.browse()
         for link in recreate:
             stats.error(
-                OPTION,
+                self._o365_option(),
                 "The leave's event was deleted in Outlook; it is created again from Odoo "
                 "(change or cancel the leave in Odoo instead).",
                 link.res_model,

@@ -1,7 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Option "Sync ERP activities": phone calls and tasks as events of the assignee's calendar."""
 
-import contextlib
 from urllib.parse import urlencode
 
 from odoo import api, fields, models
@@ -9,11 +8,10 @@ from odoo.osv import expression
 from odoo.tools import is_html_empty
 
 from ..services import mapping_activity
+from ..services.constants import CTX_INBOUND, user_tz
 from ..services.mapping import MappingError
-from .office365_sync_mixin import CTX_INBOUND
+from ..services.sync_plan import Note
 
-OPTION = "activities"
-PREPARED = "office365_calendar_sync.prepared.mail.activity"
 # Activity type category -> preference switch of the user.
 TYPE_SETTING = {"phonecall": "o365_sync_phonecall", "meeting": "o365_sync_meeting"}
 TASK_SETTING = "o365_sync_task"
@@ -61,27 +59,9 @@ class MailActivity(models.Model):
     # ------------------------------------------------------------------
     # Which mailbox gets the event
     # ------------------------------------------------------------------
-    @api.model
-    def _o365_activity_prefs(self, user_ids):
-        """{user id: settings values} of the given users who started "Sync ERP activities"."""
-        enabled = self.env["res.users.settings"]._o365_enabled_user_ids()
-        user_ids = [uid for uid in set(user_ids) if uid in enabled]
-        if not user_ids:
-            return {}
-        settings = (
-            self.env["res.users.settings"]
-            .sudo()
-            .search([("user_id", "in", user_ids), ("o365_activities_enabled", "=", True)])
-        )
-        names = ("o365_sync_phonecall", "o365_sync_task", "o365_sync_meeting")
-        # Effective values: the administrator may lock these choices for everyone.
-        return {
-            row.user_id.id: {name: row._o365_effective(name) for name in names} for row in settings
-        }
-
     def _o365_targets(self):
         records = self.sudo().with_context(active_test=False)
-        prefs = self._o365_activity_prefs(records.user_id.ids)
+        prefs = self.env["res.users.settings"]._o365_activity_prefs(records.user_id.ids)
         targets = {}
         for activity in records:
             user_id = activity.user_id.id
@@ -105,32 +85,6 @@ class MailActivity(models.Model):
         )
         targets.update(self._o365_keep_while_stopped(stopped))
         return targets
-
-    def _o365_keep_while_stopped(self, records):
-        """Records of users who stopped the option keep their link (nothing is sent meanwhile).
-
-        An edit made while stopped is then pushed when the user starts again, and the event
-        stays in Outlook instead of being queued for removal.
-        """
-        if not records:
-            return {}
-        links = (
-            self.env["office365.link"]
-            .sudo()
-            .search(
-                [
-                    ("res_model", "=", records._name),
-                    ("res_id", "in", records.ids),
-                    ("state", "!=", "detached"),
-                ]
-            )
-        )
-        owner = {link.res_id: link.user_id.id for link in links}
-        return {
-            record.id: record.user_id.id
-            for record in records
-            if owner.get(record.id) == record.user_id.id
-        }
 
     @api.model
     def _o365_contacts_changed(self, partners):
@@ -196,27 +150,28 @@ class MailActivity(models.Model):
     # ------------------------------------------------------------------
     # Normalized values (batched: one read per document model)
     # ------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _o365_prepared(self, account):
-        """Gather what the values of these activities need in a few queries, for one run."""
-        cache = self.env.cr.cache
-        cache[PREPARED] = self._o365_collect(account)
-        try:
-            yield cache[PREPARED]
-        finally:
-            cache.pop(PREPARED, None)
+    def _o365_values_batch(self, account, links):
+        """``{link id: (values, notes)}`` of these activities in ``account``'s calendar."""
+        data = self._o365_collect(account)
+        by_id = {activity.id: activity for activity in self}
+        result = {}
+        for link in links:
+            try:
+                result[link.id] = by_id[link.res_id]._o365_activity_values(data, link)
+            except ValueError as exc:  # a MappingError, or a time zone Python does not know
+                result[link.id] = (exc, [])
+        return result
 
     def _o365_collect(self, account):
+        """What the values of these activities need, in one read per document model."""
         records = self.sudo().with_context(active_test=False)
         base_url = self.env["ir.config_parameter"].sudo().get_param("web.base.url") or ""
         data = {
-            "ids": set(records.ids),
             "time_zone": account._o365_time_zone(),
             "slot": account._o365_setting("o365_activity_slot"),
             "hour": account._o365_setting("o365_activity_hour"),
             "duration": account._o365_setting("o365_activity_duration"),
             "documents": {},
-            "warnings": {},
         }
         for res_model, activities in records.grouped("res_model").items():
             if res_model not in self.env:
@@ -235,11 +190,9 @@ class MailActivity(models.Model):
                 data["documents"][(res_model, doc.id)] = (url, contacts.get(doc.id))
         return data
 
-    def _o365_values(self, account, link):
+    def _o365_activity_values(self, data, link):
+        """(values, notes) of this activity, from the batch ``data`` of ``_o365_collect``."""
         self.ensure_one()
-        data = self.env.cr.cache.get(PREPARED)
-        if not data or self.id not in data["ids"]:
-            data = self._o365_collect(account)
         document = data["documents"].get((self.res_model, self.res_id))
         if document is None:
             raise MappingError(
@@ -247,12 +200,12 @@ class MailActivity(models.Model):
                 "longer exists"
             )
         url, partner = document
-        warnings = []
+        notes = []
         subject, warning = mapping_activity.activity_subject(
             self.activity_type_id.name, self.summary, self.res_name
         )
         if warning:
-            warnings.append(("subject", warning))
+            notes.append(Note(warning, "subject"))
         contact = {}
         if partner:
             contact = {
@@ -262,7 +215,7 @@ class MailActivity(models.Model):
                 "email": partner.email or "",
             }
             if not partner.email:
-                warnings.append(("body", f"The contact {partner.name} has no e-mail address."))
+                notes.append(Note(f"The contact {partner.name} has no e-mail address.", "body"))
         note = "" if is_html_empty(self.note) else str(self.note)
         values = {
             "subject": subject,
@@ -276,28 +229,16 @@ class MailActivity(models.Model):
                 link.synced_values if link.event_id else None,
             ),
         }
-        data["warnings"][self.id] = warnings
-        return values
-
-    def _o365_plan_writes(self, links, account, stats, prevented):
-        with self._o365_prepared(account) as data:
-            planned = super()._o365_plan_writes(links, account, stats, prevented)
-            yield from self._o365_log_warnings(planned, data["warnings"], stats)
-
-    @api.model
-    def _o365_apply_remote(self, links, events, account, stats):
-        records = self.sudo().with_context(active_test=False).browse(links.mapped("res_id"))
-        with records.exists()._o365_prepared(account):
-            return super()._o365_apply_remote(links, events, account, stats)
+        return values, notes
 
     def _o365_write_inbound(self, link, changes, theirs, stats):
         """Outlook moved the event: its day becomes the due date (Outlook keeps its times)."""
         self.ensure_one()
         try:
-            day = mapping_activity.outlook_date(theirs, link.user_id.tz or "UTC")
+            day = mapping_activity.outlook_date(theirs, user_tz(link.user_id))
         except MappingError as exc:
             stats.error(
-                OPTION,
+                self._o365_option(),
                 f"Outlook moved the event to an invalid date ({exc}); the activity keeps its "
                 f"due date {self.date_deadline} and Outlook is put back.",
                 self._name,

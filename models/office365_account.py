@@ -1,29 +1,26 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-"""One Office 365 mailbox connection per user: tokens, delta state and the per-user sync run."""
+"""One Office 365 mailbox connection per user: its settings, tokens and Graph client.
+
+The sync job that picks the accounts to run is in ``office365_runner.py``; what one run does
+(pull, route, reconcile, adopt, push) is in ``office365_sync_run.py``.
+"""
 
 import hashlib
 import logging
-import threading
 import os
+import threading
 import time
-from collections import defaultdict
 from datetime import timedelta
 
-import psycopg2.errors
-
-from odoo import api, fields, models, modules
+from odoo import api, fields, models
 from odoo.tools import SQL, config
 
-from ..services import decisions, delta_completion
+from ..services import decisions, sync_plan
 from ..services.auth import TokenProvider
-from ..services.errors import GraphError, ReconnectNeeded, ResyncRequired, ThrottledError
-from ..services.graph_client import (
-    EXTENDED_PROPERTY_ID,
-    GraphClient,
-    WriteOp,
-)
+from ..services.constants import CATEGORY_NAME, OPTIONS, PARAM, user_tz
+from ..services.errors import GraphError, ReconnectNeeded
+from ..services.graph_client import GraphClient
 from ..services.pacing import MailboxPacer, throttle_delay
-from ..services.runstats import RunStats
 from ..services.tokenkeys import (
     TokenBox,
     TokenKeyMissing,
@@ -34,14 +31,14 @@ from ..services.tokenkeys import (
 
 _logger = logging.getLogger(__name__)
 
-PARAM = "office365_calendar_sync."
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
-OPTIONS = ("activities", "events", "holidays")
-CTX_COMMIT = "office365_calendar_sync_commit"
 # A Retry-After longer than this stops the run for the mailbox (throttled_until) instead of
 # keeping the worker asleep: the other mailboxes go on.
 MAX_WAIT_IN_RUN = 30.0
+# Context key: the sync job commits per account even inside a test (tests of concurrent workers
+# run it on their own cursors); see office365_runner.py.
+CTX_COMMIT = "office365_calendar_sync_commit"
 CATEGORY_COLOR = "preset9"
 CATEGORY_CHECK_SECONDS = 3600
 _CATEGORY_CHECKED = {}  # (db, account id, mailbox, graph url) -> time of the last check
@@ -102,7 +99,6 @@ class Office365Account(models.Model):
     token_cache = fields.Text(groups="base.group_system", copy=False, prefetch=False)
     delta_link = fields.Text(groups="base.group_system", copy=False, prefetch=False)
     delta_window_start = fields.Date(copy=False)
-    sync_requested_at = fields.Datetime(copy=False, index=True)
     next_sync_at = fields.Datetime(copy=False, index=True)
     last_sync_at = fields.Datetime(copy=False)
     last_error = fields.Text(copy=False)
@@ -172,12 +168,23 @@ class Office365Account(models.Model):
             }
         )
 
+    def _o365_push_settings(self):
+        """What the push plans with (see ``office365.link._o365_plan``)."""
+        self.ensure_one()
+        return sync_plan.PushSettings(
+            prevented=self._o365_prevented(),
+            time_zone=self._o365_time_zone(),
+            category=self._o365_category_name(),
+            # The Outlook calendar the user picked (the one the pull reads).
+            calendar_id=self._o365_setting("o365_calendar_id") or None,
+        )
+
     def _o365_time_zone(self):
         self.ensure_one()
-        return self.user_id.tz or "UTC"
+        return user_tz(self.user_id)
 
     def _o365_category_name(self):
-        return "Odoo"
+        return CATEGORY_NAME
 
     def _o365_ensure_category(self, client, stats):
         """Create our Outlook category (with its colour) in the mailbox if it is missing.
@@ -204,6 +211,14 @@ class Office365Account(models.Model):
         self.ensure_one()
         settings = self.env["res.users.settings"].sudo()._find_or_create_for_user(self.user_id)
         return {option for option in OPTIONS if settings[f"o365_{option}_enabled"]}
+
+    def _o365_window(self):
+        """The dates the user syncs: ``o365_past_days`` before today to ``o365_future_days``
+        after (admin maximums applied)."""
+        today = fields.Date.context_today(self)
+        past = self._o365_setting("o365_past_days")
+        future = self._o365_setting("o365_future_days")
+        return today - timedelta(days=past), today + timedelta(days=future)
 
     # ------------------------------------------------------------------
     # Which mailbox this account may reach
@@ -518,532 +533,3 @@ class Office365Account(models.Model):
             )
         )
         self.invalidate_recordset(["throttled_until"])
-
-    # ------------------------------------------------------------------
-    # Triggering and claiming
-    # ------------------------------------------------------------------
-    @api.model
-    def _o365_trigger_sync(self):
-        """Wake the sync job once per transaction, after commit (coalesces bursts of changes)."""
-        data = self.env.cr.precommit.data
-        if data.get("office365_calendar_sync.triggered"):
-            return
-        data["office365_calendar_sync.triggered"] = True
-        cron = self.env.ref("office365_calendar_sync.ir_cron_office365_sync", False)
-        if cron:
-            cron.sudo()._trigger()
-
-    def _o365_request_sync(self, kind="change"):
-        """Ask for a sync of these accounts soon, without waiting for a worker that is syncing
-        one of them (an ``office365.sync.request`` row instead of a write on the account)."""
-        if not self:
-            return
-        fresh = (
-            self.env["office365.sync.request"].sudo()._o365_add({aid: {kind} for aid in self.ids})
-        )
-        if fresh:
-            self._o365_trigger_sync()
-
-    @api.model
-    def _o365_may_commit(self):
-        """Crons commit per account, except inside Odoo tests (unless a test asks for it on its
-        own cursors, to exercise concurrent workers)."""
-        return bool(self.env.context.get(CTX_COMMIT) or not modules.module.current_test)
-
-    @api.model
-    def _o365_claim_next(self, skip_ids=()):
-        """Lock one account that needs a sync; rows held by other workers are skipped.
-
-        Accounts with a pending request (a change notification, "sync now") come before the
-        ones only due for their periodic poll, so notified changes are not queued behind polls.
-        ``NO KEY UPDATE`` (not ``UPDATE``): the lock does not conflict with the ``KEY SHARE``
-        lock taken by inserting an ``office365.sync.request`` row, so a notification never
-        waits for the worker syncing that account. A throttled mailbox is left alone until its
-        ``throttled_until``. If the worker dies, PostgreSQL releases the lock with its
-        connection and nothing was committed: the next run claims the account again.
-        """
-        self.env["office365.account"].flush_model()
-        self.env["office365.link"].flush_model(["user_id", "state"])
-        query = SQL(
-            """
-            SELECT a.id FROM office365_account a
-             WHERE a.state = 'connected'
-               AND a.id != ALL(%(skip)s)
-               AND (a.throttled_until IS NULL
-                    OR a.throttled_until <= (statement_timestamp() at time zone 'UTC'))
-               AND (a.sync_requested_at IS NOT NULL
-                    OR a.next_sync_at IS NULL
-                    OR a.next_sync_at <= (statement_timestamp() at time zone 'UTC')
-                    OR EXISTS (SELECT 1 FROM office365_sync_request r
-                                WHERE r.account_id = a.id)
-                    OR EXISTS (SELECT 1 FROM office365_link l
-                                WHERE l.user_id = a.user_id
-                                  AND l.state IN ('pending', 'to_delete')))
-             ORDER BY (a.sync_requested_at IS NOT NULL
-                       OR EXISTS (SELECT 1 FROM office365_sync_request r
-                                   WHERE r.account_id = a.id)) DESC,
-                      a.sync_requested_at NULLS LAST, a.next_sync_at NULLS FIRST, a.id
-             LIMIT 1
-             FOR NO KEY UPDATE OF a SKIP LOCKED
-            """,
-            skip=list(skip_ids),
-        )
-        self.env.cr.execute(query, log_exceptions=False)
-        row = self.env.cr.fetchone()
-        return self.browse(row[0]) if row else self.browse()
-
-    @api.model
-    def _o365_lock(self, account_id):
-        """Lock the account ``account_id`` if no other worker holds it (else empty)."""
-        self.env.cr.execute(
-            SQL(
-                "SELECT id FROM office365_account WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED",
-                account_id,
-            )
-        )
-        row = self.env.cr.fetchone()
-        return self.browse(row[0]) if row else self.browse()
-
-    @api.model
-    def _cron_sync(self, max_accounts=500, max_seconds=240):
-        """Sync every account that needs it; any number of workers can run this at once.
-
-        One batch per call: at most ``max_accounts`` accounts or ``max_seconds``, committed per
-        account. Progress goes to Odoo's cron progress API: while accounts remain, Odoo calls
-        again at once (and reschedules the job as soon as possible after 10 batches).
-        """
-        started = time.monotonic()
-        done = []
-        commit = self._o365_may_commit()
-        self._o365_reencrypt_once()
-        while len(done) < max_accounts and time.monotonic() - started < max_seconds:
-            try:
-                account = self._o365_claim_next(skip_ids=done)
-            except psycopg2.errors.SerializationFailure:
-                if not commit:
-                    raise
-                # Repeatable read: an account another worker committed after this transaction
-                # began cannot be locked by it. All work so far is committed: claim again in a
-                # fresh transaction.
-                self.env.cr.rollback()
-                continue
-            if not account:
-                break
-            done.append(account.id)
-            account._o365_run_claimed()
-            if commit:
-                # Commit per user: releases this user's row lock and keeps finished work even if
-                # a later user crashes the worker.
-                self.env.cr.commit()  # pylint: disable=invalid-commit
-        remaining = self._o365_count_due(skip_ids=done) + self._o365_count_requested(done)
-        if self.env.context.get("ir_cron_progress_id"):
-            self.env["ir.cron"]._notify_progress(done=len(done), remaining=remaining)
-        elif remaining and done:
-            self._o365_trigger_sync()
-        return len(done)
-
-    def _o365_run_claimed(self):
-        """Everything one claimed account needs: subscription, sync, served requests."""
-        self.ensure_one()
-        requests = self.env["office365.sync.request"].sudo()
-        upto, kinds = requests._o365_pending(self)
-        try:
-            with self.env.cr.savepoint():
-                # A removed subscription is recreated before the delta read: no change between
-                # the two is lost.
-                live = self.env["office365.subscription"]._o365_maintain(self, kinds)
-                self._o365_sync()
-                self._o365_after_run(upto, live)
-        except Exception:
-            self.env.invalidate_all()
-            _logger.exception("Office 365 sync of user %s crashed", self.user_id.id)
-            config = self._o365_config()
-            self.write(
-                {
-                    "next_sync_at": fields.Datetime.now() + timedelta(minutes=config["interval"]),
-                    "last_error": "Unexpected error, see the server log.",
-                }
-            )
-            requests._o365_done(self, upto)
-        finally:
-            # Pacing slots are session advisory locks: never keep one past the run.
-            self.env.cr.execute("SELECT pg_advisory_unlock_all()")
-
-    def _o365_after_run(self, upto, live):
-        self.ensure_one()
-        now = fields.Datetime.now()
-        if self.throttled_until and self.throttled_until > now:
-            # Keep the requests: the account is synced once Graph lets it.
-            cron = self.env.ref("office365_calendar_sync.ir_cron_office365_sync", False)
-            if cron:
-                cron.sudo()._trigger(at=self.throttled_until)
-        else:
-            self.env["office365.sync.request"].sudo()._o365_done(self, upto)
-        if live:
-            # Changes are notified: only a rare safety delta read is scheduled.
-            later = now + timedelta(minutes=self._o365_config()["live_interval"])
-            if not self.next_sync_at or self.next_sync_at < later:
-                self.next_sync_at = later
-
-    @api.model
-    def _o365_count_due(self, skip_ids=()):
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT count(*) FROM office365_account a
-                 WHERE a.state = 'connected' AND a.id != ALL(%(skip)s)
-                   AND (a.throttled_until IS NULL
-                        OR a.throttled_until <= (statement_timestamp() at time zone 'UTC'))
-                   AND (a.sync_requested_at IS NOT NULL OR a.next_sync_at IS NULL
-                        OR a.next_sync_at <= (statement_timestamp() at time zone 'UTC')
-                        OR EXISTS (SELECT 1 FROM office365_sync_request r
-                                    WHERE r.account_id = a.id))
-                """,
-                skip=list(skip_ids),
-            )
-        )
-        return self.env.cr.fetchone()[0]
-
-    @api.model
-    def _o365_count_requested(self, account_ids):
-        """Accounts synced in this batch that got new requests meanwhile."""
-        if not account_ids:
-            return 0
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT count(DISTINCT r.account_id) FROM office365_sync_request r
-                  JOIN office365_account a ON a.id = r.account_id
-                 WHERE r.account_id = ANY(%s) AND a.state = 'connected'
-                   AND (a.throttled_until IS NULL
-                        OR a.throttled_until <= (statement_timestamp() at time zone 'UTC'))
-                """,
-                list(account_ids),
-            )
-        )
-        return self.env.cr.fetchone()[0]
-
-    # ------------------------------------------------------------------
-    # One user's run
-    # ------------------------------------------------------------------
-    def _o365_sync(self, options=None):
-        """Pull then push for this (locked) account; never raises for Graph errors."""
-        self.ensure_one()
-        options = set(options or self._o365_enabled_options())
-        stats = RunStats()
-        start = fields.Datetime.now()
-        t0 = time.monotonic()
-        config = self._o365_config()
-        client = None
-        requested_at = self.sync_requested_at
-        try:
-            client = self._o365_graph_client()
-            if options:
-                self._o365_pull(client, stats, options)
-                self.env["office365.link"]._o365_push(self, client, stats, options)
-                if "activities" in options:
-                    self.env["office365.meeting.answer"]._o365_push(self, client, stats)
-                if "events" in options:
-                    self.env["office365.inbound.event"].sudo()._o365_push(self, client, stats)
-            self.last_error = False
-        except ReconnectNeeded as exc:
-            self.write({"state": "reconnect", "last_error": str(exc)})
-            stats.fatal = f"Reconnect needed: {exc}"
-        except ThrottledError as exc:
-            stats.fatal = f"Microsoft Graph is throttling this mailbox: {exc}"
-            self.last_error = stats.fatal
-        except GraphError as exc:
-            stats.fatal = f"Microsoft Graph error: {exc}"
-            self.last_error = stats.fatal
-        finally:
-            if client is not None:
-                self._o365_store_token_cache(client.token_provider.cache_state())
-        if stats.fatal:
-            _logger.error("Office 365 sync of user %s failed: %s", self.user_id.id, stats.fatal)
-            for option in options:
-                stats.touch(option)
-        vals = {
-            "last_sync_at": start,
-            "next_sync_at": fields.Datetime.now() + timedelta(minutes=config["interval"]),
-        }
-        if self.sync_requested_at == requested_at:
-            vals["sync_requested_at"] = False
-        self.write(vals)
-        self.env["office365.sync.log"]._o365_record(
-            self.user_id, stats, start, time.monotonic() - t0
-        )
-        return stats
-
-    def _o365_window(self):
-        today = fields.Date.context_today(self)
-        past = self._o365_setting("o365_past_days")
-        future = self._o365_setting("o365_future_days")
-        return today - timedelta(days=past), today + timedelta(days=future)
-
-    def _o365_pull(self, client, stats, options):
-        """Read the calendar's changes since the last delta and route each event."""
-        start, end = self._o365_window()
-        delta_link = self.sudo().delta_link or None
-        if self.delta_window_start and abs((start - self.delta_window_start).days) > 7:
-            delta_link = None  # the window moved: start a new delta (no duplicates: by id)
-        calendar_id = self._o365_setting("o365_calendar_id") or None
-        for attempt in range(2):
-            full, seen, base = delta_link is None, set(), delta_key(delta_link)
-            try:
-                for page in client.iter_delta_pages(
-                    start,
-                    end,
-                    delta_link=delta_link,
-                    calendar_id=calendar_id,
-                ):
-                    seen.update(ev.get("id") for ev in page.events if isinstance(ev, dict))
-                    self._o365_process_page(client, page.events, page.removed, stats, options)
-                    if page.delta_link:
-                        if full:
-                            self._o365_reconcile_full_read(client, seen, start, end, stats, options)
-                        else:
-                            self._o365_reconcile_created(client, base, seen, start, end, stats)
-                        self.sudo().write(
-                            {"delta_link": page.delta_link, "delta_window_start": start}
-                        )
-                return
-            except ResyncRequired:
-                if attempt:
-                    raise
-                _logger.warning("Delta state of user %s expired: full resync", self.user_id.id)
-                delta_link = None
-
-    def _o365_reconcile_created(self, client, base, seen, start, end, stats):
-        """Events we created after the delta link ``base`` was issued are new to the round that
-        starts from it: one it did not list was deleted in Outlook before this read (Graph
-        reports no removal of an item the client never read)."""
-        self.env["office365.link"].flush_model(["user_id", "state", "synced_values"])
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT id FROM office365_link
-                 WHERE user_id = %s AND state = 'synced' AND event_id IS NOT NULL
-                   AND synced_values->>'_created_after' = %s
-                """,
-                self.user_id.id,
-                base,
-            )
-        )
-        ids = [row[0] for row in self.env.cr.fetchall()]
-        if not ids:
-            return
-        low, high = start.isoformat(), end.isoformat()
-        links = self.env["office365.link"].sudo().browse(ids)
-        missing = [
-            link.event_id
-            for link in links
-            if link.event_id not in seen and _in_window(link.synced_values, low, high)
-        ]
-        if missing:
-            self._o365_process_page(client, [], missing, stats, set())
-
-    def _o365_reconcile_full_read(self, client, seen, start, end, stats, options):
-        """A full read lists every event of the window: a known event it did not list was
-        deleted meanwhile. After a delta reset Graph never reports those as removed."""
-        low, high = start.isoformat(), end.isoformat()
-        links = (
-            self.env["office365.link"]
-            .sudo()
-            .search(
-                [
-                    ("user_id", "=", self.user_id.id),
-                    ("event_id", "!=", False),
-                    ("state", "in", ("synced", "pending", "error")),
-                ]
-            )
-        )
-        missing = [
-            link.event_id
-            for link in links
-            if link.event_id not in seen and _in_window(link.synced_values, low, high)
-        ]
-        if "events" in options:
-            rows = (
-                self.env["office365.inbound.event.mailbox"]
-                .sudo()
-                .search(
-                    [
-                        ("user_id", "=", self.user_id.id),
-                        ("inbound_event_id.start", "<", fields.Datetime.to_datetime(end)),
-                        ("inbound_event_id.stop", ">", fields.Datetime.to_datetime(start)),
-                    ]
-                )
-            )
-            missing += [row.outlook_event_id for row in rows if row.outlook_event_id not in seen]
-        if missing:
-            self._o365_process_page(client, [], missing, stats, options)
-
-    def _o365_process_page(self, client, events, removed, stats, options):
-        """Route one delta page: our own events to their records, the rest to the inbound log."""
-        link_model = self.env["office365.link"].sudo()
-        # Occurrences come as stubs: complete them from their series before any filter or key.
-        events, vanished = delta_completion.complete_occurrences(client, events)
-        removed = list(removed) + vanished
-        ids = [ev.get("id") for ev in events if isinstance(ev, dict) and ev.get("id")]
-        links = link_model.search(
-            [("user_id", "=", self.user_id.id), ("event_id", "in", ids + removed)]
-        )
-        by_event = {link.event_id: link for link in links}
-        # Graph also reports events written outside the window as removed: ask before
-        # treating one of ours as deleted in Outlook; one still there is routed as it is now.
-        present, _gone = delta_completion.confirm_removed(
-            client,
-            [rid for rid in removed if rid in by_event and by_event[rid].state != "to_delete"],
-        )
-        if present:
-            removed = [rid for rid in removed if rid not in present]
-            events = [
-                ev for ev in events if not isinstance(ev, dict) or ev.get("id") not in present
-            ] + list(present.values())
-        ours, foreign, unknown_ours = {}, [], []
-        category = self._o365_category_name()
-        for event in events:
-            if not isinstance(event, dict) or not event.get("id"):
-                stats.error("events", f"Malformed Outlook event skipped: {str(event)[:200]}")
-                continue
-            link = by_event.get(event["id"])
-            if link:
-                ours[link.id] = event
-            elif category in (event.get("categories") or []) or _our_ref(event):
-                unknown_ours.append(event)
-            else:
-                foreign.append(event)
-        refs = {}
-        if unknown_ours:
-            # Delta cannot $expand: fetch our extended property only for the few events that
-            # carry our category but no link (reinstall, or a crash before the commit).
-            client.add_extended_property(unknown_ours, EXTENDED_PROPERTY_ID)
-            for event in unknown_ours:
-                ref = _our_ref(event)
-                if ref:
-                    refs[ref] = event
-                else:
-                    foreign.append(event)
-        if refs:
-            self._o365_adopt(refs, ours, stats, client)
-        by_model = {}
-        for link in link_model.browse(list(ours)):
-            by_model.setdefault(link.res_model, link_model.browse())
-            by_model[link.res_model] |= link
-        for res_model, model_links in by_model.items():
-            if res_model in self.env:
-                self.env[res_model]._o365_apply_remote(model_links, ours, self, stats)
-        gone = link_model.browse([by_event[rid].id for rid in removed if rid in by_event])
-        gone = gone.filtered(lambda ln: ln.state != "to_delete")
-        for res_model, model_links in gone.grouped("res_model").items():
-            if res_model in self.env:
-                self.env[res_model]._o365_remote_deleted(model_links, self, stats)
-        foreign_removed = [rid for rid in removed if rid not in by_event]
-        if "events" in options and (foreign or foreign_removed):
-            self.env["office365.inbound.event"]._o365_process(self, foreign, foreign_removed, stats)
-
-    def _o365_adopt(self, refs, ours, stats, client=None):
-        """Events carrying our identity but unknown to this database's links: re-link them.
-
-        After a reinstall or a crash between the Graph write and the commit, the event is found
-        again by its extended property instead of being created a second time.
-        """
-        link_model = self.env["office365.link"].sudo()
-        wanted = {}
-        for ref, event in refs.items():
-            res_model, _sep, res_id = ref.partition(",")
-            if res_id.isdigit():
-                wanted[(res_model, int(res_id))] = event
-        if not wanted:
-            return
-        candidates = link_model.search(
-            [
-                ("user_id", "=", self.user_id.id),
-                ("event_id", "=", False),
-                ("res_model", "in", list({model for model, _id in wanted})),
-                ("res_id", "in", list({res_id for _model, res_id in wanted})),
-            ]
-        )
-        for link in candidates:
-            event = wanted.pop((link.res_model, link.res_id), None)
-            if event:
-                link.write(
-                    {
-                        "event_id": event["id"],
-                        "ical_uid": event.get("iCalUId"),
-                        "change_key": event.get("changeKey"),
-                    }
-                )
-                ours[link.id] = event
-        if wanted and client is not None:
-            self._o365_drop_orphans(client, wanted, stats)
-
-    def _o365_drop_orphans(self, client, wanted, stats):
-        """Remove our events that no link will ever own: created by a run that died before its
-        commit, for a record since deleted or no longer for this mailbox, or a second copy."""
-        orphans = []  # (res_model, res_id, event)
-        by_model = defaultdict(dict)
-        for (res_model, res_id), event in wanted.items():
-            by_model[res_model][res_id] = event
-        links = self.env["office365.link"].sudo()
-        for res_model, events in by_model.items():
-            if res_model not in self.env or not hasattr(self.env[res_model], "_o365_targets"):
-                continue
-            records = self.env[res_model].sudo().with_context(active_test=False)
-            records = records.browse(list(events)).exists()
-            targets = records._o365_targets() if records else {}
-            linked = {
-                link.res_id: link.event_id
-                for link in links.search(
-                    [
-                        ("user_id", "=", self.user_id.id),
-                        ("res_model", "=", res_model),
-                        ("res_id", "in", list(events)),
-                    ]
-                )
-            }
-            for res_id, event in events.items():
-                second_copy = linked.get(res_id) and linked[res_id] != event["id"]
-                if second_copy or targets.get(res_id) != self.user_id.id:
-                    orphans.append((res_model, res_id, event))
-        if not orphans:
-            return
-        results = client.batch_write(
-            [
-                WriteOp(f"orphan-{i}", "delete", event["id"])
-                for i, (_m, _r, event) in enumerate(orphans)
-            ]
-        )
-        for (res_model, res_id, event), result in zip(orphans, results, strict=True):
-            option = self.env[res_model]._o365_option()
-            if result.ok or result.not_found:
-                stats.count(option, "deleted")
-            else:
-                stats.error(
-                    option,
-                    f"An Outlook event left by an interrupted run could not be removed "
-                    f"({result.status} {result.error_code})",
-                    res_model,
-                    res_id,
-                    event["id"],
-                    level="warning",
-                )
-
-
-def delta_key(delta_link):
-    """A short stable key of a delta link (the round an event we created must appear in)."""
-    return hashlib.sha256(delta_link.encode()).hexdigest()[:16] if delta_link else None
-
-
-def _in_window(values, low, high):
-    """Whether a snapshot's start/end (normalized ISO strings) overlap [low, high)."""
-    first = (values or {}).get("start")
-    last = (values or {}).get("end") or first
-    return bool(first) and first < high and last > low
-
-
-def _our_ref(event):
-    for prop in event.get("singleValueExtendedProperties") or []:
-        if isinstance(prop, dict) and prop.get("id", "").lower() == EXTENDED_PROPERTY_ID.lower():
-            return prop.get("value")
-    return None

@@ -1,21 +1,37 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""The outbox: one row per Odoo record pushed to one user's Outlook calendar.
+
+A change in Odoo only marks the record's link (:meth:`Office365Link._o365_mark`, in the user's
+transaction, no HTTP). The sync run of the mailbox then pushes the pending links
+(:meth:`Office365Link._o365_push`):
+
+1. each kind (``mail.activity``, ``calendar.event``, ``hr.leave``) gives its records' values
+   in one call, ``_o365_values_batch(account, links)``;
+2. ``services/sync_plan.plan_push`` compares them with what Outlook last showed and decides:
+   create, update (the changed fields only) or nothing;
+3. this model turns each decision into a Graph write (``services/mapping.values_to_graph``,
+   our extended property and a deterministic ``transactionId`` for a create), sends them all
+   with ``client.batch_write`` (``$batch``) and records each result on its link.
+
+The link also owns its own state changes: detached (deleted in Outlook), created again.
+"""
+
 import logging
-import uuid
 from collections import defaultdict
 
 from odoo import api, fields, models
 
+from ..services import mapping, sync_plan
+from ..services.constants import KIND_OPTION
 from ..services.graph_client import (
     EXTENDED_PROPERTY_ID,
     RETRY_STATUSES,
     WriteOp,
     transaction_id_for,
 )
-from .office365_account import delta_key
 
 _logger = logging.getLogger(__name__)
 
-KIND_OPTION = {"activity": "activities", "meeting": "activities", "leave": "holidays"}
 PUSH_STATES = ("pending", "to_delete")
 PUSH_BATCH = 2000  # links handled per user and run; the cron re-triggers while work remains
 
@@ -104,14 +120,6 @@ class Office365Link(models.Model):
     # ------------------------------------------------------------------
     # Pushing (in the sync job, per user)
     # ------------------------------------------------------------------
-    def _o365_transaction_id(self):
-        self.ensure_one()
-        db_uuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid") or ""
-        return transaction_id_for(db_uuid, self.res_model, self.id, self.generation)
-
-    def _o365_ref(self):
-        return f"{self.res_model},{self.res_id}"
-
     @api.model
     def _o365_pending_for(self, account, options):
         kinds = [kind for kind, option in KIND_OPTION.items() if option in options]
@@ -126,47 +134,148 @@ class Office365Link(models.Model):
 
     @api.model
     def _o365_push(self, account, client, stats, options):
-        """Push the user's pending links: build every write, send them in $batch, apply results."""
+        """Push the user's pending links: plan every write, send them in $batch, apply results."""
         links = self._o365_pending_for(account, options)
         if not links:
             return False
-        prevented = account._o365_prevented()
-        planned = []  # (link, WriteOp, values)
-        for res_model, model_links in links.grouped("res_model").items():
-            records = self.env[res_model].sudo().with_context(active_test=False)
-            records = records.browse(model_links.mapped("res_id")).exists()
-            by_id = {rec.id: rec for rec in records}
-            for link in model_links:
-                option = KIND_OPTION[link.kind]
-                record = by_id.get(link.res_id)
-                if link.state == "to_delete" or record is None:
-                    if not link.event_id:
-                        link.unlink()
-                        continue
-                    if not prevented.allows("outlook", "delete"):
-                        stats.count(option, "skipped")
-                        link.unlink()
-                        continue
-                    planned.append((link, WriteOp(str(link.id), "delete", link.event_id), None))
-            for link, op, values in records._o365_plan_writes(
-                model_links.exists().filtered(lambda ln: ln.state == "pending"),
-                account,
-                stats,
-                prevented,
-            ):
-                planned.append((link, op, values))
+        planned = links._o365_plan(account, stats)
         if not planned:
             return True
-        if any(op.action == "create" for _link, op, _values in planned):
+        if any(op.action == "create" for _link, op, _snapshot in planned):
             account._o365_ensure_category(client, stats)
-        results = client.batch_write([op for _link, op, _values in planned])
+        results = client.batch_write([op for _link, op, _snapshot in planned])
         self._o365_apply_results(planned, results, stats, account)
         return True
+
+    def _o365_plan(self, account, stats):
+        """``[(link, WriteOp, snapshot)]``: the writes these links need in Outlook."""
+        settings = account._o365_push_settings()
+        planned = []
+        for res_model, links in self.grouped("res_model").items():
+            records = self.env[res_model].sudo().with_context(active_test=False)
+            records = records.browse(links.mapped("res_id")).exists()
+            gone = links.filtered(
+                lambda ln, ids=set(records.ids): ln.state == "to_delete" or ln.res_id not in ids
+            )
+            planned += gone._o365_plan_deletes(settings.prevented, stats)
+            pending = (links - gone).filtered(lambda ln: ln.state == "pending")
+            if pending:
+                mine = records.browse(pending.mapped("res_id"))
+                mapped = mine._o365_values_batch(account, pending)
+                planned += pending._o365_plan_writes(mapped, settings, stats)
+        return planned
+
+    def _o365_plan_deletes(self, prevented, stats):
+        """Links whose record left this mailbox's Outlook (deleted, or not for it any more)."""
+        planned, forget = [], self.browse()
+        for link in self:
+            if link.event_id and prevented.allows("outlook", "delete"):
+                planned.append((link, WriteOp(str(link.id), "delete", link.event_id), None))
+                continue
+            if link.event_id:
+                stats.count(KIND_OPTION[link.kind], "skipped")
+            forget |= link
+        forget.unlink()
+        return planned
+
+    def _o365_plan_writes(self, mapped, settings, stats):
+        """The creates and updates of these pending links, from their records' values
+        ``mapped`` (``{link id: (values, notes)}``, see ``_o365_values_batch``)."""
+        planned, unchanged, kept, noted = [], self.browse(), self.browse(), set()
+        for link in self:
+            values, notes = mapped[link.id]
+            op = None
+            if isinstance(values, ValueError):
+                link._o365_unmappable(values, stats)
+            else:
+                plan = sync_plan.plan_push(
+                    values,
+                    link.synced_values,
+                    bool(link.event_id),
+                    settings.prevented,
+                    settings.category,
+                )
+                op = link._o365_write_op(plan, settings)
+                if op:
+                    planned.append((link, op, plan.snapshot))
+                else:
+                    stats.count(KIND_OPTION[link.kind], "skipped")
+                    if plan.action == sync_plan.UNCHANGED:
+                        unchanged |= link
+                    elif plan.action == sync_plan.UPDATE_PREVENTED:
+                        kept |= link
+            link._o365_log_notes(notes, op, stats, noted)
+        unchanged.write({"state": "synced", "error": False})
+        kept.write({"state": "synced"})
+        return planned
+
+    def _o365_write_op(self, plan, settings):
+        """The Graph write of a :class:`~..services.sync_plan.PushPlan` (None: nothing to send).
+
+        A create carries our extended property (the record's identity, to find the event again
+        after a reinstall or a crash) and a ``transactionId`` derived from the link, so that a
+        create sent again after a crash cannot make a second event.
+        """
+        self.ensure_one()
+        if plan.action == sync_plan.CREATE:
+            payload = mapping.values_to_graph(
+                plan.values, self._o365_ref(), EXTENDED_PROPERTY_ID, settings.time_zone
+            )
+            return WriteOp(
+                str(self.id),
+                "create",
+                payload=payload,
+                transaction_id=self._o365_transaction_id(),
+                calendar_id=settings.calendar_id,
+            )
+        if plan.action == sync_plan.UPDATE:
+            payload = mapping.values_to_graph(plan.values, time_zone=settings.time_zone)
+            return WriteOp(str(self.id), "update", self.event_id, payload)
+        return None
+
+    def _o365_unmappable(self, error, stats):
+        """The record cannot be shown in Outlook (``error`` says why): the link waits in error
+        until the record changes or the user retries it."""
+        message = f"Cannot build the Outlook event: {error}"
+        self.write({"state": "error", "error": message})
+        stats.error(
+            KIND_OPTION[self.kind], message, self.res_model, self.res_id, self.event_id or ""
+        )
+
+    def _o365_log_notes(self, notes, op, stats, noted):
+        """Log the mapping ``notes`` of this link's record that concern the write ``op`` (a
+        create sends every field); a note about another record (a leave type) once a push."""
+        self.ensure_one()
+        for note in notes:
+            if note.field is None:
+                key = (note.res_model, note.res_id, note.message)
+                if key in noted:
+                    continue
+                noted.add(key)
+            elif not op or (op.action != "create" and note.field not in op.payload):
+                continue
+            stats.error(
+                KIND_OPTION[self.kind],
+                note.message,
+                note.res_model or self.res_model,
+                note.res_id or self.res_id,
+                "" if note.res_model else (self.event_id or ""),
+                note.level,
+            )
+
+    def _o365_transaction_id(self):
+        self.ensure_one()
+        db_uuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid") or ""
+        return transaction_id_for(db_uuid, self.res_model, self.id, self.generation)
+
+    def _o365_ref(self):
+        """The record's identity in our extended property (``"mail.activity,7"``)."""
+        return f"{self.res_model},{self.res_id}"
 
     @api.model
     def _o365_apply_results(self, planned, results, stats, account=None):
         now = fields.Datetime.now()
-        created_after = account and delta_key(account.sudo().delta_link)
+        created_after = account and sync_plan.delta_key(account.sudo().delta_link)
         done_delete = self.browse()
         grouped_writes = defaultdict(lambda: self.browse())
         for (link, op, values), result in zip(planned, results, strict=True):
@@ -231,8 +340,13 @@ class Office365Link(models.Model):
         stats.error(option, message, link.res_model, link.res_id, link.event_id or "")
 
     # ------------------------------------------------------------------
-    # Helpers for the kinds
+    # The link's own state changes
     # ------------------------------------------------------------------
+    def _o365_detach(self):
+        """Stop syncing these records: the event was deleted in Outlook, or stays there on its
+        own (update wins over an Odoo deletion). An Odoo edit does not push them again."""
+        self.write({"state": "detached", "event_id": False, "change_key": False})
+
     def _o365_recreate(self):
         """Forget the Outlook events of these links: the next push creates new ones, under a new
         transactionId (``generation``) so Graph cannot hand back the deleted event."""
@@ -248,29 +362,3 @@ class Office365Link(models.Model):
                     "generation": link.generation + 1,
                 }
             )
-
-    def _o365_create_op(self, payload):
-        self.ensure_one()
-        payload = dict(payload)
-        payload.setdefault(
-            "singleValueExtendedProperties",
-            [{"id": EXTENDED_PROPERTY_ID, "value": self._o365_ref()}],
-        )
-        settings = self.user_id.sudo().res_users_settings_ids[:1]
-        return WriteOp(
-            str(self.id),
-            "create",
-            None,
-            payload,
-            transaction_id=self._o365_transaction_id(),
-            # The Outlook calendar the user picked (the one the pull reads); None: default.
-            calendar_id=(settings and settings._o365_effective("o365_calendar_id")) or None,
-        )
-
-    def _o365_update_op(self, payload):
-        self.ensure_one()
-        return WriteOp(str(self.id), "update", self.event_id, payload)
-
-    @api.model
-    def _o365_new_generation_token(self):
-        return uuid.uuid4().hex

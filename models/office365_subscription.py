@@ -21,12 +21,12 @@ from dateutil import parser as date_parser
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from ..services.constants import PARAM
 from ..services.errors import GraphError, NotFound
 from ..services.logthrottle import LogThrottle
 
 _logger = logging.getLogger(__name__)
 
-PARAM = "office365_calendar_sync."
 NOTIFY_PATH = "/office365_calendar_sync/webhook/notify"
 LIFECYCLE_PATH = "/office365_calendar_sync/webhook/lifecycle"
 # Outlook event subscriptions live at most 10,080 minutes; keep a margin for clock skew.

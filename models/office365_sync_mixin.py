@@ -1,13 +1,19 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-"""What every record pushed to Outlook shares: change tracking, write planning, inbound merge.
+"""What every record pushed to Outlook shares: change tracking and the inbound merge.
 
 A concrete model (activity, meeting, leave) inherits this mixin and provides only its mapping:
 
 - ``_o365_kind`` and ``_o365_watched_fields`` (a write to one of them re-pushes the record);
 - ``_o365_targets()``: record id -> user id whose mailbox gets the event (False: none);
-- ``_o365_values(account, link)``: the record as normalized values (``services.mapping``);
+- ``_o365_values_batch(account, links)``: the records as normalized values
+  (``services/mapping.py``), ``{link id: (values, notes)}`` with the sync log's
+  :class:`~..services.sync_plan.Note` list; ``values`` is the ``MappingError`` of a record
+  Outlook cannot show. One call per push (and per page read), so a kind reads what its values
+  need in a few queries;
 - ``_o365_inbound_fields`` and ``_o365_write_inbound()``: what Outlook may change in Odoo;
 - ``_o365_restore_outlook``: whether other Outlook-side edits are put back at once.
+
+``office365.link`` pushes (see its module); this mixin records changes and takes Outlook's.
 """
 
 import logging
@@ -15,12 +21,9 @@ import logging
 from odoo import api, fields, models
 
 from ..services import decisions, mapping
-from ..services.graph_client import EXTENDED_PROPERTY_ID
+from ..services.constants import CTX_INBOUND, KIND_OPTION
 
 _logger = logging.getLogger(__name__)
-
-CTX_INBOUND = "office365_calendar_sync_inbound"
-CATEGORY_NAME = "Odoo"
 
 
 class Office365SyncMixin(models.AbstractModel):
@@ -71,10 +74,36 @@ class Office365SyncMixin(models.AbstractModel):
                 return
         self.env["office365.link"]._o365_mark(self._o365_kind, self._name, self._o365_targets())
 
+    def _o365_keep_while_stopped(self, records):
+        """Records of users who stopped the option keep their link (nothing is sent meanwhile).
+
+        An edit made while stopped is then pushed when the user starts again, and the event
+        stays in Outlook instead of being queued for removal.
+        """
+        if not records:
+            return {}
+        links = (
+            self.env["office365.link"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", records._name),
+                    ("res_id", "in", records.ids),
+                    ("state", "!=", "detached"),
+                ]
+            )
+        )
+        owner = {link.res_id: link.user_id.id for link in links}
+        return {
+            record.id: record.user_id.id
+            for record in records
+            if owner.get(record.id) == record.user_id.id
+        }
+
     def _o365_targets(self):
         raise NotImplementedError
 
-    def _o365_values(self, account, link):
+    def _o365_values_batch(self, account, links):
         raise NotImplementedError
 
     def _o365_write_inbound(self, link, changes, theirs, stats):
@@ -82,69 +111,7 @@ class Office365SyncMixin(models.AbstractModel):
         raise NotImplementedError
 
     def _o365_option(self):
-        return "holidays" if self._o365_kind == "leave" else "activities"
-
-    # ------------------------------------------------------------------
-    # Outbound planning
-    # ------------------------------------------------------------------
-    def _o365_plan_writes(self, links, account, stats, prevented):
-        """Yield (link, WriteOp, values) for the pending ``links`` of these records."""
-        by_id = {rec.id: rec for rec in self}
-        option = self._o365_option()
-        time_zone = account._o365_time_zone()
-        for link in links:
-            record = by_id.get(link.res_id)
-            if record is None:
-                continue
-            try:
-                values = record._o365_values(account, link)
-            except (mapping.MappingError, ValueError) as exc:
-                message = f"Cannot build the Outlook event: {exc}"
-                link.write({"state": "error", "error": message})
-                stats.error(option, message, link.res_model, link.res_id, link.event_id or "")
-                continue
-            if not link.event_id:
-                if not prevented.allows("outlook", "create"):
-                    stats.count(option, "skipped")
-                    continue
-                values.setdefault("categories", [account._o365_category_name()])
-                payload = mapping.values_to_graph(
-                    values, link._o365_ref(), EXTENDED_PROPERTY_ID, time_zone
-                )
-                yield link, link._o365_create_op(payload), values
-                continue
-            previous = link.synced_values or {}
-            changed = {
-                key: val
-                for key, val in values.items()
-                if key != "attendee_names" and previous.get(key) != val
-            }
-            if not changed:
-                link.write({"state": "synced", "error": False})
-                stats.count(option, "skipped")
-                continue
-            if not prevented.allows("outlook", "update"):
-                stats.count(option, "skipped")
-                link.write({"state": "synced"})
-                continue
-            if {"start", "end", "all_day"} & set(changed):
-                changed.update({k: values[k] for k in ("start", "end", "all_day") if k in values})
-            if "attendees" in changed and "attendee_names" in values:
-                changed["attendee_names"] = values["attendee_names"]
-            payload = mapping.values_to_graph(changed, time_zone=time_zone)
-            yield link, link._o365_update_op(payload), {**previous, **values}
-
-    def _o365_log_warnings(self, planned, warnings, stats):
-        """Yield the ``planned`` writes, logging each record's mapping ``warnings`` (field, text)
-        when the write sends that field (or creates the event)."""
-        option = self._o365_option()
-        for link, op, values in planned:
-            for key, message in warnings.pop(link.res_id, ()):
-                if op.action == "create" or key in (op.payload or {}):
-                    stats.error(
-                        option, message, self._name, link.res_id, link.event_id or "", "warning"
-                    )
-            yield link, op, values
+        return KIND_OPTION[self._o365_kind]
 
     # ------------------------------------------------------------------
     # Inbound: Outlook changed (or deleted) one of our events
@@ -152,111 +119,87 @@ class Office365SyncMixin(models.AbstractModel):
     @api.model
     def _o365_apply_remote(self, links, events, account, stats):
         """Merge Outlook's version of our events into Odoo (field-level, per the user's rules)."""
-        option = self._o365_option()
         records = self.sudo().with_context(active_test=False).browse(links.mapped("res_id"))
         by_id = {rec.id: rec for rec in records.exists()}
+        # Our own write coming back (the changeKey we stored) changes nothing.
+        changed = links.filtered(
+            lambda ln: (
+                not events[ln.id].get("changeKey")
+                or events[ln.id].get("changeKey") != ln.change_key
+            )
+        )
+        for link in changed.filtered(lambda ln: ln.res_id not in by_id):
+            if link.state == "to_delete":  # deleted in Odoo meanwhile: the user's delete rule
+                self._o365_deleted_here_updated_there(link, account, stats)
+        changed = changed.filtered(lambda ln: ln.res_id in by_id)
+        if not changed:
+            return
+        mine = records.browse([link.res_id for link in changed])
+        ours = mine._o365_values_batch(account, changed)
+        rules = decisions.KindRules(
+            self._o365_inbound_fields, self._o365_restore_outlook, self._o365_snapshot_outlook
+        )
         prevented = account._o365_prevented()
-        rule = account._o365_setting("o365_same_field_rule") or decisions.NEWEST_WINS
-        for link in links:
-            event = events[link.id]
-            if event.get("changeKey") and event.get("changeKey") == link.change_key:
-                continue  # our own write coming back
-            record = by_id.get(link.res_id)
-            if record is None:
-                if link.state == "to_delete":
-                    self._o365_deleted_here_updated_there(link, account, stats)
-                continue
+        same_field_rule = account._o365_setting("o365_same_field_rule") or decisions.NEWEST_WINS
+        for link in changed:
+            event, record = events[link.id], by_id[link.res_id]
+            values, _notes = ours[link.id]
             try:
                 theirs = mapping.graph_to_values(event)
-                ours = record._o365_values(account, link)
-            except (mapping.MappingError, ValueError) as exc:
-                stats.error(
-                    option,
-                    f"Outlook event not applied: {exc}; Odoo's version is sent back.",
-                    self._name,
-                    record.id,
-                    link.event_id,
-                )
-                # Put Outlook back: forget the snapshot's times so the next push rewrites them.
-                link.write(
-                    {
-                        "state": "pending",
-                        "change_key": event.get("changeKey") or link.change_key,
-                        "synced_values": {
-                            **(link.synced_values or {}),
-                            "start": None,
-                            "end": None,
-                        },
-                    }
-                )
+            except ValueError as exc:
+                values = exc
+            if isinstance(values, ValueError):
+                self._o365_not_applied(link, event, values, stats)
                 continue
-            odoo_is_newer = bool(
-                record.write_date
-                and link.last_sync
-                and record.write_date > link.last_sync
-                and (event.get("lastModifiedDateTime") or "")[:19] < record.write_date.isoformat()
+            odoo_is_newer = decisions.odoo_is_newer(
+                record.write_date, link.last_sync, event.get("lastModifiedDateTime")
             )
-            result = decisions.merge(
-                link.synced_values,
-                ours,
-                theirs,
-                self._o365_inbound_fields,
-                rule,
-                odoo_is_newer,
-                self._o365_restore_outlook,
+            plan = decisions.plan_inbound(
+                link.synced_values, values, theirs, rules, same_field_rule, odoo_is_newer
             )
-            snapshot = result.values
-            if self._o365_snapshot_outlook and not self._o365_restore_outlook:
-                snapshot = {
-                    **result.values,
-                    **{
-                        key: theirs[key]
-                        for key in set(ours) & set(theirs)
-                        if key not in self._o365_inbound_fields
-                    },
-                }
             vals = {
                 "change_key": event.get("changeKey") or link.change_key,
-                "synced_values": snapshot,
+                "synced_values": plan.snapshot,
                 "last_sync": fields.Datetime.now(),
             }
-            odoo_won = {
-                key: value
-                for key, value in result.to_outlook.items()
-                if key in self._o365_inbound_fields
-            }
-            if odoo_won:
-                # Odoo's value of a field Outlook may also change won (changed in Odoo only, or
-                # the same-field rule): keep Outlook's value in the snapshot so the push sends it.
-                vals["synced_values"] = {
-                    **snapshot,
-                    **{key: theirs.get(key) for key in odoo_won},
-                }
+            if plan.push_back:
                 vals["state"] = "pending"
-            if result.to_odoo:
+            if plan.to_odoo:
                 if prevented.allows("odoo", "update"):
                     record.with_context(**{CTX_INBOUND: True})._o365_write_inbound(
-                        link, result.to_odoo, theirs, stats
+                        link, plan.to_odoo, theirs, stats
                     )
-                    stats.count(option, "updated")
+                    stats.count(self._o365_option(), "updated")
                 else:
-                    stats.count(option, "skipped")
-            if result.to_outlook and self._o365_restore_outlook:
-                vals["state"] = "pending"
-                vals["synced_values"] = {
-                    **result.values,
-                    **{key: theirs.get(key) for key in result.to_outlook},
-                }
+                    stats.count(self._o365_option(), "skipped")
+            if plan.restored:
                 stats.error(
-                    option,
-                    "Edited in Outlook; restored from Odoo: "
-                    + ", ".join(sorted(result.to_outlook)),
+                    self._o365_option(),
+                    "Edited in Outlook; restored from Odoo: " + ", ".join(plan.restored),
                     self._name,
                     record.id,
                     link.event_id,
                     level="info",
                 )
             link.write(vals)
+
+    def _o365_not_applied(self, link, event, error, stats):
+        """Outlook's version cannot be read (or Odoo's cannot be built): Odoo's is sent back."""
+        stats.error(
+            self._o365_option(),
+            f"Outlook event not applied: {error}; Odoo's version is sent back.",
+            self._name,
+            link.res_id,
+            link.event_id,
+        )
+        # Put Outlook back: forget the snapshot's times so the next push rewrites them.
+        link.write(
+            {
+                "state": "pending",
+                "change_key": event.get("changeKey") or link.change_key,
+                "synced_values": {**(link.synced_values or {}), "start": None, "end": None},
+            }
+        )
 
     def _o365_deleted_here_updated_there(self, link, account, stats):
         """Deleted in Odoo, updated in Outlook since the last sync: the user's delete rule.
@@ -275,7 +218,7 @@ class Office365SyncMixin(models.AbstractModel):
             link.event_id,
             level="info",
         )
-        link.write({"state": "detached", "event_id": False, "change_key": False})
+        link._o365_detach()
 
     def _o365_update_wins_over_remote_delete(self, links, account, stats):
         """Deleted in Outlook, updated in Odoo since the last sync (the link still waits to be
@@ -304,15 +247,14 @@ class Office365SyncMixin(models.AbstractModel):
 
         An Odoo-side update not yet pushed follows the user's delete rule first.
         """
-        option = self._o365_option()
         links -= self._o365_update_wins_over_remote_delete(links, account, stats)
         for link in links:
             stats.error(
-                option,
+                self._o365_option(),
                 "The event was deleted in Outlook; the Odoo record is kept and no longer synced.",
                 link.res_model,
                 link.res_id,
                 link.event_id,
                 level="warning",
             )
-        links.write({"state": "detached", "event_id": False, "change_key": False})
+        links._o365_detach()

@@ -18,8 +18,9 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..controllers.main import CALLBACK_PATH
+from ..services.constants import PARAM
 from .office365_account import server_option
-from .res_users_settings import LOCKABLE_FIELDS, PARAM, ResUsersSettings
+from .res_users_settings import LOCKABLE_FIELDS, setting_field
 
 CRON_XMLID = "office365_calendar_sync.ir_cron_office365_sync"
 
@@ -28,15 +29,9 @@ def _default_fields():
     """``o365_default_<setting>`` and ``o365_lock_<setting>`` for every lockable user setting."""
     result = {}
     for name in LOCKABLE_FIELDS:
-        source = getattr(ResUsersSettings, name)
-        args = {
-            key: source.args[key]
-            for key in ("string", "help", "selection")
-            if source.args.get(key) is not None
-        }
         short = name.removeprefix("o365_")
-        result[f"o365_default_{short}"] = type(source)(**args)
-        result[f"o365_lock_{short}"] = fields.Boolean(f"Lock {args.get('string') or short}")
+        default = result[f"o365_default_{short}"] = setting_field(name)
+        result[f"o365_lock_{short}"] = fields.Boolean(f"Lock {default.args.get('string') or short}")
     return result
 
 

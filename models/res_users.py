@@ -6,7 +6,7 @@ from odoo.exceptions import AccessError, UserError
 from ..services import mapping
 from ..services.errors import GraphError
 from ..services.tokenkeys import TokenKeyMissing
-from .res_users_settings import LOCKABLE_FIELDS, O365_USER_FIELDS, SYNC_OPTIONS, ResUsersSettings
+from .res_users_settings import LOCKABLE_FIELDS, O365_USER_FIELDS, SYNC_OPTIONS, setting_field
 
 CTX_OPTION = "office365_calendar_sync_option"
 # Models whose existing records are pushed when an option starts.
@@ -39,19 +39,11 @@ def _preference_fields():
     """
     result = {}
     for name in O365_USER_FIELDS:
-        source = getattr(ResUsersSettings, name)
-        args = {
-            key: source.args[key]
-            for key in ("string", "help", "selection")
-            if source.args.get(key) is not None
-        }
         if name.endswith("_enabled"):
-            result[name] = type(source)(compute="_compute_o365_preferences", **args)
+            result[name] = setting_field(name, compute="_compute_o365_preferences")
         else:
-            result[name] = type(source)(
-                compute="_compute_o365_preferences",
-                inverse="_inverse_o365_preferences",
-                **args,
+            result[name] = setting_field(
+                name, compute="_compute_o365_preferences", inverse="_inverse_o365_preferences"
             )
     for name in LOCKABLE_FIELDS:
         result[f"{name}_locked"] = fields.Boolean(compute="_compute_o365_preferences")
@@ -338,7 +330,6 @@ class ResUsers(models.Model):
                 if enabled and account and account.state == "connected":
                     next_run = (
                         (account.id in requested and fields.Datetime.now())
-                        or account.sync_requested_at
                         or account.next_sync_at
                         or fields.Datetime.now()
                     )
@@ -495,7 +486,6 @@ class ResUsers(models.Model):
                 "verified_mailbox": False,
                 "mailbox_proof": False,
                 "last_error": False,
-                "sync_requested_at": False,
             }
         )
 

@@ -2,6 +2,8 @@
 from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 
+from ..services.constants import PARAM
+
 SYNC_OPTIONS = [
     ("activities", "Sync ERP activities"),
     ("events", "Sync Office 365 events"),
@@ -41,7 +43,6 @@ O365_USER_FIELDS = [
 #   ir.config_parameter ``office365_calendar_sync.default.<field>``: the default of new users and
 #   the value forced while locked; ``office365_calendar_sync.lock.<field>`` = "True": locked.
 LOCKABLE_FIELDS = [name for name in O365_USER_FIELDS if not name.endswith("_enabled")]
-PARAM = "office365_calendar_sync."
 # Admin maximum of the sync window (days); a user value above it is refused, and clamped.
 WINDOW_MAXIMUM = {"o365_past_days": "max_past_days", "o365_future_days": "max_future_days"}
 
@@ -130,6 +131,23 @@ class ResUsersSettings(models.Model):
     @api.model
     def _o365_any_enabled(self):
         return bool(self._o365_enabled_user_ids())
+
+    @api.model
+    def _o365_activity_prefs(self, user_ids):
+        """{user id: {setting: effective value}} of the activity-type switches of the given
+        users who started "Sync ERP activities" (activities and meetings both need them)."""
+        enabled = self._o365_enabled_user_ids()
+        user_ids = [uid for uid in set(user_ids) if uid in enabled]
+        if not user_ids:
+            return {}
+        settings = self.sudo().search(
+            [("user_id", "in", user_ids), ("o365_activities_enabled", "=", True)]
+        )
+        names = ("o365_sync_phonecall", "o365_sync_task", "o365_sync_meeting")
+        # Effective values: the administrator may lock these choices for everyone.
+        return {
+            row.user_id.id: {name: row._o365_effective(name) for name in names} for row in settings
+        }
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -238,3 +256,16 @@ class ResUsersSettings(models.Model):
                         maximum=maximum,
                     )
                 )
+
+
+def setting_field(name, **kwargs):
+    """A field declared like the user setting ``name`` (type, label, help, choices), plus
+    ``kwargs``: the setting's mirror on ``res.users`` (Preferences) and its administrator
+    default in the Settings are both made here, so each setting is declared once, above."""
+    source = getattr(ResUsersSettings, name)
+    args = {
+        key: source.args[key]
+        for key in ("string", "help", "selection")
+        if source.args.get(key) is not None
+    }
+    return type(source)(**args, **kwargs)

@@ -32,7 +32,8 @@ class CappedStream(io.RawIOBase):
         buffer[: len(data)] = data
         return len(data)
 
-    def read(self, size=-1):
+    # A stream's read(), not an Odoo model's: there is no super() behaviour to keep.
+    def read(self, size=-1):  # pylint: disable=method-required-super
         # Never ask the source for more than one byte past the limit: reaching it is the proof
         # that the body is too large, and nothing more is buffered.
         want = self._left + 1 if size is None or size < 0 else min(size, self._left + 1)

@@ -20,3 +20,10 @@ DEFAULT_TZ = "UTC"
 def user_tz(user):
     """The IANA name of ``user``'s time zone (any object with a ``tz`` attribute, or None)."""
     return (user and user.tz) or DEFAULT_TZ
+
+
+# The three sync options a user starts and stops, in the order the screens show them.
+OPTIONS = ("activities", "events", "holidays")
+
+# The option each kind of pushed record belongs to (``office365.link.kind``).
+KIND_OPTION = {"activity": "activities", "meeting": "activities", "leave": "holidays"}

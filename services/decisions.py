@@ -2,7 +2,9 @@
 
 Every synced record is compared through a *normalized values* dict (see ``services.mapping``):
 the same keys on both sides (``subject``, ``body``, ``start``, ``end``, ``all_day``, ``location``,
-``attendees``, ...), so one merge serves activities, meetings and leaves.
+``attendees``, ...), so one merge serves activities, meetings and leaves. :func:`merge` is the
+three-way merge; :func:`plan_inbound` says what follows from it when Outlook changed one of our
+events (what Odoo takes, what the link remembers, what goes back to Outlook).
 """
 
 from dataclasses import dataclass, field
@@ -85,23 +87,84 @@ def merge(
     return result
 
 
+def odoo_is_newer(write_date, last_sync, outlook_modified):
+    """Whether Odoo's edit is the newer one, for the "newest wins" rule: the record was written
+    after the last sync (naive UTC datetimes) and after Outlook's ``lastModifiedDateTime``
+    (ISO text, compared to the second)."""
+    return bool(
+        write_date
+        and last_sync
+        and write_date > last_sync
+        and (outlook_modified or "")[:19] < write_date.isoformat()
+    )
+
+
 def _same_field_winner(rule, odoo_is_newer):
     if rule == NEWEST_WINS:
         return ODOO_WINS if odoo_is_newer else OUTLOOK_WINS
     return rule
 
 
-def delete_vs_update(rule, deleted_side):
-    """Decide an item deleted on ``deleted_side`` ("odoo"/"outlook") and updated on the other.
+@dataclass(frozen=True)
+class KindRules:
+    """How Outlook-side edits of one kind of record are taken (see ``office365.sync.mixin``)."""
 
-    Returns ``"delete"`` (propagate the deletion) or ``"keep"`` (the updated side survives and the
-    deleted side gets the item back).
+    inbound_fields: frozenset = frozenset()  # what Outlook may change in Odoo
+    restore_outlook: bool = False  # other Outlook edits are put back at once
+    snapshot_outlook: bool = False  # ... or remembered, and overwritten by the next push
+
+
+@dataclass
+class InboundPlan:
+    """What follows from Outlook's version of one of our events."""
+
+    to_odoo: dict  # fields the Odoo record takes from Outlook
+    snapshot: dict  # the link's synced values after this read
+    push_back: bool = False  # Odoo's value must go (back) to Outlook: the link is queued
+    restored: list = field(default_factory=list)  # fields put back in Outlook (for the log)
+
+
+def plan_inbound(base, ours, theirs, rules, same_field_rule, odoo_is_newer):
+    """Merge Outlook's values ``theirs`` with Odoo's ``ours`` against the snapshot ``base``.
+
+    ``rules`` is the kind's :class:`KindRules`. The snapshot after the merge is what Outlook
+    shows now, so that the next push sends exactly what Odoo must still change there: the
+    fields Odoo won keep Outlook's value in it, and so do the fields Outlook may not change
+    (kinds with ``snapshot_outlook``) when they are not put back at once.
     """
-    if rule not in (DELETE_WINS, UPDATE_WINS):
-        raise ValueError(f"Unknown delete rule {rule!r}")
-    if deleted_side not in (ODOO_WINS, OUTLOOK_WINS):
-        raise ValueError(f"Unknown side {deleted_side!r}")
-    return "delete" if rule == DELETE_WINS else "keep"
+    result = merge(
+        base,
+        ours,
+        theirs,
+        rules.inbound_fields,
+        same_field_rule,
+        odoo_is_newer,
+        rules.restore_outlook,
+    )
+    snapshot = result.values
+    if rules.snapshot_outlook and not rules.restore_outlook:
+        snapshot = {
+            **result.values,
+            **{
+                key: theirs[key]
+                for key in set(ours) & set(theirs)
+                if key not in rules.inbound_fields
+            },
+        }
+    plan = InboundPlan(result.to_odoo, snapshot)
+    odoo_won = [key for key in result.to_outlook if key in rules.inbound_fields]
+    if odoo_won:
+        # Changed in Odoo only, or Odoo won the same-field rule: the push sends Odoo's value.
+        plan.snapshot = {**snapshot, **{key: theirs.get(key) for key in odoo_won}}
+        plan.push_back = True
+    if result.to_outlook and rules.restore_outlook:
+        plan.snapshot = {
+            **result.values,
+            **{key: theirs.get(key) for key in result.to_outlook},
+        }
+        plan.push_back = True
+        plan.restored = sorted(result.to_outlook)
+    return plan
 
 
 def split_categories(text):

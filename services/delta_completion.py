@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from .errors import GraphError
-from .timezones import parse_graph_datetime, utc_iso
+from .timezones import parse_graph_datetime, query_datetime
 
 STUB_TYPES = ("occurrence", "exception")
 # What the inbound filters and keys read; a stub lacks them all.
@@ -71,8 +71,8 @@ def series_windows(stubs):
 def _instances_path(master_id, low, high):
     return "/events/%s/instances?startDateTime=%s&endDateTime=%s&$top=%d" % (
         quote(master_id, safe=""),
-        utc_iso(low),
-        utc_iso(high),
+        query_datetime(low),
+        query_datetime(high),
         INSTANCES_PAGE,
     )
 

@@ -48,7 +48,7 @@ from .errors import (
     ThrottledError,
     TransportError,
 )
-from .timezones import utc_iso
+from .timezones import query_datetime
 
 _logger = logging.getLogger(__name__)
 
@@ -80,14 +80,9 @@ def transaction_id_for(db_uuid, model, res_id, generation=0):
 def extended_property_value(event, property_id=EXTENDED_PROPERTY_ID):
     """Return the value of a single-value extended property of a Graph event, or None."""
     for prop in event.get("singleValueExtendedProperties") or ():
-        if str(prop.get("id", "")).lower() == property_id.lower():
+        if isinstance(prop, dict) and str(prop.get("id") or "").lower() == property_id.lower():
             return prop.get("value")
     return None
-
-
-def extended_property_payload(value, property_id=EXTENDED_PROPERTY_ID):
-    """The ``singleValueExtendedProperties`` entry to put in a create/update payload."""
-    return [{"id": property_id, "value": value}]
 
 
 def expand_extended_property(property_id=EXTENDED_PROPERTY_ID):
@@ -143,15 +138,6 @@ class DeltaPage:
     @property
     def link(self):
         return self.next_link or self.delta_link
-
-
-@dataclass
-class DeltaResult:
-    """A whole delta round: changed events, removed ids and the delta link to keep."""
-
-    events: list
-    removed: list
-    delta_link: str | None
 
 
 def _graph_error(status, body, headers=None, default_message=""):
@@ -458,9 +444,9 @@ class GraphClient:
             path, params = delta_link, None
         else:
             if start is None or end is None:
-                raise ValueError("calendar_view_delta needs start and end without a delta link")
+                raise ValueError("a delta round needs start and end without a delta link")
             path = f"{self._calendar_root(calendar_id)}/calendarView/delta"
-            params = {"startDateTime": utc_iso(start), "endDateTime": utc_iso(end)}
+            params = {"startDateTime": query_datetime(start), "endDateTime": query_datetime(end)}
         while True:
             body = self._delta_get(path, params, headers)
             page = DeltaPage(
@@ -492,25 +478,6 @@ class GraphClient:
                     exc.status, exc.code, exc.message or "delta state expired", exc.request_id
                 ) from exc
             raise
-
-    def calendar_view_delta(
-        self,
-        start=None,
-        end=None,
-        delta_link=None,
-        calendar_id=None,
-        page_size=None,
-        expand_property_id=None,
-    ):
-        """Run a whole delta round and return a :class:`DeltaResult` (see iter_delta_pages)."""
-        events, removed, last = [], [], None
-        for page in self.iter_delta_pages(
-            start, end, delta_link, calendar_id, page_size, expand_property_id
-        ):
-            events.extend(page.events)
-            removed.extend(page.removed)
-            last = page
-        return DeltaResult(events=events, removed=removed, delta_link=last and last.delta_link)
 
     def add_extended_property(self, events, property_id=EXTENDED_PROPERTY_ID):
         """Fill ``singleValueExtendedProperties`` of the given events (batched GETs)."""

@@ -24,6 +24,7 @@ Rules (the seed's semantics):
 from dataclasses import dataclass
 from html import escape
 
+from .constants import CATEGORY_NAME
 from .mapping import clean_email
 
 LOG = "log"  # create or update the logged meeting
@@ -49,7 +50,7 @@ class Filters:
     include_private: bool = False
     include_categories: frozenset = frozenset()
     exclude_categories: frozenset = frozenset()
-    category_name: str = "Odoo"
+    category_name: str = CATEGORY_NAME
 
 
 @dataclass(frozen=True)

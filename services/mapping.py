@@ -9,7 +9,7 @@ lower-case e-mail addresses (``attendee_names`` maps them to display names, not 
 ``show_as``, ``sensitivity``, ``categories`` sorted list.
 """
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timezone
 from html import escape
 
 from .timezones import parse_graph_datetime
@@ -32,11 +32,16 @@ def clean_email(address):
     return address if "@" in address else ""
 
 
-def truncate_subject(subject):
+def cut_subject(subject):
+    """``(subject, warning)``: the subject on one line and within Outlook's limit; the warning
+    says what was cut (empty when nothing was)."""
     subject = " ".join((subject or "").split())
-    if len(subject) > SUBJECT_MAX:
-        subject = subject[: SUBJECT_MAX - 1] + "…"
-    return subject
+    if len(subject) <= SUBJECT_MAX:
+        return subject, ""
+    warning = (
+        f"The subject has {len(subject)} characters; Outlook keeps {SUBJECT_MAX}, the rest is cut."
+    )
+    return subject[: SUBJECT_MAX - 1] + "\N{HORIZONTAL ELLIPSIS}", warning
 
 
 def utc_iso(value):
@@ -69,7 +74,7 @@ def values_to_graph(values, ref=None, property_id=None, time_zone="UTC"):
     """
     payload = {}
     if "subject" in values:
-        payload["subject"] = truncate_subject(values["subject"])
+        payload["subject"] = cut_subject(values["subject"])[0]
     if "body" in values:
         payload["body"] = {"contentType": "HTML", "content": values["body"] or ""}
     all_day = values.get("all_day")
@@ -118,7 +123,7 @@ def graph_to_values(event):
     if end < start:
         raise MappingError(f"event {event['id']}: end {end} before start {start}")
     values = {
-        "subject": truncate_subject(event.get("subject")),
+        "subject": cut_subject(event.get("subject"))[0],
         "all_day": all_day,
         "location": ((event.get("location") or {}).get("displayName") or "").strip(),
         "show_as": event.get("showAs") or "busy",
@@ -157,16 +162,3 @@ def _all_day_date(raw, parsed):
         return date.fromisoformat(text[:10])
     except ValueError:
         return parsed.date()
-
-
-def all_day_end(day):
-    """Graph all-day events end at midnight of the next day."""
-    return (day + timedelta(days=1)).isoformat()
-
-
-def as_date(text):
-    return date.fromisoformat(text[:10])
-
-
-def as_datetime(text):
-    return datetime.fromisoformat(text)

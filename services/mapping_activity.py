@@ -11,7 +11,7 @@ date changes in Odoo. That keeps both sides stable: a pull right after a move ch
 
 from datetime import date, datetime, time, timedelta, timezone
 
-from .mapping import SUBJECT_MAX, MappingError, clean_email, html_block, utc_iso
+from .mapping import MappingError, clean_email, cut_subject, html_block, utc_iso
 from .timezones import zone
 
 # Dates Odoo and Outlook both accept for a due date.
@@ -32,7 +32,7 @@ def activity_subject(type_name, summary, fallback=""):
     type_name = _one_line(type_name) or "Activity"
     text = _one_line(summary) or _one_line(fallback)
     subject = f"{type_name}: {text}" if text else type_name
-    return _cut_subject(subject)
+    return cut_subject(subject)
 
 
 def meeting_subject(name, companies=()):
@@ -42,16 +42,7 @@ def meeting_subject(name, companies=()):
     subject = f"Meeting: {name}"
     if companies:
         subject += f" {DASH} " + ", ".join(companies)
-    return _cut_subject(subject)
-
-
-def _cut_subject(subject):
-    if len(subject) <= SUBJECT_MAX:
-        return subject, ""
-    warning = (
-        f"The subject has {len(subject)} characters; Outlook keeps {SUBJECT_MAX}, the rest is cut."
-    )
-    return subject[: SUBJECT_MAX - 1] + "\N{HORIZONTAL ELLIPSIS}", warning
+    return cut_subject(subject)
 
 
 def activity_body(url, contact=None, note_html=""):

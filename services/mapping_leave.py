@@ -8,7 +8,7 @@ Pure Python: the model hands plain values in.
 
 from datetime import date, datetime, timedelta
 
-from .mapping import MappingError, truncate_subject, utc_iso
+from .mapping import MappingError, cut_subject, utc_iso
 
 SHOW_AS = "oof"
 FALLBACK_LANG = "en_US"
@@ -42,7 +42,7 @@ def leave_subject(type_name, description):
     description = " ".join((description or "").split())
     if not type_name:
         raise MappingError("the leave type has no name")
-    return truncate_subject(f"{type_name}: {description}" if description else type_name)
+    return cut_subject(f"{type_name}: {description}" if description else type_name)[0]
 
 
 def leave_values(

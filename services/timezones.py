@@ -87,8 +87,10 @@ def graph_datetime(dt_utc, tz="UTC"):
     return {"dateTime": format_graph_datetime(local), "timeZone": tz}
 
 
-def utc_iso(value):
-    """Format a datetime (naive = UTC) as ``YYYY-MM-DDTHH:MM:SSZ`` for Graph query strings.
+def query_datetime(value):
+    """Format a datetime (naive = UTC) as ``YYYY-MM-DDTHH:MM:SSZ``, the form of Graph's
+    ``startDateTime``/``endDateTime`` query parameters (the normalized values use
+    ``services.mapping.utc_iso``, without the ``Z``).
 
     A date (the sync window's bounds) stands for its midnight UTC.
     """

@@ -2,18 +2,21 @@
 """Shared set-up of the Odoo tests: a Graph emulator, the addon pointed at it, connected users."""
 
 import os
-from urllib.parse import parse_qsl, urlsplit
-
-import requests
 
 from odoo.addons.office365_calendar_sync.emulator import GraphEmulator
+from odoo.addons.office365_calendar_sync.services.constants import PARAM
+from odoo.addons.office365_calendar_sync.tools.emulator_setup import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    REDIRECT_URI,
+    configure,
+    connect_mailbox,
+)
 from odoo.tests import TransactionCase, new_test_user
 from odoo.tools import config
 
-CLIENT_ID = "11111111-2222-3333-4444-555555555555"
-CLIENT_SECRET = "emulator-client-secret-for-tests"
-REDIRECT_URI = "http://localhost:8069/office365_calendar_sync/oauth/callback"
-PARAM = "office365_calendar_sync."
+# What the test modules take from here besides the case.
+__all__ = ["CLIENT_ID", "CLIENT_SECRET", "PARAM", "REDIRECT_URI", "Office365Case"]
 # The server key that encrypts stored tokens (office365_token_key), when the server running the
 # tests has none: tests store tokens the way production does, never with the database's key.
 TEST_TOKEN_KEY = "test-only-office365-token-key-0123456789abcdef"
@@ -28,19 +31,7 @@ class Office365Case(TransactionCase):
         cls._o365_server_key()
         cls.emulator = GraphEmulator().start()
         cls.addClassCleanup(cls.emulator.stop)
-        cls.emulator.register_app(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI])
-        login_url, _sep, tenant = cls.emulator.authority.rstrip("/").rpartition("/")
-        params = cls.env["ir.config_parameter"].sudo()
-        for key, value in {
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "tenant": tenant,
-            "login_url": login_url,
-            "graph_url": cls.emulator.base_url,
-            "ca_bundle": cls.emulator.ca_path,
-            "mode": "user",
-        }.items():
-            params.set_param(PARAM + key, value)
+        configure(cls.env, cls.emulator)
 
     @classmethod
     def _o365_server_key(cls):
@@ -68,17 +59,7 @@ class Office365Case(TransactionCase):
     @classmethod
     def _o365_connect(cls, user, email):
         """Run the real authorization-code flow (PKCE) against the emulator for ``user``."""
-        account = user._o365_account()
-        provider = account._o365_token_provider()
-        flow = provider.start_auth(REDIRECT_URI, login_hint=email)
-        answer = requests.get(
-            flow["auth_uri"], allow_redirects=False, verify=cls.emulator.ca_path, timeout=10
-        )
-        location = answer.headers["Location"]
-        provider.finish_auth(flow, dict(parse_qsl(urlsplit(location).query)))
-        account.write({"email": email, "state": "connected"})
-        account._o365_store_token_cache(provider.serialize())
-        return account
+        return connect_mailbox(cls.emulator, user, email)
 
     def o365_sync(self, user, options=None):
         """One sync run of ``user`` (pull then push), as the cron does; returns its RunStats."""

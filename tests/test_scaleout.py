@@ -262,8 +262,7 @@ class TestMailboxPacing(Office365Case):
         self.assertFalse(bob.throttled_until)
         self.assertTrue(bob.last_sync_at)
         # Alice asks again: nobody claims her mailbox before Graph allows it; Bob goes on.
-        alice.sync_requested_at = now
-        bob.sync_requested_at = now
+        (alice | bob)._o365_request_sync()
         synced = []
         original = type(alice)._o365_sync
 
@@ -308,7 +307,7 @@ class TestMailboxPacing(Office365Case):
             self.assertFalse(self.bob._o365_account().last_error, "Bob is not slowed")
             self.assertEqual(self._advisory_locks(), 0)
             other.execute("SELECT pg_advisory_unlock_all()")
-            alice.sync_requested_at = fields.Datetime.now()
+            alice._o365_request_sync()
             self.assertEqual(self.accounts._cron_sync(), 1)
             self.assertFalse(alice.last_error)
         finally:
@@ -350,7 +349,7 @@ class TestCronBatches(Office365Case):
     def test_notified_accounts_come_before_periodic_polls(self):
         accounts = self.env["office365.account"].search([("user_id.login", "like", "batch_%")])
         past = fields.Datetime.now() - timedelta(minutes=1)
-        accounts.write({"sync_requested_at": False, "next_sync_at": past})
+        accounts.write({"next_sync_at": past})
         requests = self.env["office365.sync.request"].sudo()
         requests.search([("account_id", "in", accounts.ids)]).unlink()  # Start's runs served
         notified = accounts.sorted("id")[-1]

@@ -9,7 +9,7 @@
    the scenarios below, and prints ONE table (Graph requests from the emulator's counters, SQL
    queries from ``odoo.sql_db.sql_counter``) followed by the targets with PASS/FAIL;
 4. drops the database (``--keep-db`` keeps it) and then runs the latency benchmark of the
-   near-real-time sync (``tools/bench_latency.py``) when it exists (``--no-latency`` skips it).
+   near-real-time sync (``tools/bench_latency.py``; ``--no-latency`` skips it).
 
 Scenarios: initial push of N activities of one user; N new Outlook meetings logged on
 contacts (at the configured latency and at 0 ms); an incremental sync with no change (per
@@ -20,7 +20,7 @@ pointed at the same emulator by patching its endpoint constants in this process 
 
 The emulator always applies Outlook's limit of 4 concurrent requests per app and mailbox (batch
 items included). The push, the pull and the 2-worker cycle run twice: at the flat latency (no
-cost per write, as before) and at the realistic profile (``--real-request`` seconds per request,
+cost per write) and at the realistic profile (``--real-request`` seconds per request,
 default 0.050, plus ``--real-write`` seconds per write item, default 0.150, held inside one of
 the mailbox's 4 slots), which is what makes ``$batch`` cost real time on Microsoft 365.
 
@@ -39,72 +39,61 @@ import run_tests
 
 ROOT = run_tests.ROOT
 MODULE = run_tests.MODULE
-BUILD = ROOT / "build"
 say = run_tests.say
 section = run_tests.section
 
-CLIENT_ID = "9b1c0d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d"
-CLIENT_SECRET = "bench-client-secret"
-REDIRECT_URI = "http://localhost:8069/office365_calendar_sync/oauth/callback"
-PARAM = "office365_calendar_sync."
 DOMAIN = "bench.example.com"
-DONE_MARK = "O365-BENCH-DONE"
-
-SHELL_SCRIPT = """
-import sys
-sys.path.insert(0, {tools!r})
-import bench
-rc = bench.run_in_odoo(env, {config!r})
-print("{mark} rc=%d" % rc)
-"""
 
 
-# --------------------------------------------------------------------------- inside Odoo
+# --------------------------------------------------------------------------- the emulator
 
 
-EMULATOR_SERVER = """
-import os, sys
-sys.path.insert(0, sys.argv[1])
-from multiprocessing.connection import Listener
-from emulator import GraphEmulator
+def serve_emulator():
+    """``bench.py --serve-emulator``: a Graph emulator served in this process, driven by the
+    bench in Odoo's process through a local connection (``O365_BENCH_KEY`` authenticates it):
+    Graph is remote, so the emulator's work never competes with the cron workers for Odoo's
+    interpreter lock. Prints its port and addresses on the first line."""
+    from multiprocessing.connection import Listener  # noqa: PLC0415
 
-emu = GraphEmulator(latency=0.0, write_latency=0.0).start()
-emu.shuffle_batch = False
+    sys.path.insert(0, str(ROOT))
+    from emulator import GraphEmulator  # noqa: PLC0415 (pure package of this repository)
 
+    emu = GraphEmulator(latency=0.0, write_latency=0.0).start()
+    emu.shuffle_batch = False
 
-def call(name, args):
-    if name == "counters":
-        with emu.lock:
-            counters = dict(emu.counters)
-        counters["refused"] = sum(emu.throttling.refused.values())
-        counters["peak"] = max(emu.throttling.peak.values(), default=0)
-        return counters
-    if name == "profile":
-        emu.latency, emu.write_latency = args
-        emu.throttling.reset()
-        return None
-    if name.startswith("mailbox."):
-        email, *rest = args
-        result = getattr(emu.mailbox(email), name[8:])(*rest)
-        return result if name == "mailbox.get" else None
-    result = getattr(emu, name)(*args)
-    return result if name == "issue_tokens" else None
+    def call(name, args):
+        if name == "counters":
+            with emu.lock:
+                counters = dict(emu.counters)
+            counters["refused"] = sum(emu.throttling.refused.values())
+            counters["peak"] = max(emu.throttling.peak.values(), default=0)
+            return counters
+        if name == "profile":
+            emu.latency, emu.write_latency = args
+            emu.throttling.reset()
+            return None
+        if name.startswith("mailbox."):
+            email, *rest = args
+            result = getattr(emu.mailbox(email), name[8:])(*rest)
+            return result if name == "mailbox.get" else None
+        result = getattr(emu, name)(*args)
+        return result if name == "issue_tokens" else None
 
-
-with Listener(("127.0.0.1", 0), authkey=bytes.fromhex(os.environ["O365_BENCH_KEY"])) as server:
-    print(server.address[1], emu.base_url, emu.authority, emu.ca_path, emu.root_url, flush=True)
-    with server.accept() as conn:
-        while True:
-            try:
-                name, args = conn.recv()
-            except EOFError:
-                break
-            try:
-                conn.send((True, call(name, args)))
-            except Exception as exc:
-                conn.send((False, repr(exc)))
-emu.stop()
-"""
+    key = bytes.fromhex(os.environ["O365_BENCH_KEY"])
+    with Listener(("127.0.0.1", 0), authkey=key) as server:
+        print(server.address[1], emu.base_url, emu.authority, emu.ca_path, emu.root_url, flush=True)
+        with server.accept() as conn:
+            while True:
+                try:
+                    name, args = conn.recv()
+                except EOFError:
+                    break
+                try:
+                    conn.send((True, call(name, args)))
+                except Exception as exc:  # handed back to the caller, which raises it
+                    conn.send((False, repr(exc)))
+    emu.stop()
+    return 0
 
 
 class RemoteEmulator:
@@ -116,7 +105,7 @@ class RemoteEmulator:
 
         key = secrets.token_hex(16)
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", EMULATOR_SERVER, str(ROOT)],
+            [sys.executable, str(Path(__file__).resolve()), "--serve-emulator"],
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "O365_BENCH_KEY": key},
@@ -176,6 +165,9 @@ class RemoteMailbox:
         self.emu.call("mailbox.update_event", self.email, event_id, patch)
 
 
+# --------------------------------------------------------------------------- inside Odoo
+
+
 class Row:
     __slots__ = (
         "items",
@@ -221,10 +213,7 @@ class Bench:
         self.real = (config["real_request"], config["real_write"])
         self.n = config["items"]
         self.rows = []
-        # The emulator runs in a process of its own, as Graph is remote: its work never competes
-        # with the cron workers of this process for the interpreter lock.
         self.emu = RemoteEmulator()
-        self.emu.register_app(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI])
         # Odoo's microsoft_calendar calls requests without a verify argument.
         os.environ["REQUESTS_CA_BUNDLE"] = self.emu.ca_path
         self.partner_model = env["ir.model"]._get_id("res.partner")
@@ -272,23 +261,12 @@ class Bench:
 
     def setup(self):
         from odoo import fields  # noqa: PLC0415
+        from odoo.addons.office365_calendar_sync.tools import emulator_setup  # noqa: PLC0415
 
         env = self.env
-        params = env["ir.config_parameter"].sudo()
-        login_url, _sep, tenant = self.emu.authority.rstrip("/").rpartition("/")
-        for key, value in {
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "tenant": tenant,
-            "login_url": login_url,
-            "graph_url": self.emu.base_url,
-            "ca_bundle": self.emu.ca_path,
-            "mode": "user",
-            "internal_domains": DOMAIN,
-            "create_contacts": "0",
-            "public_base_url": "",
-        }.items():
-            params.set_param(PARAM + key, value)
+        emulator_setup.configure(
+            env, self.emu, internal_domains=DOMAIN, create_contacts="0", public_base_url=""
+        )
         self.today = fields.Date.context_today(env.user)
         company = env["res.partner"].create({"name": "Bench Customer", "is_company": True})
         self.contacts = env["res.partner"].create(
@@ -325,22 +303,11 @@ class Bench:
         )
 
     def connect(self, user):
-        """The real sign-in (authorization code + PKCE) against the emulator."""
-        from urllib.parse import parse_qsl, urlsplit  # noqa: PLC0415
-
-        import requests  # noqa: PLC0415
+        """A mailbox for ``user``, connected through the real sign-in."""
+        from odoo.addons.office365_calendar_sync.tools import emulator_setup  # noqa: PLC0415
 
         self.emu.add_mailbox(user.email, display_name=user.name)
-        account = user._o365_account()
-        provider = account._o365_token_provider()
-        flow = provider.start_auth(REDIRECT_URI, login_hint=user.email)
-        answer = requests.get(
-            flow["auth_uri"], allow_redirects=False, verify=self.emu.ca_path, timeout=30
-        )
-        provider.finish_auth(flow, dict(parse_qsl(urlsplit(answer.headers["Location"]).query)))
-        account.write({"email": user.email, "state": "connected"})
-        account._o365_store_token_cache(provider.serialize())
-        return account
+        return emulator_setup.connect_mailbox(self.emu, user, user.email)
 
     def activities(self, user, count, offset=0):
         values = [
@@ -592,6 +559,7 @@ class Bench:
     def patch_microsoft(self):
         """Point microsoft_calendar at the emulator (endpoint constants, this process only)."""
         from odoo.addons.microsoft_account.models import microsoft_service  # noqa: PLC0415
+        from odoo.addons.office365_calendar_sync.tools import emulator_setup  # noqa: PLC0415
 
         root = self.emu.root_url
         microsoft_service.DEFAULT_MICROSOFT_GRAPH_ENDPOINT = root
@@ -602,8 +570,8 @@ class Bench:
         defaults[-2] = root  # preuri, bound when the function was defined
         do_request.__defaults__ = tuple(defaults)
         params = self.env["ir.config_parameter"].sudo()
-        params.set_param("microsoft_calendar_client_id", CLIENT_ID)
-        params.set_param("microsoft_calendar_client_secret", CLIENT_SECRET)
+        params.set_param("microsoft_calendar_client_id", emulator_setup.CLIENT_ID)
+        params.set_param("microsoft_calendar_client_secret", emulator_setup.CLIENT_SECRET)
         params.set_param("microsoft_account.token_endpoint", root + "/common/oauth2/v2.0/token")
         params.set_param("microsoft_account.auth_endpoint", root + "/common/oauth2/v2.0/authorize")
 
@@ -624,11 +592,12 @@ class Bench:
         from datetime import datetime, timedelta  # noqa: PLC0415
 
         from odoo import Command, fields  # noqa: PLC0415
+        from odoo.addons.office365_calendar_sync.tools import emulator_setup  # noqa: PLC0415
 
         n = self.n
         user = self.new_users([login])
         self.emu.add_mailbox(user.email, display_name=user.name)
-        tokens = self.emu.issue_tokens(user.email, CLIENT_ID)
+        tokens = self.emu.issue_tokens(user.email, emulator_setup.CLIENT_ID)
         user.sudo().write(
             {
                 "microsoft_calendar_rtoken": tokens["refresh_token"],
@@ -911,48 +880,18 @@ def main(argv=None):
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--no-latency", action="store_true", help="skip tools/bench_latency.py")
     parser.add_argument("--profile", action="store_true", help="profile the 1-worker cycle")
+    parser.add_argument("--serve-emulator", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_emulator:
+        return serve_emulator()
 
     section("Odoo 18 server and PostgreSQL")
     server = run_tests.prepare_server("bench")
     if server is None:
         return 2
-    BUILD.mkdir(exist_ok=True)
-    addons_dir = BUILD / f"bench-addons-{os.getpid()}"
-    addons_dir.mkdir(parents=True, exist_ok=True)
-    link = addons_dir / MODULE
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(ROOT, target_is_directory=True)
-    addons_path = ",".join([str(addons_dir), *server.addons_dirs])
-    log_path = BUILD / "bench-odoo.log"
-    data_dir = BUILD / f"bench-data-{os.getpid()}"
-    base = [
-        "-d",
-        args.db,
-        f"--db-filter=^{args.db}$",
-        f"--addons-path={addons_path}",
-        f"--data-dir={data_dir}",
-        "--no-http",
-        "--max-cron-threads=0",
-        f"--logfile={log_path}",
-        "--log-level=warn",
-    ]
-    rc = 2
-    try:
+    with run_tests.scratch(server, "bench", args.db, keep_db=args.keep_db) as odoo:
         section(f"Database {args.db}: install {MODULE} and microsoft_calendar")
-        subprocess.run(["dropdb", "--if-exists", args.db], check=False)
-        cmd = [
-            *server.command,
-            *base,
-            "-i",
-            f"{MODULE},microsoft_calendar",
-            "--without-demo=all",
-            "--stop-after-init",
-        ]
-        run_tests.show_cmd(cmd)
-        if subprocess.run(cmd, cwd=ROOT, check=False).returncode:
-            say(f"!! installing failed; see {log_path}")
+        if not odoo.install(f"{MODULE},microsoft_calendar"):
             return 2
         section(
             f"Benchmark: latency {args.latency * 1000:.0f} ms, {args.items} items, "
@@ -967,34 +906,14 @@ def main(argv=None):
             "changes": args.changes,
             "profile": args.profile,
         }
-        script = SHELL_SCRIPT.format(
-            tools=str(Path(__file__).resolve().parent), config=config, mark=DONE_MARK
-        )
-        cmd = [*server.command, "shell", *base]
-        run_tests.show_cmd(cmd)
         started = time.monotonic()
-        proc = subprocess.run(
-            cmd, cwd=ROOT, input=script, text=True, stdout=subprocess.PIPE, check=False
-        )
-        out = proc.stdout or ""
-        for line in out.splitlines():
-            if not line.startswith(DONE_MARK):
-                say(line)
-        say(f"-- benchmark ran {time.monotonic() - started:.0f} s (Odoo log: {log_path})")
-        marks = [line for line in out.splitlines() if line.startswith(DONE_MARK)]
-        rc = int(marks[-1].split("rc=")[1]) if marks else 2
-        if not marks:
-            say(f"!! the benchmark did not finish; see {log_path}")
-    finally:
-        run_tests.remove_scratch(server, args.db, link, addons_dir, data_dir, args.keep_db)
-    latency_tool = Path(__file__).resolve().parent / "bench_latency.py"
-    if latency_tool.exists() and not args.no_latency:
+        rc = odoo.run_tool("bench:run_in_odoo", config)
+        say(f"-- benchmark ran {time.monotonic() - started:.0f} s (Odoo log: {odoo.log_path})")
+    if not args.no_latency:
+        import bench_latency  # noqa: PLC0415 (a tool of this folder)
+
         section("Near-real-time latency (tools/bench_latency.py)")
-        latency_rc = subprocess.run(
-            [sys.executable, str(latency_tool), "--latency", str(args.latency)],
-            cwd=ROOT,
-            check=False,
-        ).returncode
+        latency_rc = bench_latency.main(["--latency", str(args.latency)])
         rc = rc or latency_rc
     return rc
 

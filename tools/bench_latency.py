@@ -25,25 +25,11 @@ Exit status: 0 when both medians are under the target, 1 when not, 2 when the se
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 TARGET_SECONDS = 5.0
-CLIENT_ID = "5d7c1f0a-8e2b-4c3d-9a6f-0b1e2d3c4f5a"
-CLIENT_SECRET = "bench-latency-secret"
-PARAM = "office365_calendar_sync."
-DONE_MARK = "O365-LATENCY-DONE"
-
-SHELL_SCRIPT = """
-import sys
-sys.path.insert(0, {tools!r})
-import bench_latency
-rc = bench_latency.run_in_odoo(env, {config!r})
-print("{mark} rc=%d" % rc)
-"""
 
 
 # --------------------------------------------------------------------------- inside Odoo
@@ -73,24 +59,6 @@ def _wait(predicate, timeout, step=0.01):
     return None
 
 
-def _connect(env, emulator, user, email, redirect_uri):
-    """The authorization-code flow with PKCE, as a browser would run it."""
-    from urllib.parse import parse_qsl, urlsplit  # noqa: PLC0415
-
-    import requests  # noqa: PLC0415
-
-    account = user._o365_account()
-    provider = account._o365_token_provider()
-    flow = provider.start_auth(redirect_uri, login_hint=email)
-    answer = requests.get(
-        flow["auth_uri"], allow_redirects=False, verify=emulator.ca_path, timeout=10
-    )
-    provider.finish_auth(flow, dict(parse_qsl(urlsplit(answer.headers["Location"]).query)))
-    account.write({"email": email, "state": "connected"})
-    account._o365_store_token_cache(provider.serialize())
-    return account
-
-
 def run_in_odoo(env, config):
     """Entry point inside ``odoo shell``; returns the exit code."""
     import datetime  # noqa: PLC0415
@@ -98,6 +66,7 @@ def run_in_odoo(env, config):
     import odoo  # noqa: PLC0415
     from odoo import SUPERUSER_ID, api  # noqa: PLC0415
     from odoo.addons.office365_calendar_sync.emulator import GraphEmulator  # noqa: PLC0415
+    from odoo.addons.office365_calendar_sync.tools import emulator_setup  # noqa: PLC0415
     from odoo.service.server import ThreadedServer  # noqa: PLC0415
 
     changes = config["changes"]
@@ -107,31 +76,20 @@ def run_in_odoo(env, config):
     redirect_uri = base_url + "/office365_calendar_sync/oauth/callback"
 
     emulator = GraphEmulator(latency=config["latency"], auto_notify=True).start()
-    emulator.register_app(CLIENT_ID, CLIENT_SECRET, [redirect_uri])
     server = ThreadedServer(odoo.http.root)
     server.http_spawn()
     odoo.tools.config["max_cron_threads"] = config["cron_threads"]
     server.cron_spawn()
 
     try:
-        login_url, _sep, tenant = emulator.authority.rstrip("/").rpartition("/")
         email = "latency@example.com"
         emulator.add_mailbox(email, display_name="Latency")
         with registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            params = env["ir.config_parameter"]
-            for key, value in {
-                "client_id": CLIENT_ID,
-                "client_secret": CLIENT_SECRET,
-                "tenant": tenant,
-                "login_url": login_url,
-                "graph_url": emulator.base_url,
-                "ca_bundle": emulator.ca_path,
-                "mode": "user",
-                "public_base_url": base_url,
-            }.items():
-                params.set_param(PARAM + key, value)
-            params.set_param("web.base.url", base_url)
+            emulator_setup.configure(
+                env, emulator, redirect_uris=[redirect_uri], public_base_url=base_url
+            )
+            env["ir.config_parameter"].set_param("web.base.url", base_url)
             user = env["res.users"].create(
                 {
                     "name": "Latency",
@@ -141,7 +99,7 @@ def run_in_odoo(env, config):
                     "groups_id": [(6, 0, [env.ref("base.group_user").id])],
                 }
             )
-            _connect(env, emulator, user, email, redirect_uri)
+            emulator_setup.connect_mailbox(emulator, user, email, redirect_uri)
             user._o365_start("activities")
             user_id = user.id
         print(
@@ -269,17 +227,10 @@ def run_in_odoo(env, config):
 # --------------------------------------------------------------------------- outside Odoo
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def main(argv=None):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import run_tests  # noqa: PLC0415
+    import run_tests  # noqa: PLC0415 (stdlib-only helper of this folder)
 
-    root, module, say = run_tests.ROOT, run_tests.MODULE, run_tests.say
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--changes", type=int, default=50)
     parser.add_argument(
@@ -296,58 +247,15 @@ def main(argv=None):
     server = run_tests.prepare_server("bench_latency")
     if server is None:
         return 2
-    build = root / "build"
-    addons_dir = build / f"latency-addons-{os.getpid()}"
-    addons_dir.mkdir(parents=True, exist_ok=True)
-    link = addons_dir / module
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(root, target_is_directory=True)
-    log_path = build / "bench-latency-odoo.log"
-    data_dir = build / f"latency-data-{os.getpid()}"
-    base = [
-        "-d",
-        args.db,
-        f"--db-filter=^{args.db}$",
-        f"--addons-path={','.join([str(addons_dir), *server.addons_dirs])}",
-        f"--data-dir={data_dir}",
-        "--max-cron-threads=0",
-        f"--logfile={log_path}",
-        "--log-level=warn",
-    ]
-    rc = 2
-    try:
-        subprocess.run(["dropdb", "--if-exists", args.db], check=False)
-        cmd = [*server.command, *base, "--no-http", "-i", module, "--without-demo=all"]
-        cmd.append("--stop-after-init")
-        run_tests.show_cmd(cmd)
-        if subprocess.run(cmd, cwd=root, check=False).returncode:
-            say(f"!! installing failed; see {log_path}")
+    with run_tests.scratch(server, "bench-latency", args.db, keep_db=args.keep_db) as odoo:
+        if not odoo.install():
             return 2
         config = {
             "changes": args.changes,
             "latency": args.latency,
             "cron_threads": args.cron_threads,
         }
-        script = SHELL_SCRIPT.format(
-            tools=str(Path(__file__).resolve().parent), config=config, mark=DONE_MARK
-        )
-        cmd = [*server.command, "shell", *base, f"--http-port={_free_port()}"]
-        run_tests.show_cmd(cmd)
-        proc = subprocess.run(
-            cmd, cwd=root, input=script, text=True, stdout=subprocess.PIPE, check=False
-        )
-        out = proc.stdout or ""
-        for line in out.splitlines():
-            if not line.startswith(DONE_MARK):
-                say(line)
-        marks = [line for line in out.splitlines() if line.startswith(DONE_MARK)]
-        rc = int(marks[-1].split("rc=")[1]) if marks else 2
-        if not marks:
-            say(f"!! the latency benchmark did not finish; see {log_path}")
-    finally:
-        run_tests.remove_scratch(server, args.db, link, addons_dir, data_dir, args.keep_db)
-    return rc
+        return odoo.run_tool("bench_latency:run_in_odoo", config, http_port=run_tests.free_port())
 
 
 if __name__ == "__main__":

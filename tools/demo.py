@@ -21,7 +21,6 @@ sync job, prints what went each way and stops (no server).
 """
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -35,7 +34,7 @@ import run_tests
 
 ROOT = run_tests.ROOT
 MODULE = run_tests.MODULE
-DEMO_DIR = ROOT / "build" / "demo"
+DEMO_DIR = run_tests.BUILD / "demo"
 CLIENT_ID = "0d3e5f6a-7b8c-4d9e-8f10-1a2b3c4d5e6f"
 CLIENT_SECRET = "demo-client-secret"
 USERS = [
@@ -158,163 +157,164 @@ def start_emulator(port, state_file, log_path, redirect_uri):
     return proc, info
 
 
-SHELL_SETUP = r"""
-import json
-from urllib.parse import parse_qsl, urlsplit
-
-import requests
-
-from odoo import Command, fields
-from datetime import timedelta
-
-cfg = json.loads(CONFIG)
-params = env["ir.config_parameter"].sudo()
-login_url, _sep, tenant = cfg["authority"].rstrip("/").rpartition("/")
-for key, value in {
-    "client_id": cfg["client_id"],
-    "client_secret": cfg["client_secret"],
-    "tenant": tenant,
-    "login_url": login_url,
-    "graph_url": cfg["base_url"],
-    "ca_bundle": cfg["ca_path"],
-    "mode": "user",
-    "internal_domains": "demo.example.com",
-    "sync_interval_minutes": "1",
-}.items():
-    params.set_param("office365_calendar_sync." + key, value)
-params.set_param("web.base.url", cfg["odoo_url"])
-params.set_param("web.base.url.freeze", "True")
-cron = env.ref("office365_calendar_sync.ir_cron_office365_sync")
-cron.write({"interval_number": 1, "interval_type": "minutes", "active": True})
-
-company = env.company
-users = {}
-for login, password, name, email in cfg["users"]:
-    user = env["res.users"].with_context(no_reset_password=True).create({
-        "login": login, "password": password, "name": name, "email": email,
-        "tz": "Europe/Brussels",
-        "groups_id": [Command.set([env.ref("base.group_user").id])],
-    })
-    users[login] = user
-    if "hr.employee" in env:
-        env["hr.employee"].create({"name": name, "user_id": user.id, "work_email": email,
-                                   "company_id": company.id})
+# --------------------------------------------------------------------------- inside Odoo
 
 
-def connect(user, email):
-    account = user._o365_account()
-    provider = account.browse()._o365_token_provider()
-    flow = provider.start_auth(cfg["redirect_uri"], login_hint=email)
-    answer = requests.get(flow["auth_uri"], allow_redirects=False, verify=cfg["ca_path"],
-                          timeout=10)
-    back = dict(parse_qsl(urlsplit(answer.headers["Location"]).query))
-    info = provider.finish_auth(flow, back)
-    account.write({"email": info["email"], "state": "connected"})
-    account._o365_store_token_cache(provider.serialize())
-    print("connected", user.login, "->", info["email"])
+def setup_in_odoo(env, config):
+    """In ``odoo shell``: the settings pointed at the emulator, the users with their connected
+    mailboxes, contacts, activities, a meeting and an approved leave."""
+    from types import SimpleNamespace  # noqa: PLC0415
 
+    from odoo import Command, fields  # noqa: PLC0415
+    from odoo.addons.office365_calendar_sync.tools import emulator_setup  # noqa: PLC0415
 
-for login, _password, _name, email in cfg["users"]:
-    connect(users[login], email)
+    emulator = SimpleNamespace(**config["emulator"])
+    emulator_setup.configure(
+        env,
+        emulator,
+        client_id=config["client_id"],
+        client_secret=config["client_secret"],
+        redirect_uris=(),  # the emulator process was started with the application
+        internal_domains="demo.example.com",
+        sync_interval_minutes="1",
+    )
+    params = env["ir.config_parameter"].sudo()
+    params.set_param("web.base.url", config["odoo_url"])
+    params.set_param("web.base.url.freeze", "True")
+    cron = env.ref("office365_calendar_sync.ir_cron_office365_sync")
+    cron.write({"interval_number": 1, "interval_type": "minutes", "active": True})
 
-partners = {}
-for name, email, company_name in cfg["contacts"]:
-    parent = env["res.partner"].search([("name", "=", company_name)], limit=1) or \
-        env["res.partner"].create({"name": company_name, "is_company": True})
-    partners[email] = env["res.partner"].create(
-        {"name": name, "email": email, "parent_id": parent.id})
-
-alice, bob = users["alice"], users["bob"]
-today = fields.Date.context_today(alice)
-types = {
-    "call": env.ref("mail.mail_activity_data_call"),
-    "todo": env.ref("mail.mail_activity_data_todo"),
-    "meeting": env.ref("mail.mail_activity_data_meeting", raise_if_not_found=False),
-}
-partner_model = env["ir.model"]._get_id("res.partner")
-claire, david, emma = partners.values()
-for partner, kind, summary, days, user in [
-    (claire, "call", "Call Claire about the renewal", 1, alice),
-    (david, "todo", "Send David the offer", 3, alice),
-    (emma, "call", "Follow up with Emma", 2, bob),
-]:
-    env["mail.activity"].create({
-        "res_model_id": partner_model, "res_id": partner.id,
-        "activity_type_id": types[kind].id, "summary": summary,
-        "date_deadline": today + timedelta(days=days), "user_id": user.id,
-    })
-
-start = fields.Datetime.now().replace(minute=0, second=0, microsecond=0)
-start += timedelta(days=1, hours=2)
-env["calendar.event"].with_user(alice).create({
-    "name": "Demo for Customer One",
-    "start": start, "stop": start + timedelta(hours=1),
-    "user_id": alice.id,
-    "partner_ids": [Command.set([alice.partner_id.id, claire.id, david.id])],
-    "location": "Odoo office",
-})
-
-if "hr.leave" in env:
-    leave_type = env["hr.leave.type"].search([("requires_allocation", "=", "no")], limit=1) or \
-        env["hr.leave.type"].create({"name": "Paid Time Off (demo)", "requires_allocation": "no",
-                                     "leave_validation_type": "no_validation"})
-    employee = env["hr.employee"].search([("user_id", "=", alice.id)], limit=1)
-    first = today + timedelta(days=7)
-    while first.weekday() >= 5:
-        first += timedelta(days=1)
-    leave = env["hr.leave"].create({
-        "name": "Holiday", "employee_id": employee.id, "holiday_status_id": leave_type.id,
-        "request_date_from": first, "request_date_to": first + timedelta(days=1),
-    })
-    if leave.state != "validate":
-        if leave.state == "confirm":
-            leave.action_approve()
-        if leave.state == "validate1":
-            leave.action_validate()
-    print("leave", leave.id, leave.state)
-
-if cfg["start"]:
-    for user in users.values():
-        for option in ("activities", "events", "holidays"):
-            user._o365_start(option)
-        print("started every option for", user.login)
-env.cr.commit()
-print("DEMO-SETUP-OK")
-"""
-
-SHELL_CHECK = r"""
-env["office365.account"]._cron_sync()
-env.cr.commit()
-for log in env["office365.sync.log"].search([], order="id"):
-    print("log", log.user_id.login, log.option, "created", log.created, "updated", log.updated,
-          "failed", log.failed, log.message or "")
-links = env["office365.link"].sudo().search([])
-print("links", len(links), sorted(set(links.mapped("state"))))
-inbound = env["office365.inbound.event"].sudo().search([]) if "office365.inbound.event" in env \
-    else []
-print("inbound events", len(inbound))
-print("DEMO-CHECK-OK")
-"""
-
-
-def odoo_shell(server, db, addons_path, script, log_path):
-    cmd = [
-        *server.command,
-        "shell",
-        "-d",
-        db,
-        f"--addons-path={addons_path}",
-        f"--data-dir={DEMO_DIR / 'odoo-data'}",
-        "--no-http",
-        "--log-level=warn",
-    ]
-    run_tests.show_cmd(cmd)
-    with open(log_path, "a") as log:
-        proc = subprocess.run(
-            cmd, input=script, text=True, stdout=subprocess.PIPE, stderr=log, cwd=ROOT
+    users = {}
+    for login, password, name, email in config["users"]:
+        user = (
+            env["res.users"]
+            .with_context(no_reset_password=True)
+            .create(
+                {
+                    "login": login,
+                    "password": password,
+                    "name": name,
+                    "email": email,
+                    "tz": "Europe/Brussels",
+                    "groups_id": [Command.set([env.ref("base.group_user").id])],
+                }
+            )
         )
-    say(proc.stdout.strip())
-    return proc
+        users[login] = user
+        if "hr.employee" in env:
+            env["hr.employee"].create(
+                {
+                    "name": name,
+                    "user_id": user.id,
+                    "work_email": email,
+                    "company_id": env.company.id,
+                }
+            )
+    for login, _password, _name, email in config["users"]:
+        emulator_setup.connect_mailbox(emulator, users[login], email, config["redirect_uri"])
+        print("connected", login, "->", email)
+
+    partners = {}
+    for name, email, company_name in config["contacts"]:
+        parent = env["res.partner"].search([("name", "=", company_name)], limit=1) or env[
+            "res.partner"
+        ].create({"name": company_name, "is_company": True})
+        partners[email] = env["res.partner"].create(
+            {"name": name, "email": email, "parent_id": parent.id}
+        )
+
+    alice, bob = users["alice"], users["bob"]
+    today = fields.Date.context_today(alice)
+    types = {
+        "call": env.ref("mail.mail_activity_data_call"),
+        "todo": env.ref("mail.mail_activity_data_todo"),
+    }
+    partner_model = env["ir.model"]._get_id("res.partner")
+    claire, david, emma = partners.values()
+    for partner, kind, summary, days, user in [
+        (claire, "call", "Call Claire about the renewal", 1, alice),
+        (david, "todo", "Send David the offer", 3, alice),
+        (emma, "call", "Follow up with Emma", 2, bob),
+    ]:
+        env["mail.activity"].create(
+            {
+                "res_model_id": partner_model,
+                "res_id": partner.id,
+                "activity_type_id": types[kind].id,
+                "summary": summary,
+                "date_deadline": today + timedelta(days=days),
+                "user_id": user.id,
+            }
+        )
+
+    start = fields.Datetime.now().replace(minute=0, second=0, microsecond=0)
+    start += timedelta(days=1, hours=2)
+    env["calendar.event"].with_user(alice).create(
+        {
+            "name": "Demo for Customer One",
+            "start": start,
+            "stop": start + timedelta(hours=1),
+            "user_id": alice.id,
+            "partner_ids": [Command.set([alice.partner_id.id, claire.id, david.id])],
+            "location": "Odoo office",
+        }
+    )
+
+    if "hr.leave" in env:
+        leave_type = env["hr.leave.type"].search(
+            [("requires_allocation", "=", "no")], limit=1
+        ) or env["hr.leave.type"].create(
+            {
+                "name": "Paid Time Off (demo)",
+                "requires_allocation": "no",
+                "leave_validation_type": "no_validation",
+            }
+        )
+        employee = env["hr.employee"].search([("user_id", "=", alice.id)], limit=1)
+        first = today + timedelta(days=7)
+        while first.weekday() >= 5:
+            first += timedelta(days=1)
+        leave = env["hr.leave"].create(
+            {
+                "name": "Holiday",
+                "employee_id": employee.id,
+                "holiday_status_id": leave_type.id,
+                "request_date_from": first,
+                "request_date_to": first + timedelta(days=1),
+            }
+        )
+        if leave.state != "validate":
+            if leave.state == "confirm":
+                leave.action_approve()
+            if leave.state == "validate1":
+                leave.action_validate()
+        print("leave", leave.id, leave.state)
+
+    if config["start"]:
+        for user in users.values():
+            for option in ("activities", "events", "holidays"):
+                user._o365_start(option)
+            print("started every option for", user.login)
+    env.cr.commit()
+    return True
+
+
+def check_in_odoo(env, _config):
+    """In ``odoo shell``: one run of the sync job, and what it did."""
+    env["office365.account"]._cron_sync()
+    env.cr.commit()
+    for log in env["office365.sync.log"].search([], order="id"):
+        print(
+            "log", log.user_id.login, log.option, "created", log.created, "updated", log.updated,
+            "failed", log.failed, log.message or "",
+        )  # fmt: skip
+    links = env["office365.link"].sudo().search([])
+    print("links", len(links), sorted(set(links.mapped("state"))))
+    print("inbound events", env["office365.inbound.event"].sudo().search_count([]))
+    return True
+
+
+# --------------------------------------------------------------------------- driver
 
 
 def main(argv=None):
@@ -336,31 +336,10 @@ def main(argv=None):
     server = run_tests.prepare_server("demo")
     if server is None:
         return 2
-    data_dir = DEMO_DIR / "odoo-data"
-
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
-    addons_dir = DEMO_DIR / "addons"
-    addons_dir.mkdir(exist_ok=True)
-    link = addons_dir / MODULE
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(ROOT)
-    addons_path = ",".join([str(addons_dir), *server.addons_dirs])
-    db_options = [f"--addons-path={addons_path}", f"--data-dir={data_dir}"]
     odoo_url = f"http://localhost:{args.port}"
     redirect_uri = f"{odoo_url}/office365_calendar_sync/oauth/callback"
-    log_path = DEMO_DIR / "odoo.log"
-    log_path.write_text("")
-
-    section("Graph emulator")
-    state_file = DEMO_DIR / "emulator-state.json"
-    state_file.unlink(missing_ok=True)
-    write_emulator_state(state_file)
-    emulator, info = start_emulator(
-        args.emulator_port, state_file, DEMO_DIR / "emulator.log", redirect_uri
-    )
-    say(f"-- emulator: {info['base_url']} (CA {info['ca_path']})")
-    children = [emulator]
+    children = []
 
     def stop_children(*_args):
         for child in reversed(children):
@@ -373,81 +352,75 @@ def main(argv=None):
                 os.killpg(child.pid, signal.SIGKILL)
 
     signal.signal(signal.SIGTERM, lambda *_a: (stop_children(), sys.exit(0)))
-    try:
-        section(f"Fresh database {args.db} with {MODULE}")
-        subprocess.run(["dropdb", "--if-exists", args.db], check=False)
-        cmd = [
-            *server.command,
-            "-d",
-            args.db,
-            *db_options,
-            "-i",
-            MODULE,
-            "--without-demo=all",
-            "--stop-after-init",
-            "--no-http",
-            "--log-level=warn",
-        ]
-        run_tests.show_cmd(cmd)
-        with open(log_path, "a") as log:
-            if subprocess.run(cmd, stdout=log, stderr=log, cwd=ROOT).returncode:
-                say(f"!! installing {MODULE} failed; see {log_path}")
+    with run_tests.scratch(
+        server,
+        "demo",
+        args.db,
+        keep_db=args.keep_db,
+        folder=DEMO_DIR,
+        log_path=DEMO_DIR / "odoo.log",
+    ) as odoo:
+        try:
+            section("Graph emulator")
+            state_file = DEMO_DIR / "emulator-state.json"
+            state_file.unlink(missing_ok=True)
+            write_emulator_state(state_file)
+            emulator, info = start_emulator(
+                args.emulator_port, state_file, DEMO_DIR / "emulator.log", redirect_uri
+            )
+            children.append(emulator)
+            say(f"-- emulator: {info['base_url']} (CA {info['ca_path']})")
+
+            section(f"Fresh database {args.db} with {MODULE}")
+            if not odoo.install():
                 return 1
 
-        section("Demo data: settings, users with connected mailboxes, contacts, activities")
-        config = {
-            **info,
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "odoo_url": odoo_url,
-            "redirect_uri": redirect_uri,
-            "users": USERS,
-            "contacts": CONTACTS,
-            "start": args.start or args.check,
-        }
-        script = f"CONFIG = {json.dumps(json.dumps(config))}\n" + SHELL_SETUP
-        proc = odoo_shell(server, args.db, addons_path, script, log_path)
-        if "DEMO-SETUP-OK" not in proc.stdout:
-            say(f"!! the demo set-up failed; see {log_path}")
-            return 1
+            section("Demo data: settings, users with connected mailboxes, contacts, activities")
+            config = {
+                "emulator": info,
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                "odoo_url": odoo_url,
+                "redirect_uri": redirect_uri,
+                "users": USERS,
+                "contacts": CONTACTS,
+                "start": args.start or args.check,
+            }
+            if not odoo.shell("demo:setup_in_odoo", config)[1].result:
+                say(f"!! the demo set-up failed; see {odoo.log_path}")
+                return 1
 
-        if args.check:
-            section("One sync job")
-            proc = odoo_shell(server, args.db, addons_path, SHELL_CHECK, log_path)
-            return 0 if "DEMO-CHECK-OK" in proc.stdout else 1
+            if args.check:
+                section("One sync job")
+                return 0 if odoo.shell("demo:check_in_odoo")[1].result else 1
 
-        section("Odoo server")
-        cmd = [
-            *server.command,
-            "-d",
-            args.db,
-            *db_options,
-            f"--db-filter=^{args.db}$",
-            f"--http-port={args.port}",
-            "--http-interface=127.0.0.1",
-            "--workers=0",
-            "--max-cron-threads=1",
-            f"--logfile={log_path}",
-        ]
-        run_tests.show_cmd(cmd)
-        odoo = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
-        children.append(odoo)
-        say("")
-        say(f"Odoo:           {odoo_url}/web   (log: {log_path})")
-        say(f"Graph emulator: {info['base_url']}")
-        say("Logins:         admin / admin (administrator)")
-        for login, password, name, email in USERS:
-            say(f"                {login} / {password}  ({name}, mailbox {email})")
-        say("Preferences -> Office 365 Calendar: press Start Syncing; the sync job runs every")
-        say("minute. Settings -> Office 365 Calendar shows the configuration. Ctrl-C stops.")
-        while odoo.poll() is None and emulator.poll() is None:
-            time.sleep(1)
-        return odoo.returncode or 0
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        stop_children()
-        run_tests.remove_scratch(server, args.db, link, addons_dir, data_dir, args.keep_db)
+            section("Odoo server")
+            cmd = [
+                *server.command,
+                *odoo.options(),
+                f"--http-port={args.port}",
+                "--http-interface=127.0.0.1",
+                "--workers=0",
+                "--max-cron-threads=1",
+                f"--logfile={odoo.log_path}",
+            ]
+            run_tests.show_cmd(cmd)
+            children.append(subprocess.Popen(cmd, cwd=ROOT, start_new_session=True))
+            say("")
+            say(f"Odoo:           {odoo_url}/web   (log: {odoo.log_path})")
+            say(f"Graph emulator: {info['base_url']}")
+            say("Logins:         admin / admin (administrator)")
+            for login, password, name, email in USERS:
+                say(f"                {login} / {password}  ({name}, mailbox {email})")
+            say("Preferences -> Office 365 Calendar: press Start Syncing; the sync job runs every")
+            say("minute. Settings -> Office 365 Calendar shows the configuration. Ctrl-C stops.")
+            while all(child.poll() is None for child in children):
+                time.sleep(1)
+            return children[-1].returncode or 0
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            stop_children()
 
 
 if __name__ == "__main__":

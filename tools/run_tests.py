@@ -21,6 +21,7 @@ import argparse
 import ast
 import contextlib
 import getpass
+import json
 import os
 import re
 import secrets
@@ -72,7 +73,10 @@ SUMMARY_RE = re.compile(
     r"when loading database"
 )
 SKIP_RE = re.compile(r"^skipped \S+ : ")
-UNINSTALL_RE = re.compile(r"O365_UNINSTALL_RESULT state=(\S+) leftover_xmlids=(\d+)")
+# The line behind which a function run by :func:`odoo_shell` hands back its JSON result.
+SHELL_RESULT = "O365-SHELL-RESULT "
+# This folder as Odoo imports it: the functions run by :func:`odoo_shell` live in its modules.
+PACKAGE = f"odoo.addons.{MODULE}.tools"
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -405,7 +409,9 @@ def unpack_odoo_source(tally: Tally, source: str) -> Path | None:
             tally.fail(f"ODOO_SRC={source}: no odoo-bin and odoo/ package in that folder")
         return tree
     if not path.is_file() or not path.name.endswith(ARCHIVE_SUFFIXES):
-        tally.fail(f"ODOO_SRC={source} is neither an Odoo source folder nor a .tar.xz/.tar.gz archive")
+        tally.fail(
+            f"ODOO_SRC={source} is neither an Odoo source folder nor a .tar.xz/.tar.gz archive"
+        )
         return None
     info = path.stat()
     stamp_text = f"{path}\n{info.st_size}\n{info.st_mtime_ns}\n"
@@ -598,6 +604,13 @@ def _wait_ready(seconds: int = 60) -> bool:
     return False
 
 
+def pg_versions() -> list[str]:
+    """The PostgreSQL server versions Debian installed (``/usr/lib/postgresql/N``), oldest first."""
+    folder = "/usr/lib/postgresql"
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    return sorted((name for name in names if name.isdigit()), key=int)
+
+
 def ensure_postgres(tally: Tally) -> bool:
     section("PostgreSQL")
     if os.environ.get("PGHOST") or os.environ.get("PGUSER"):
@@ -622,9 +635,7 @@ def ensure_postgres(tally: Tally) -> bool:
         say(listing.rstrip())
         clusters = [line.split() for line in listing.splitlines() if line.strip()]
         if not clusters and shutil.which("pg_createcluster"):
-            versions = sorted(
-                (v for v in os.listdir("/usr/lib/postgresql") if v.isdigit()), key=int
-            )
+            versions = pg_versions()
             if versions:
                 run(["pg_createcluster", versions[-1], "main", "--start"])
         if clusters and not any(len(parts) >= 4 and parts[3] == "online" for parts in clusters):
@@ -700,13 +711,18 @@ class LogScan:
     unexpected_errors: list[str] = field(default_factory=list)
     warnings_of_module: list[str] = field(default_factory=list)
     modules_loaded: bool = False
-    uninstall_results: list[tuple[str, str]] = field(default_factory=list)
+    shell_results: list = field(default_factory=list)
+
+    @property
+    def result(self):
+        """What the function run by :func:`odoo_shell` returned (None: it did not return)."""
+        return self.shell_results[-1] if self.shell_results else None
 
     def feed(self, line: str) -> None:
         line = ANSI_RE.sub("", line.rstrip("\n"))
-        result = UNINSTALL_RE.search(line)
-        if result:
-            self.uninstall_results.append(result.groups())
+        if line.startswith(SHELL_RESULT):
+            self.shell_results.append(json.loads(line[len(SHELL_RESULT) :]))
+            return
         match = LOG_RE.match(line)
         if not match:
             return
@@ -742,8 +758,9 @@ class LogScan:
         )
 
 
-def stream_odoo(cmd: list[str], log_file, timeout: int, input_text: str | None = None):
-    """Run an Odoo command, streaming its output to the console and the log file."""
+def stream_odoo(cmd: list[str], log_file, timeout: int | None, input_text: str | None = None):
+    """Run an Odoo command, streaming its output to the console and the log file; returns its
+    exit status (None when stopped after ``timeout`` seconds) and what :class:`LogScan` saw."""
     show_cmd(cmd)
     log_file.write("$ " + " ".join(_quote(c) for c in cmd) + "\n")
     log_file.flush()
@@ -769,21 +786,24 @@ def stream_odoo(cmd: list[str], log_file, timeout: int, input_text: str | None =
         timed_out.set()
         _kill_group(proc)
 
-    timer = threading.Timer(timeout, _kill)
-    timer.daemon = True
-    timer.start()
+    timer = threading.Timer(timeout, _kill) if timeout else None
+    if timer:
+        timer.daemon = True
+        timer.start()
     try:
         if input_text is not None:
             proc.stdin.write(input_text)
             proc.stdin.close()
         for line in proc.stdout:
-            sys.stdout.write(line)
-            sys.stdout.flush()
+            if not line.startswith(SHELL_RESULT):
+                sys.stdout.write(line)
+                sys.stdout.flush()
             log_file.write(line)
             scan.feed(line)
         rc = proc.wait()
     finally:
-        timer.cancel()
+        if timer:
+            timer.cancel()
         if proc.poll() is None:
             _kill_group(proc)
             proc.wait()
@@ -804,16 +824,46 @@ def _kill_group(proc: subprocess.Popen) -> None:
             pass
 
 
-UNINSTALL_SCRIPT = f"""
-module = env["ir.module.module"].search([("name", "=", "{MODULE}")])
-assert module, "module {MODULE} is unknown to this database"
-assert module.state == "installed", "module state before uninstall: %s" % module.state
-module.button_immediate_uninstall()
-env.invalidate_all()
-state = env["ir.module.module"].search([("name", "=", "{MODULE}")]).state
-left = env["ir.model.data"].search_count([("module", "=", "{MODULE}")])
-print("O365_UNINSTALL_RESULT state=%s leftover_xmlids=%d" % (state, left))
-"""
+def shell_input(target: str, config=None) -> str:
+    """What ``odoo shell`` reads to call ``target``, ``"module:function"`` of this folder
+    (imported as ``odoo.addons.office365_calendar_sync.tools.module``), as
+    ``function(env, config)`` and print its JSON result behind :data:`SHELL_RESULT`."""
+    module, _sep, function = target.partition(":")
+    return (
+        "import importlib, json\n"
+        f"_module = importlib.import_module({PACKAGE + '.' + module!r})\n"
+        f"_result = _module.{function}(env, json.loads({json.dumps(config)!r}))\n"
+        f"print({SHELL_RESULT!r} + json.dumps(_result), flush=True)\n"
+    )
+
+
+def odoo_shell(
+    server: OdooServer, options: list[str], target: str, config=None, *, log_file, timeout=None
+):
+    """Run ``target`` (see :func:`shell_input`) in ``odoo shell`` with ``options``: the one way
+    the tools run code inside Odoo. The function gets the shell's superuser environment and
+    commits what it keeps (the shell rolls back at exit); what it prints is echoed as it comes.
+    Returns the exit status (None after ``timeout`` seconds) and the :class:`LogScan`, whose
+    ``result`` is the function's return value (None when it did not return)."""
+    return stream_odoo(
+        [*server.command, "shell", *options],
+        log_file,
+        timeout,
+        input_text=shell_input(target, config),
+    )
+
+
+def uninstall_in_odoo(env, _config):
+    """In ``odoo shell``: uninstall the addon; its state after and the ir.model.data rows left."""
+    module = env["ir.module.module"].search([("name", "=", MODULE)])
+    if module.state != "installed":
+        raise RuntimeError(f"module {MODULE} before uninstall: {module.state or 'unknown'}")
+    module.button_immediate_uninstall()
+    env.invalidate_all()
+    return {
+        "state": env["ir.module.module"].search([("name", "=", MODULE)]).state,
+        "leftover_xmlids": env["ir.model.data"].search_count([("module", "=", MODULE)]),
+    }
 
 
 def drop_database(server: OdooServer, db: str, data_dir: Path) -> None:
@@ -847,6 +897,7 @@ def server_origin_notice() -> str:
         "ODOO_SRC to an Odoo 18.0 source folder or .tar.xz/.tar.gz archive (see README), or "
         "ODOO_BIN to an odoo-bin."
     )
+
 
 TOKEN_KEY_FILE = BUILD / "token-key"
 
@@ -885,91 +936,183 @@ def prepare_server(name: str) -> OdooServer | None:
     return server
 
 
-def remove_scratch(
-    server: OdooServer, db: str, link: Path, addons_dir: Path, data_dir: Path, keep_db: bool
-) -> None:
-    """Drop a throw-away database and its data folder (unless kept), and its addons link."""
-    if keep_db:
-        say(f"-- --keep-db: database {db} and {data_dir} kept")
-    else:
-        drop_database(server, db, data_dir)
-    # The link points at the checkout itself: never leave that loop behind.
-    if link.is_symlink():
-        link.unlink()
-    with contextlib.suppress(OSError):
-        addons_dir.rmdir()
+@dataclass
+class Scratch:
+    """A throw-away Odoo of one run in ``folder``: this checkout linked under the module's name
+    in ``addons/`` (the folder may be called anything), a data folder ``odoo-data/``, the
+    database ``db`` and the Odoo log ``log_path``. Made and removed by :func:`scratch`."""
+
+    server: OdooServer
+    db: str
+    folder: Path
+    log_path: Path
+
+    @property
+    def addons_dir(self) -> Path:
+        return self.folder / "addons"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.folder / "odoo-data"
+
+    def options(self, db: str | None = None) -> list[str]:
+        """The database, addons path and data folder, for any Odoo command."""
+        db = db or self.db
+        return [
+            "-d",
+            db,
+            f"--db-filter=^{db}$",
+            "--addons-path=" + ",".join([str(self.addons_dir), *self.server.addons_dirs]),
+            f"--data-dir={self.data_dir}",
+        ]
+
+    def tool_options(self, db: str | None = None, http_port: int | None = None) -> list[str]:
+        """:meth:`options` for a tool's run: no cron thread, warnings to the log file, and no
+        HTTP server unless ``http_port`` is given."""
+        http = [f"--http-port={http_port}"] if http_port else ["--no-http"]
+        return [
+            *self.options(db),
+            *http,
+            "--max-cron-threads=0",
+            f"--logfile={self.log_path}",
+            "--log-level=warn",
+        ]
+
+    def install(self, modules: str = MODULE) -> bool:
+        """A fresh database ``db`` with ``modules`` (comma-separated) and no demo data; what
+        the server prints besides its log goes to the log too."""
+        run(["dropdb", "--if-exists", self.db])
+        cmd = [*self.server.command, *self.tool_options(), "-i", modules]
+        cmd += ["--without-demo=all", "--stop-after-init"]
+        show_cmd(cmd)
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            if subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=log, check=False).returncode == 0:
+                return True
+        say(f"!! installing {modules} failed; see {self.log_path}")
+        return False
+
+    def shell(self, target: str, config=None, *, db=None, http_port=None, timeout=None):
+        """:func:`odoo_shell` on database ``db`` (default: this one)."""
+        with open(self.log_path, "a", encoding="utf-8") as log_file:
+            return odoo_shell(
+                self.server,
+                self.tool_options(db, http_port),
+                target,
+                config,
+                log_file=log_file,
+                timeout=timeout,
+            )
+
+    def run_tool(self, target: str, config=None, *, db=None, http_port=None, timeout=None) -> int:
+        """:meth:`shell` for a function that returns an exit status: that status, else, saying
+        so, 1 when stopped after ``timeout`` seconds and 2 when it failed."""
+        rc, scan = self.shell(target, config, db=db, http_port=http_port, timeout=timeout)
+        if scan.result is not None:
+            return scan.result
+        if rc is None:
+            say(f"!! {target} did not finish within {timeout} s")
+            return 1
+        say(f"!! {target} did not finish; see {self.log_path}")
+        return 2
+
+    def copy_database(self, db: str) -> None:
+        """``db``: a copy of this database and its file store."""
+        run(["dropdb", "--if-exists", db])
+        run(["createdb", "-T", self.db, db], check=True)
+        source = self.data_dir / "filestore" / self.db
+        if source.is_dir():
+            shutil.copytree(source, self.data_dir / "filestore" / db, dirs_exist_ok=True)
+
+    def drop_copy(self, db: str) -> None:
+        drop_database(self.server, db, self.data_dir / "filestore" / db)
+
+    def remove(self, keep_db: bool) -> None:
+        """Drop the database and the data folder (unless kept), and the addons link."""
+        if keep_db:
+            say(f"-- --keep-db: database {self.db} and {self.data_dir} kept")
+        else:
+            drop_database(self.server, self.db, self.data_dir)
+        # The link points at the checkout itself: never leave that loop behind.
+        link = self.addons_dir / MODULE
+        if link.is_symlink():
+            link.unlink()
+        for folder in (self.addons_dir, self.folder):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
-def run_odoo_tests(server: OdooServer, tally: Tally, test_tags: str, keep_db: bool) -> None:
-    addons_dir = BUILD / f"addons-{RUN_ID}"
-    link = addons_dir / MODULE
-    addons_dir.mkdir(parents=True, exist_ok=True)
+@contextlib.contextmanager
+def scratch(server: OdooServer, name: str, db: str, *, keep_db=False, folder=None, log_path=None):
+    """The :class:`Scratch` of one run of ``name`` (tests, a tool): by default in
+    ``build/<name>-<pid>/`` with its log in ``build/<name>-odoo.log``; removed at the end."""
+    odoo = Scratch(
+        server,
+        db,
+        Path(folder or BUILD / f"{name}-{RUN_ID}"),
+        Path(log_path or BUILD / f"{name}-odoo.log"),
+    )
+    odoo.addons_dir.mkdir(parents=True, exist_ok=True)
+    link = odoo.addons_dir / MODULE
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(ROOT, target_is_directory=True)
-    data_dir = BUILD / f"odoo-data-{RUN_ID}"
+    odoo.log_path.write_text("", encoding="utf-8")
+    say(f"-- addons path {odoo.addons_dir} ({MODULE} -> {ROOT}); database {db}")
+    try:
+        yield odoo
+    finally:
+        odoo.remove(keep_db)
+
+
+def run_odoo_tests(server: OdooServer, tally: Tally, test_tags: str, keep_db: bool) -> None:
+    """Install the addon with its tests, upgrade it, uninstall it: one throw-away database."""
     log_path = BUILD / f"odoo-test-{RUN_ID}.log"
     db = f"o365_test_{RUN_ID}_{secrets.token_hex(3)}"
-    base = [
-        *server.command,
-        "-d",
-        db,
-        f"--db-filter=^{db}$",
-        "--addons-path=" + ",".join([str(addons_dir), *server.addons_dirs]),
-        f"--data-dir={data_dir}",
-        "--max-cron-threads=0",
-        "--workers=0",
-        "--http-interface=127.0.0.1",
-    ]
-    say(f"-- addons path {addons_dir} ({MODULE} -> {ROOT})")
-    say(f"-- database {db}; full log in {ODOO_LOG}")
+    say(f"-- full log in {ODOO_LOG}")
     try:
-        with open(log_path, "w", encoding="utf-8") as log_file:
-            section(f"Odoo {server.version}: install {MODULE} and run its tests ({test_tags})")
-            started = time.monotonic()
-            rc, scan = stream_odoo(
-                [
-                    *base,
-                    f"--http-port={free_port()}",
-                    "-i",
-                    MODULE,
-                    "--test-enable",
-                    f"--test-tags={test_tags}",
-                    "--without-demo=all",
-                    "--log-level=test",
-                    "--stop-after-init",
-                ],
-                log_file,
-                INSTALL_TIMEOUT,
-            )
-            say(f"-- install + tests: exit {rc} after {time.monotonic() - started:.0f}s")
-            _account_test_run(tally, rc, scan)
-            if scan.summary is None and not scan.modules_loaded:
-                tally.fail("upgrade (-u): not run, the install failed")
-                tally.fail("uninstall: not run, the install failed")
-                return
-
-            section(f"Odoo: upgrade {MODULE} (-u) on the same database")
-            started = time.monotonic()
-            rc, scan = stream_odoo(
-                [*base, f"--http-port={free_port()}", "-u", MODULE, "--stop-after-init"],
-                log_file,
-                UPGRADE_TIMEOUT,
-            )
-            say(f"-- upgrade: exit {rc} after {time.monotonic() - started:.0f}s")
-            _account_check(tally, "upgrade (-u)", rc, scan, need_loaded=True)
-
-            section(f"Odoo: uninstall {MODULE}")
-            started = time.monotonic()
-            shell = [*server.command, "shell", *base[len(server.command) :]]
-            rc, scan = stream_odoo(shell, log_file, UNINSTALL_TIMEOUT, input_text=UNINSTALL_SCRIPT)
-            say(f"-- uninstall: exit {rc} after {time.monotonic() - started:.0f}s")
-            _account_uninstall(tally, rc, scan)
+        with scratch(server, "test", db, keep_db=keep_db, log_path=log_path) as odoo:
+            with open(log_path, "w", encoding="utf-8") as log_file:
+                _install_upgrade_uninstall(odoo, tally, test_tags, log_file)
+            section("Odoo: clean-up")
     finally:
-        section("Odoo: clean-up")
-        remove_scratch(server, db, link, addons_dir, data_dir, keep_db)
         if log_path.exists():
             os.replace(log_path, ODOO_LOG)
+
+
+def _install_upgrade_uninstall(odoo: Scratch, tally: Tally, test_tags: str, log_file) -> None:
+    server = odoo.server
+    options = [*odoo.options(), "--max-cron-threads=0", "--workers=0", "--http-interface=127.0.0.1"]
+
+    def step(label, timeout, *args):
+        started = time.monotonic()
+        command = [*server.command, *options, f"--http-port={free_port()}", *args]
+        rc, scan = stream_odoo(command, log_file, timeout)
+        say(f"-- {label}: exit {rc} after {time.monotonic() - started:.0f}s")
+        return rc, scan
+
+    section(f"Odoo {server.version}: install {MODULE} and run its tests ({test_tags})")
+    rc, scan = step(
+        "install + tests", INSTALL_TIMEOUT,
+        "-i", MODULE, "--test-enable", f"--test-tags={test_tags}", "--without-demo=all",
+        "--log-level=test", "--stop-after-init",
+    )  # fmt: skip
+    _account_test_run(tally, rc, scan)
+    if scan.summary is None and not scan.modules_loaded:
+        tally.fail("upgrade (-u): not run, the install failed")
+        tally.fail("uninstall: not run, the install failed")
+        return
+
+    section(f"Odoo: upgrade {MODULE} (-u) on the same database")
+    rc, scan = step("upgrade", UPGRADE_TIMEOUT, "-u", MODULE, "--stop-after-init")
+    _account_check(tally, "upgrade (-u)", rc, scan, need_loaded=True)
+
+    section(f"Odoo: uninstall {MODULE}")
+    started = time.monotonic()
+    rc, scan = odoo_shell(
+        server, options, "run_tests:uninstall_in_odoo", log_file=log_file, timeout=UNINSTALL_TIMEOUT
+    )
+    say(f"-- uninstall: exit {rc} after {time.monotonic() - started:.0f}s")
+    _account_uninstall(tally, rc, scan)
 
 
 def _account_test_run(tally: Tally, rc, scan: LogScan) -> None:
@@ -1014,44 +1157,36 @@ def _account_test_run(tally: Tally, rc, scan: LogScan) -> None:
 
 
 def _account_check(tally: Tally, label: str, rc, scan: LogScan, need_loaded: bool) -> None:
-    problems = []
-    if rc is None:
-        problems.append("timed out")
-    elif rc != 0:
-        problems.append(f"exit code {rc}")
-    if scan.unexpected_errors:
-        problems.append("ERROR/CRITICAL lines:\n    " + "\n    ".join(scan.unexpected_errors[:20]))
-    if need_loaded and not scan.modules_loaded:
-        problems.append("'Modules loaded.' never logged")
-    if problems:
-        tally.fail(f"{label}: " + "; ".join(problems))
-    else:
-        tally.passed += 1
-        say(f"-- {label}: passed")
+    loaded = not need_loaded or scan.modules_loaded
+    _account(tally, label, rc, scan, [] if loaded else ["'Modules loaded.' never logged"])
 
 
 def _account_uninstall(tally: Tally, rc, scan: LogScan) -> None:
-    results = scan.uninstall_results
+    result = scan.result
     problems = []
-    if rc is None:
-        problems.append("timed out")
-    elif rc != 0:
-        problems.append(f"exit code {rc}")
-    if scan.unexpected_errors:
-        problems.append("ERROR/CRITICAL lines:\n    " + "\n    ".join(scan.unexpected_errors[:20]))
-    if not results:
-        problems.append("the uninstall script printed no result")
+    if result is None:
+        problems.append("the uninstall gave no result")
     else:
-        state, left = results[-1]
-        if state != "uninstalled":
-            problems.append(f"module state after uninstall is {state!r}")
-        if int(left) != 0:
-            problems.append(f"{left} ir.model.data rows of {MODULE} left after uninstall")
-    if problems:
-        tally.fail("uninstall: " + "; ".join(problems))
+        if result["state"] != "uninstalled":
+            problems.append(f"module state after uninstall is {result['state']!r}")
+        if result["leftover_xmlids"]:
+            problems.append(
+                f"{result['leftover_xmlids']} ir.model.data rows of {MODULE} left after uninstall"
+            )
+    _account(tally, "uninstall", rc, scan, problems)
+
+
+def _account(tally: Tally, label: str, rc, scan: LogScan, problems: list[str]) -> None:
+    """One check passed, or failed with the problems of its run and ``problems``."""
+    found = ["timed out"] if rc is None else [f"exit code {rc}"] if rc else []
+    if scan.unexpected_errors:
+        found.append("ERROR/CRITICAL lines:\n    " + "\n    ".join(scan.unexpected_errors[:20]))
+    found += problems
+    if found:
+        tally.fail(f"{label}: " + "; ".join(found))
     else:
         tally.passed += 1
-        say("-- uninstall: passed")
+        say(f"-- {label}: passed")
 
 
 # --------------------------------------------------------------------------- main
@@ -1130,7 +1265,9 @@ def count_odoo_tests() -> int:
 
 def _account_missing_suite(odoo: Tally, reason: str) -> None:
     if IN_CI:
-        odoo.fail(f"{reason}, and CI=true does not allow a skipped suite (set ODOO_SRC or ODOO_BIN)")
+        odoo.fail(
+            f"{reason}, and CI=true does not allow a skipped suite (set ODOO_SRC or ODOO_BIN)"
+        )
     else:
         odoo.skipped += count_odoo_tests()
 

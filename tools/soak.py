@@ -16,9 +16,9 @@ is also imported in Odoo's interpreter: the driver part uses the standard librar
 """
 
 import argparse
+import functools
 import os
 import random
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -30,7 +30,6 @@ FAULT_RATE = 0.10
 INTERRUPT_RATE = 0.02
 DOMAIN = "soak.example.com"
 CUSTOMERS = "customer.example.org"
-DONE_MARK = "O365-SOAK-DONE"
 
 
 class SoakInterrupt(Exception):
@@ -87,11 +86,12 @@ class Soak:
     # ------------------------------------------------------------------ set-up
     def setup(self):
         from odoo import Command  # noqa: PLC0415
+        from odoo.addons.office365_calendar_sync.tools.emulator_setup import (  # noqa: PLC0415
+            set_params,
+        )
 
         env = self.env
-        params = env["ir.config_parameter"].sudo()
-        params.set_param("office365_calendar_sync.internal_domains", DOMAIN)
-        params.set_param("office365_calendar_sync.create_contacts", "0")
+        set_params(env, internal_domains=DOMAIN, create_contacts="0")
         group = env.ref("base.group_user")
         users = (
             env["res.users"]
@@ -681,7 +681,7 @@ class Soak:
                 continue
             box, event_id = refs[ref][0]
             theirs = mapping.graph_to_values(box.render(box.events[event_id]))
-            ours = record._o365_values(accounts[link.user_id.id], link)
+            ours = record._o365_values_batch(accounts[link.user_id.id], link)[link.id][0]
             for field in ("subject", "start", "end", "all_day"):
                 if ours.get(field) != theirs.get(field):
                     problems["differ"].append(
@@ -747,50 +747,20 @@ def report(result, say=print):
 
 # --------------------------------------------------------------------------- inside odoo shell
 
-CLIENT_ID = "5f0e2d1c-4b3a-4c5d-9e8f-7a6b5c4d3e2f"
-CLIENT_SECRET = "soak-client-secret"
-REDIRECT_URI = "http://localhost:8069/office365_calendar_sync/oauth/callback"
-
 
 def run_in_odoo(env, config):
-    """Entry point in ``odoo shell``: an emulator, the addon pointed at it, the soak."""
-    from urllib.parse import parse_qsl, urlsplit  # noqa: PLC0415
-
-    import requests  # noqa: PLC0415
-
+    """Entry point in ``odoo shell``: an emulator, the addon pointed at it, the soak; returns
+    the exit status."""
     from odoo.addons.office365_calendar_sync.emulator import GraphEmulator  # noqa: PLC0415
+    from odoo.addons.office365_calendar_sync.tools import emulator_setup  # noqa: PLC0415
 
     emu = GraphEmulator(seed=config["seed"]).start()
     try:
-        emu.register_app(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI])
-        login_url, _sep, tenant = emu.authority.rstrip("/").rpartition("/")
-        params = env["ir.config_parameter"].sudo()
-        for key, value in {
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "tenant": tenant,
-            "login_url": login_url,
-            "graph_url": emu.base_url,
-            "ca_bundle": emu.ca_path,
-            "mode": "user",
-        }.items():
-            params.set_param("office365_calendar_sync." + key, value)
-
-        def connect(user, email):
-            account = user._o365_account()
-            provider = account._o365_token_provider()
-            flow = provider.start_auth(REDIRECT_URI, login_hint=email)
-            answer = requests.get(
-                flow["auth_uri"], allow_redirects=False, verify=emu.ca_path, timeout=30
-            )
-            provider.finish_auth(flow, dict(parse_qsl(urlsplit(answer.headers["Location"]).query)))
-            account.write({"email": email, "state": "connected"})
-            account._o365_store_token_cache(provider.serialize())
-
+        emulator_setup.configure(env, emu)
         soak = Soak(
             env,
             emu,
-            connect,
+            functools.partial(emulator_setup.connect_mailbox, emu),
             operations=config["operations"],
             seed=config["seed"],
             # "test": as the reduced soak of ``make test`` runs it (one transaction, savepoints,
@@ -836,66 +806,27 @@ def main(argv=None):
     server = run_tests.prepare_server("soak")
     if server is None:
         return 2
-    build = run_tests.BUILD
-    build.mkdir(exist_ok=True)
-    addons_dir = build / f"soak-addons-{os.getpid()}"
-    addons_dir.mkdir(parents=True, exist_ok=True)
-    link = addons_dir / run_tests.MODULE
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(run_tests.ROOT, target_is_directory=True)
-    log_path = build / "soak-odoo.log"
-    data_dir = build / f"soak-data-{os.getpid()}"
-
-    def options(db):
-        return [
-            "-d",
-            db,
-            f"--db-filter=^{db}$",
-            "--addons-path=" + ",".join([str(addons_dir), *server.addons_dirs]),
-            f"--data-dir={data_dir}",
-            "--no-http",
-            "--max-cron-threads=0",
-            f"--logfile={log_path}",
-            "--log-level=warn",
-        ]
-
     outcomes = []
-    try:
+    with run_tests.scratch(server, "soak", args.db, keep_db=args.keep_db) as odoo:
         run_tests.section(f"Database {args.db} with {run_tests.MODULE}")
-        subprocess.run(["dropdb", "--if-exists", args.db], check=False)
-        cmd = [
-            *server.command,
-            *options(args.db),
-            "-i",
-            run_tests.MODULE,
-            "--without-demo=all",
-            "--stop-after-init",
-        ]
-        run_tests.show_cmd(cmd)
-        if subprocess.run(cmd, cwd=run_tests.ROOT, check=False).returncode:
-            run_tests.say(f"!! installing failed; see {log_path}")
+        if not odoo.install():
             return 2
         for seed in range(args.seed, args.seed + max(args.seeds, 1)):
-            if args.seeds > 1:
-                # Each seed starts from the same freshly installed database.
-                db = f"{args.db}_s{seed}"
-                _copy_database(args.db, db, data_dir)
-            else:
-                db = args.db
+            # With several seeds, each starts from a copy of the freshly installed database.
+            db = f"{args.db}_s{seed}" if args.seeds > 1 else args.db
+            if db != args.db:
+                odoo.copy_database(db)
             started = time.monotonic()
             try:
-                rc = _soak_once(server, options(db), args, seed, log_path, run_tests)
+                rc = _soak_once(odoo, db, args, seed, run_tests)
             finally:
                 if db != args.db:
-                    run_tests.drop_database(server, db, data_dir / "filestore" / db)
+                    odoo.drop_copy(db)
             outcomes.append((seed, rc, time.monotonic() - started))
             run_tests.say(
                 f"SOAK seed {seed}: {'PASS' if rc == 0 else 'FAIL'} (rc={rc}, "
                 f"{time.monotonic() - started:.0f}s)"
             )
-    finally:
-        run_tests.remove_scratch(server, args.db, link, addons_dir, data_dir, args.keep_db)
     if len(outcomes) > 1:
         run_tests.section("Seeds")
         failed = [seed for seed, rc, _s in outcomes if rc]
@@ -907,51 +838,11 @@ def main(argv=None):
     return max((rc for _seed, rc, _s in outcomes), default=2)
 
 
-def _copy_database(template, db, data_dir):
-    subprocess.run(["dropdb", "--if-exists", db], check=False)
-    subprocess.run(["createdb", "-T", template, db], check=True)
-    source = Path(data_dir) / "filestore" / template
-    if source.is_dir():
-        import shutil  # noqa: PLC0415
-
-        shutil.copytree(source, Path(data_dir) / "filestore" / db, dirs_exist_ok=True)
-
-
-def _soak_once(server, base, args, seed, log_path, run_tests):
-    """One soak run in ``odoo shell`` on the database of ``base``; its exit status."""
+def _soak_once(odoo, db, args, seed, run_tests):
+    """One soak run in ``odoo shell`` on database ``db``; its exit status."""
     run_tests.section(f"Soak: {args.operations} operations, seed {seed}, mode {args.mode}")
     config = {"operations": args.operations, "seed": seed, "mode": args.mode}
-    script = (
-        "import sys\n"
-        f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
-        "import soak\n"
-        f"rc = soak.run_in_odoo(env, {config!r})\n"
-        f"print('{DONE_MARK} rc=%d' % rc)\n"
-    )
-    cmd = [*server.command, "shell", *base]
-    run_tests.show_cmd(cmd)
-    try:
-        proc = subprocess.run(
-            cmd,
-            cwd=run_tests.ROOT,
-            input=script,
-            text=True,
-            stdout=subprocess.PIPE,
-            check=False,
-            timeout=args.timeout,
-        )
-    except subprocess.TimeoutExpired:
-        run_tests.say(f"!! the soak did not finish within {args.timeout} s")
-        return 1
-    out = proc.stdout or ""
-    marks = [line for line in out.splitlines() if line.startswith(DONE_MARK)]
-    for line in out.splitlines():
-        if not line.startswith(DONE_MARK):
-            run_tests.say(line)
-    if not marks:
-        run_tests.say(f"!! the soak did not finish; see {log_path}")
-        return 2
-    return int(marks[-1].split("rc=")[1])
+    return odoo.run_tool("soak:run_in_odoo", config, db=db, timeout=args.timeout)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,10 @@ that ``now()`` in SQL and ``datetime.now()`` in Python agree. The moments are ch
 The clock runs on from that moment (one offset from the real clock for every process). The
 monotonic clock gets the same offset: leaving it alone makes libfaketime's ``clock_nanosleep``
 fail with EINVAL (``time.sleep`` raises ``OSError: [Errno 22]``). The browser tours are left
-out: Chromium does not run under libfaketime, and no tour depends on the date. Needs Debian's ``faketime`` and ``postgresql`` (installed
-when missing, as root) and the Odoo server ``make test`` uses (``ODOO_BIN``, PATH or
-``ODOO_SRC``). Not part of ``make test``: it takes one full Odoo suite per date.
+out: Chromium does not run under libfaketime, and no tour depends on the date. Needs Debian's
+``faketime`` and ``postgresql`` (installed when missing, as root) and the Odoo server
+``make test`` uses (``ODOO_BIN``, PATH or ``ODOO_SRC``). Not part of ``make test``: it takes one
+full Odoo suite per date.
 
 Usage: ``tools/test_dates.py [--date "2026-12-06 10:00:00" ...] [-- extra run_tests args]``.
 """
@@ -37,9 +38,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run_tests  # noqa: E402 (stdlib-only helper of this folder)
+import run_tests
 
 ROOT = run_tests.ROOT
+say = run_tests.say
 # (moment in UTC, what it tests)
 DATES = [
     ("2026-12-06 10:00:00", "a Sunday"),
@@ -50,10 +52,6 @@ DATES = [
 # Every test but the browser tours (see above).
 TEST_TAGS = "/office365_calendar_sync,-/office365_calendar_sync:TestPreferencesTour"
 LIBFAKETIME_DIRS = ("/usr/lib/x86_64-linux-gnu/faketime", "/usr/lib/aarch64-linux-gnu/faketime")
-
-
-def say(text=""):
-    print(text, flush=True)
 
 
 def libfaketime() -> str | None:
@@ -80,10 +78,8 @@ def ensure_faketime() -> str | None:
 
 
 def pg_bin() -> Path | None:
-    versions = sorted(
-        (v for v in os.listdir("/usr/lib/postgresql") if v.isdigit()), key=int, reverse=True
-    ) if os.path.isdir("/usr/lib/postgresql") else []
-    return Path("/usr/lib/postgresql") / versions[0] / "bin" if versions else None
+    versions = run_tests.pg_versions()
+    return Path("/usr/lib/postgresql") / versions[-1] / "bin" if versions else None
 
 
 def faked_env(lib: str, offset: int) -> dict:
@@ -191,7 +187,8 @@ def main(argv=None) -> int:
         closing = lines[-1] if lines else "(no output)"
         problems = [line for line in lines if line.startswith("  - ")]
         say("\n".join(problems[:30]))
-        say(f"-- {closing} ({time.monotonic() - started:.0f}s; log build/test-dates-{moment[:10]}.log)")
+        log = f"build/test-dates-{moment[:10]}.log"
+        say(f"-- {closing} ({time.monotonic() - started:.0f}s; log {log})")
         results.append((moment, why, proc.returncode, closing))
 
     run_tests.section("Dates")

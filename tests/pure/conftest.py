@@ -70,6 +70,7 @@ def _no_package_setup():
 
 # ----- Graph client (services/) ---------------------------------------------------------------
 
+from dataclasses import dataclass  # noqa: E402
 from urllib.parse import parse_qsl, urlsplit  # noqa: E402
 
 from services.auth import TokenProvider  # noqa: E402
@@ -148,3 +149,22 @@ def make_client(emulator, token_provider, sleeps):
 def client(make_client):
     """A delegated GraphClient for alice@example.com."""
     return make_client()
+
+
+@dataclass
+class DeltaRound:
+    """A whole delta round read by :func:`delta_round`."""
+
+    events: list
+    removed: list
+    delta_link: str | None
+
+
+def delta_round(graph_client, *args, **kwargs):
+    """Read a whole delta round with ``iter_delta_pages`` (same arguments), as the sync does."""
+    events, removed, last = [], [], None
+    for page in graph_client.iter_delta_pages(*args, **kwargs):
+        events.extend(page.events)
+        removed.extend(page.removed)
+        last = page
+    return DeltaRound(events, removed, last and last.delta_link)

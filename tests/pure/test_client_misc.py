@@ -13,7 +13,6 @@ from services.graph_client import (
     EXTENDED_PROPERTY_ID,
     WriteOp,
     expand_extended_property,
-    extended_property_payload,
     extended_property_value,
     transaction_id_for,
 )
@@ -135,7 +134,9 @@ def test_extended_property_helpers():
     guid = EXTENDED_PROPERTY_ID.split("{")[1].split("}")[0]
     uuid.UUID(guid)
     assert EXTENDED_PROPERTY_ID.endswith(" Name office365_calendar_sync_ref")
-    event = {"singleValueExtendedProperties": extended_property_payload("calendar.event,7")}
+    event = {
+        "singleValueExtendedProperties": [{"id": EXTENDED_PROPERTY_ID, "value": "calendar.event,7"}]
+    }
     assert extended_property_value(event) == "calendar.event,7"
     assert extended_property_value({}) is None
     assert expand_extended_property() == (
@@ -153,7 +154,9 @@ def test_event_with_extended_property_roundtrip(client, box):
                     "subject": "Ref",
                     "start": {"dateTime": "2026-06-01T09:00:00", "timeZone": "UTC"},
                     "end": {"dateTime": "2026-06-01T10:00:00", "timeZone": "UTC"},
-                    "singleValueExtendedProperties": extended_property_payload("calendar.event,9"),
+                    "singleValueExtendedProperties": [
+                        {"id": EXTENDED_PROPERTY_ID, "value": "calendar.event,9"}
+                    ],
                 },
             )
         ]

@@ -1,5 +1,7 @@
 """Field-level merge and conflict rules (services.decisions)."""
 
+from datetime import datetime
+
 import pytest
 
 from services import decisions
@@ -63,14 +65,6 @@ def test_unknown_rule_rejected():
         decisions.merge(BASE, BASE, BASE, set(), "coin-toss")
 
 
-@pytest.mark.parametrize(("rule", "expected"), [("delete", "delete"), ("update", "keep")])
-def test_delete_versus_update(rule, expected):
-    assert decisions.delete_vs_update(rule, "outlook") == expected
-    assert decisions.delete_vs_update(rule, "odoo") == expected
-    with pytest.raises(ValueError):
-        decisions.delete_vs_update("maybe", "odoo")
-
-
 def test_split_categories_is_case_insensitive_and_ignores_blanks():
     assert decisions.split_categories(" Red category, ,blue ,RED CATEGORY") == {
         "red category",
@@ -84,3 +78,46 @@ def test_prevented_operations():
     assert not prevented.allows("outlook", "delete")
     assert prevented.allows("odoo", "delete")
     assert prevented.allows("outlook", "create")
+
+
+# What follows from a merge when Outlook changed one of our events (plan_inbound).
+DAY = {"all_day": True, "start": "2026-03-02", "end": "2026-03-03"}
+VALUES = {"subject": "Call: Ann", "body": "<p>x</p>", **DAY}
+ACTIVITY = decisions.KindRules(frozenset({"start", "end", "all_day"}), False, True)
+LEAVE = decisions.KindRules(frozenset(), True, False)
+
+
+def test_outlook_move_comes_to_odoo_and_other_edits_are_remembered():
+    theirs = {**VALUES, "start": "2026-03-09", "end": "2026-03-10", "subject": "Renamed"}
+    plan = decisions.plan_inbound(VALUES, VALUES, theirs, ACTIVITY, "newest", False)
+    assert plan.to_odoo == {"start": "2026-03-09", "end": "2026-03-10"}
+    # Outlook's subject is in the snapshot: the next Odoo change overwrites it, not at once.
+    assert plan.snapshot == theirs
+    assert not plan.push_back and not plan.restored
+
+
+def test_odoo_winning_a_field_outlook_may_change_is_pushed_back():
+    ours = {**VALUES, "start": "2026-03-03", "end": "2026-03-04"}
+    theirs = {**VALUES, "start": "2026-03-09", "end": "2026-03-10"}
+    plan = decisions.plan_inbound(VALUES, ours, theirs, ACTIVITY, "odoo", False)
+    assert plan.to_odoo == {}
+    assert plan.push_back
+    # The snapshot keeps Outlook's times, so the push sends Odoo's.
+    assert (plan.snapshot["start"], plan.snapshot["end"]) == ("2026-03-09", "2026-03-10")
+
+
+def test_a_kind_outlook_never_changes_is_restored():
+    theirs = {**VALUES, "subject": "Renamed", "start": "2026-03-09", "end": "2026-03-10"}
+    plan = decisions.plan_inbound(VALUES, VALUES, theirs, LEAVE, "newest", False)
+    assert plan.to_odoo == {}
+    assert plan.push_back
+    assert plan.restored == ["end", "start", "subject"]
+    assert plan.snapshot["subject"] == "Renamed", "Outlook's value, so the push restores it"
+
+
+def test_odoo_is_newer_only_after_the_last_sync_and_outlooks_edit():
+    synced, written = datetime(2026, 3, 2, 9), datetime(2026, 3, 2, 10)
+    assert decisions.odoo_is_newer(written, synced, "2026-03-02T09:30:00.1234567Z")
+    assert not decisions.odoo_is_newer(written, synced, "2026-03-02T10:30:00Z")
+    assert not decisions.odoo_is_newer(synced, written, None), "not written since the sync"
+    assert not decisions.odoo_is_newer(written, None, None), "never synced"

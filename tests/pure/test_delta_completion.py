@@ -4,6 +4,7 @@ confirmed with batched GETs."""
 from datetime import datetime
 
 import pytest
+from conftest import delta_round
 
 from services import delta_completion
 from services.errors import GraphError
@@ -49,7 +50,7 @@ def box(emulator, token_provider):
 def test_stubs_completed_with_one_request_per_series_in_one_batch(emulator, client, box):
     first, second = _series(box, "Review A"), _series(box, "Review B", hour=14)
     _single(box, "Lunch")
-    result = client.calendar_view_delta(START, END)
+    result = delta_round(client, START, END)
     stubs = [e for e in result.events if delta_completion.is_stub(e)]
     assert len(stubs) == 12 and not any("subject" in s for s in stubs)
     emulator.reset_counters()
@@ -70,7 +71,7 @@ def test_stubs_completed_with_one_request_per_series_in_one_batch(emulator, clie
 
 def test_nothing_to_complete_sends_nothing(emulator, client, box):
     _single(box, "Lunch")
-    result = client.calendar_view_delta(START, END)
+    result = delta_round(client, START, END)
     emulator.reset_counters()
     events, vanished = delta_completion.complete_occurrences(client, result.events)
     assert (events, vanished) == (result.events, [])
@@ -79,7 +80,7 @@ def test_nothing_to_complete_sends_nothing(emulator, client, box):
 
 def test_moved_cancelled_and_vanished_series(emulator, client, box):
     series = _series(box, "Review")
-    result = client.calendar_view_delta(START, END)
+    result = delta_round(client, START, END)
     occurrences = sorted(
         (e for e in result.events if e["type"] == "occurrence"),
         key=lambda e: e["start"]["dateTime"],
@@ -92,7 +93,7 @@ def test_moved_cancelled_and_vanished_series(emulator, client, box):
         },
     )
     box.delete_event(occurrences[2]["id"])
-    changes = client.calendar_view_delta(delta_link=result.delta_link)
+    changes = delta_round(client, delta_link=result.delta_link)
     [exception] = [e for e in changes.events if e.get("type") == "exception"]
     assert delta_completion.is_stub(exception)
     events, _ = delta_completion.complete_occurrences(client, [exception])
@@ -110,7 +111,7 @@ def test_moved_cancelled_and_vanished_series(emulator, client, box):
 def test_long_series_pages_are_followed(emulator, client, box, monkeypatch):
     monkeypatch.setattr(delta_completion, "INSTANCES_PAGE", 4)
     _series(box, "Daily-ish", count=9)
-    result = client.calendar_view_delta(datetime(2026, 5, 1), datetime(2026, 8, 1))
+    result = delta_round(client, datetime(2026, 5, 1), datetime(2026, 8, 1))
     events, vanished = delta_completion.complete_occurrences(client, result.events)
     assert vanished == []
     assert len([e for e in events if e.get("subject") == "Daily-ish"]) == 10  # master + 9
@@ -118,7 +119,7 @@ def test_long_series_pages_are_followed(emulator, client, box, monkeypatch):
 
 def test_unreadable_series_raises_instead_of_guessing(emulator, client, box):
     _series(box, "Review")
-    result = client.calendar_view_delta(START, END)
+    result = delta_round(client, START, END)
     emulator.faults.add("unavailable", count=None, probability=1.0, path_contains="/instances")
     with pytest.raises(GraphError):
         delta_completion.complete_occurrences(client, result.events)
@@ -127,7 +128,7 @@ def test_unreadable_series_raises_instead_of_guessing(emulator, client, box):
 def test_confirm_removed_tells_deleted_from_outside_the_window(emulator, client, box):
     inside = _single(box, "Inside")
     gone = _single(box, "Gone", day="2026-05-07")
-    first = client.calendar_view_delta(START, END)
+    first = delta_round(client, START, END)
     far = _single(box, "Far", day="2027-11-08")
     box.update_event(
         inside["id"],
@@ -137,7 +138,7 @@ def test_confirm_removed_tells_deleted_from_outside_the_window(emulator, client,
         },
     )
     box.delete_event(gone["id"])
-    changes = client.calendar_view_delta(delta_link=first.delta_link)
+    changes = delta_round(client, delta_link=first.delta_link)
     assert sorted(changes.removed) == sorted([inside["id"], gone["id"], far["id"]])
     emulator.reset_counters()
     present, really_gone = delta_completion.confirm_removed(client, changes.removed)

@@ -7,7 +7,7 @@ import pytest
 import requests
 from conftest import EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET, GraphSession
 
-from emulator.server import normalize_path
+from emulator.protocol import normalize_path
 
 WINDOW = {"startDateTime": "2026-05-01T00:00:00Z", "endDateTime": "2026-06-01T00:00:00Z"}
 

@@ -32,8 +32,10 @@ def _series(graph, subject="Weekly review"):
     ).json()
 
 
-def _instances(graph, master_id, params=SERIES_WINDOW):
-    response = graph.get("/me/events/%s/instances" % quote(master_id, safe=""), params=params)
+def _instances(graph, master_id, params=None):
+    response = graph.get(
+        "/me/events/%s/instances" % quote(master_id, safe=""), params=params or SERIES_WINDOW
+    )
     assert response.status_code == 200, response.text
     return response.json()["value"]
 

@@ -6,7 +6,7 @@ import pytest
 
 from services import mapping
 from services.mapping_leave import leave_subject, leave_values, pick_translation
-from services.timezones import utc_iso
+from services.timezones import query_datetime
 
 
 def test_whole_days_are_all_day_ending_the_day_after():
@@ -141,5 +141,5 @@ def test_pick_translation_user_language_then_english_then_any():
 
 
 def test_window_dates_format_as_midnight_utc_for_graph_queries():
-    assert utc_iso(date(2026, 3, 2)) == "2026-03-02T00:00:00Z"
-    assert utc_iso(datetime(2026, 3, 2, 9, 30)) == "2026-03-02T09:30:00Z"
+    assert query_datetime(date(2026, 3, 2)) == "2026-03-02T00:00:00Z"
+    assert query_datetime(datetime(2026, 3, 2, 9, 30)) == "2026-03-02T09:30:00Z"

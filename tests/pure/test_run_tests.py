@@ -1,9 +1,12 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """The test runner's parsing and counting (tools/run_tests.py), without running Odoo."""
 
+import importlib
 import os
 import stat
 import sys
+import tarfile
+import types
 
 import pytest
 
@@ -64,15 +67,30 @@ def test_test_failure_reports_are_not_counted_twice_but_other_errors_are():
     assert len(scan.warnings_of_module) == 1
 
 
-def test_skipped_tests_and_uninstall_marker_are_collected():
+def test_skipped_tests_and_shell_result_are_collected():
     scan = _scan(
         _line("INFO", "odoo.addons.x.tests.t", "skipped TestX.test_c : not today"),
         _line("INFO", "odoo.addons.x.tests.t", "skipped: nothing to see"),
-        "O365_UNINSTALL_RESULT state=uninstalled leftover_xmlids=0\n",
+        rt.SHELL_RESULT + '{"state": "uninstalled", "leftover_xmlids": 0}\n',
         "\x1b[1;31mnot a log line\x1b[0m\n",
     )
     assert scan.skipped == 1
-    assert scan.uninstall_results == [("uninstalled", "0")]
+    assert scan.result == {"state": "uninstalled", "leftover_xmlids": 0}
+    assert rt.LogScan().result is None
+
+
+def test_shell_input_calls_the_named_function_and_prints_its_result(monkeypatch):
+    """The script ``odoo shell`` runs: the function of tools/, called with the shell's ``env``
+    and the configuration, its JSON result printed behind the marker."""
+    calls, printed = [], []
+    module = types.SimpleNamespace(probe=lambda env, config: calls.append((env, config)) or [1])
+    monkeypatch.setattr(importlib, "import_module", {rt.PACKAGE + ".probe": module}.get)
+    config = {"n": 3, "text": 'it\'s "quoted"\n'}
+    shell = {"env": "ENV", "print": lambda text, flush: printed.append(text)}
+    exec(rt.shell_input("probe:probe", config), shell)
+    assert calls == [("ENV", config)]
+    assert printed == [rt.SHELL_RESULT + "[1]"]
+    assert _scan(*printed).result == [1]
 
 
 def test_account_test_run_counts_failures_errors_and_skips():
@@ -98,16 +116,16 @@ def test_account_test_run_with_no_test_is_a_failure():
 @pytest.mark.parametrize(
     ("rc", "results", "passed"),
     [
-        (0, [("uninstalled", "0")], 1),
-        (0, [("installed", "0")], 0),
-        (0, [("uninstalled", "3")], 0),
-        (1, [("uninstalled", "0")], 0),
+        (0, [{"state": "uninstalled", "leftover_xmlids": 0}], 1),
+        (0, [{"state": "installed", "leftover_xmlids": 0}], 0),
+        (0, [{"state": "uninstalled", "leftover_xmlids": 3}], 0),
+        (1, [{"state": "uninstalled", "leftover_xmlids": 0}], 0),
         (0, [], 0),
     ],
 )
 def test_uninstall_check(rc, results, passed):
     tally = rt.Tally("odoo")
-    rt._account_uninstall(tally, rc, rt.LogScan(uninstall_results=results))
+    rt._account_uninstall(tally, rc, rt.LogScan(shell_results=results))
     assert (tally.passed, tally.failed) == (passed, 1 - passed)
 
 
@@ -222,8 +240,6 @@ def test_parse_junit_reports_skip_reasons(tmp_path):
 
 
 def _odoo_archive(tmp_path, name="odoo-18.0-src.tar.gz", marker="one"):
-    import tarfile
-
     tree = tmp_path / "src" / "odoo-18.0"
     (tree / "odoo").mkdir(parents=True, exist_ok=True)
     (tree / "odoo" / "__init__.py").write_text(f"# {marker}\n", encoding="utf-8")

@@ -6,8 +6,8 @@ from services.timezones import (
     UnknownTimeZone,
     graph_datetime,
     parse_graph_datetime,
+    query_datetime,
     to_iana,
-    utc_iso,
 )
 
 
@@ -82,7 +82,7 @@ def test_graph_datetime_round_trip():
     assert naive == {"dateTime": "2026-01-15T14:30:00.0000000", "timeZone": "UTC"}
 
 
-def test_utc_iso():
-    assert utc_iso(datetime(2026, 1, 1, 5, 6, 7)) == "2026-01-01T05:06:07Z"
+def test_query_datetime():
+    assert query_datetime(datetime(2026, 1, 1, 5, 6, 7)) == "2026-01-01T05:06:07Z"
     aware = datetime(2026, 1, 1, 12, tzinfo=timezone.utc).astimezone()
-    assert utc_iso(aware) == "2026-01-01T12:00:00Z"
+    assert query_datetime(aware) == "2026-01-01T12:00:00Z"

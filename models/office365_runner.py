@@ -1,0 +1,299 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""The sync job: which accounts are due, claiming one at a time, running it, what remains.
+
+Any number of workers run ``_cron_sync`` at once. Each claims one due account with a row lock
+(``SKIP LOCKED``: rows other workers hold are passed over), runs it (``_o365_sync``: one
+:class:`~.office365_sync_run.SyncRun`) and commits, then claims the next. An account is due
+when :meth:`_o365_due` says so; the claim and the count of what remains both use it.
+"""
+
+import logging
+import time
+from datetime import timedelta
+
+import psycopg2.errors
+
+from odoo import api, fields, models, modules
+from odoo.tools import SQL
+
+from ..services.errors import GraphError, ReconnectNeeded, ThrottledError
+from ..services.runstats import RunStats
+from .office365_account import CTX_COMMIT
+from .office365_sync_run import SyncRun
+
+# One logger for everything about a mailbox's sync, whichever file of the engine writes it.
+_logger = logging.getLogger(__package__ + ".office365_account")
+
+CRON_XMLID = "office365_calendar_sync.ir_cron_office365_sync"
+
+
+class Office365Runner(models.Model):
+    _inherit = "office365.account"
+
+    # ------------------------------------------------------------------
+    # Asking for a run (inside the user's transaction: no HTTP here)
+    # ------------------------------------------------------------------
+    @api.model
+    def _o365_trigger_sync(self):
+        """Wake the sync job once per transaction, after commit (coalesces bursts of changes)."""
+        data = self.env.cr.precommit.data
+        if data.get("office365_calendar_sync.triggered"):
+            return
+        data["office365_calendar_sync.triggered"] = True
+        cron = self.env.ref(CRON_XMLID, False)
+        if cron:
+            cron.sudo()._trigger()
+
+    def _o365_request_sync(self, kind="change"):
+        """Ask for a sync of these accounts soon, without waiting for a worker that is syncing
+        one of them (an ``office365.sync.request`` row instead of a write on the account)."""
+        if not self:
+            return
+        fresh = (
+            self.env["office365.sync.request"].sudo()._o365_add({aid: {kind} for aid in self.ids})
+        )
+        if fresh:
+            self._o365_trigger_sync()
+
+    # ------------------------------------------------------------------
+    # Which accounts are due
+    # ------------------------------------------------------------------
+    @api.model
+    def _o365_ready(self):
+        """SQL condition on ``office365_account a``: connected and not throttled by Graph."""
+        return SQL(
+            """
+            a.state = 'connected'
+            AND (a.throttled_until IS NULL
+                 OR a.throttled_until <= (statement_timestamp() at time zone 'UTC'))
+            """
+        )
+
+    @api.model
+    def _o365_due(self):
+        """SQL condition on ``office365_account a``: the account needs a run now.
+
+        Ready (see :meth:`_o365_ready`) and asked for (a sync request: a change notification,
+        "sync now"), due for its periodic poll, or holding links to push.
+        """
+        return SQL(
+            """
+            %s
+            AND (a.next_sync_at IS NULL
+                 OR a.next_sync_at <= (statement_timestamp() at time zone 'UTC')
+                 OR EXISTS (SELECT 1 FROM office365_sync_request r WHERE r.account_id = a.id)
+                 OR EXISTS (SELECT 1 FROM office365_link l
+                             WHERE l.user_id = a.user_id
+                               AND l.state IN ('pending', 'to_delete')))
+            """,
+            self._o365_ready(),
+        )
+
+    @api.model
+    def _o365_claim_next(self, skip_ids=()):
+        """Lock one account that needs a sync; rows held by other workers are skipped.
+
+        Accounts with a pending request (a change notification, "sync now") come before the
+        ones only due for their periodic poll, so notified changes are not queued behind polls.
+        ``NO KEY UPDATE`` (not ``UPDATE``): the lock does not conflict with the ``KEY SHARE``
+        lock taken by inserting an ``office365.sync.request`` row, so a notification never
+        waits for the worker syncing that account. A throttled mailbox is left alone until its
+        ``throttled_until``. If the worker dies, PostgreSQL releases the lock with its
+        connection and nothing was committed: the next run claims the account again.
+        """
+        self._o365_flush_due()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT a.id FROM office365_account a
+                 WHERE a.id != ALL(%s) AND %s
+                 ORDER BY EXISTS (SELECT 1 FROM office365_sync_request r
+                                   WHERE r.account_id = a.id) DESC,
+                          a.next_sync_at NULLS FIRST, a.id
+                 LIMIT 1
+                 FOR NO KEY UPDATE OF a SKIP LOCKED
+                """,
+                list(skip_ids),
+                self._o365_due(),
+            ),
+            log_exceptions=False,
+        )
+        row = self.env.cr.fetchone()
+        return self.browse(row[0]) if row else self.browse()
+
+    @api.model
+    def _o365_count_due(self, skip_ids=()):
+        """How many accounts other than ``skip_ids`` the next claim could pick."""
+        self._o365_flush_due()
+        self.env.cr.execute(
+            SQL(
+                "SELECT count(*) FROM office365_account a WHERE a.id != ALL(%s) AND %s",
+                list(skip_ids),
+                self._o365_due(),
+            )
+        )
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _o365_count_requested(self, account_ids):
+        """Accounts synced in this batch that got new requests meanwhile."""
+        if not account_ids:
+            return 0
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT count(DISTINCT r.account_id) FROM office365_sync_request r
+                  JOIN office365_account a ON a.id = r.account_id
+                 WHERE r.account_id = ANY(%s) AND %s
+                """,
+                list(account_ids),
+                self._o365_ready(),
+            )
+        )
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _o365_flush_due(self):
+        """The due condition reads these columns in SQL: write what the ORM still holds."""
+        self.env["office365.account"].flush_model()
+        self.env["office365.link"].flush_model(["user_id", "state"])
+
+    @api.model
+    def _o365_lock(self, account_id):
+        """Lock the account ``account_id`` if no other worker holds it (else empty)."""
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM office365_account WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED",
+                account_id,
+            )
+        )
+        row = self.env.cr.fetchone()
+        return self.browse(row[0]) if row else self.browse()
+
+    # ------------------------------------------------------------------
+    # The job
+    # ------------------------------------------------------------------
+    @api.model
+    def _o365_may_commit(self):
+        """Crons commit per account, except inside Odoo tests (unless a test asks for it on its
+        own cursors, to exercise concurrent workers)."""
+        return bool(self.env.context.get(CTX_COMMIT) or not modules.module.current_test)
+
+    @api.model
+    def _cron_sync(self, max_accounts=500, max_seconds=240):
+        """Sync every account that needs it; any number of workers can run this at once.
+
+        One batch per call: at most ``max_accounts`` accounts or ``max_seconds``, committed per
+        account. Progress goes to Odoo's cron progress API: while accounts remain, Odoo calls
+        again at once (and reschedules the job as soon as possible after 10 batches).
+        """
+        started = time.monotonic()
+        done = []
+        commit = self._o365_may_commit()
+        self._o365_reencrypt_once()
+        while len(done) < max_accounts and time.monotonic() - started < max_seconds:
+            try:
+                account = self._o365_claim_next(skip_ids=done)
+            except psycopg2.errors.SerializationFailure:
+                if not commit:
+                    raise
+                # Repeatable read: an account another worker committed after this transaction
+                # began cannot be locked by it. All work so far is committed: claim again in a
+                # fresh transaction.
+                self.env.cr.rollback()
+                continue
+            if not account:
+                break
+            done.append(account.id)
+            account._o365_run_claimed()
+            if commit:
+                # Commit per user: releases this user's row lock and keeps finished work even if
+                # a later user crashes the worker.
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        remaining = self._o365_count_due(skip_ids=done) + self._o365_count_requested(done)
+        if self.env.context.get("ir_cron_progress_id"):
+            self.env["ir.cron"]._notify_progress(done=len(done), remaining=remaining)
+        elif remaining and done:
+            self._o365_trigger_sync()
+        return len(done)
+
+    def _o365_run_claimed(self):
+        """Everything one claimed account needs: subscription, sync, served requests."""
+        self.ensure_one()
+        requests = self.env["office365.sync.request"].sudo()
+        upto, kinds = requests._o365_pending(self)
+        try:
+            with self.env.cr.savepoint():
+                # A removed subscription is recreated before the delta read: no change between
+                # the two is lost.
+                live = self.env["office365.subscription"]._o365_maintain(self, kinds)
+                self._o365_sync()
+                self._o365_after_run(upto, live)
+        except Exception:
+            self.env.invalidate_all()
+            _logger.exception("Office 365 sync of user %s crashed", self.user_id.id)
+            self.write(
+                {
+                    "next_sync_at": self._o365_next_poll(),
+                    "last_error": "Unexpected error, see the server log.",
+                }
+            )
+            requests._o365_done(self, upto)
+        finally:
+            # Pacing slots are session advisory locks: never keep one past the run.
+            self.env.cr.execute("SELECT pg_advisory_unlock_all()")
+
+    def _o365_sync(self, options=None):
+        """One run for this (locked) account: pull then push; never raises for Graph errors."""
+        self.ensure_one()
+        options = set(options or self._o365_enabled_options())
+        stats = RunStats()
+        start = fields.Datetime.now()
+        t0 = time.monotonic()
+        client = None
+        try:
+            client = self._o365_graph_client()
+            if options:
+                SyncRun(self, client, stats, options).run()
+            self.last_error = False
+        except ReconnectNeeded as exc:
+            self.write({"state": "reconnect", "last_error": str(exc)})
+            stats.fatal = f"Reconnect needed: {exc}"
+        except ThrottledError as exc:
+            stats.fatal = f"Microsoft Graph is throttling this mailbox: {exc}"
+            self.last_error = stats.fatal
+        except GraphError as exc:
+            stats.fatal = f"Microsoft Graph error: {exc}"
+            self.last_error = stats.fatal
+        finally:
+            if client is not None:
+                self._o365_store_token_cache(client.token_provider.cache_state())
+        if stats.fatal:
+            _logger.error("Office 365 sync of user %s failed: %s", self.user_id.id, stats.fatal)
+            for option in options:
+                stats.touch(option)
+        self.write({"last_sync_at": start, "next_sync_at": self._o365_next_poll()})
+        self.env["office365.sync.log"]._o365_record(
+            self.user_id, stats, start, time.monotonic() - t0
+        )
+        return stats
+
+    def _o365_next_poll(self):
+        """When the periodic poll runs again: the configured interval from now."""
+        return fields.Datetime.now() + timedelta(minutes=self._o365_config()["interval"])
+
+    def _o365_after_run(self, upto, live):
+        self.ensure_one()
+        now = fields.Datetime.now()
+        if self.throttled_until and self.throttled_until > now:
+            # Keep the requests: the account is synced once Graph lets it.
+            cron = self.env.ref(CRON_XMLID, False)
+            if cron:
+                cron.sudo()._trigger(at=self.throttled_until)
+        else:
+            self.env["office365.sync.request"].sudo()._o365_done(self, upto)
+        if live:
+            # Changes are notified: only a rare safety delta read is scheduled.
+            later = now + timedelta(minutes=self._o365_config()["live_interval"])
+            if not self.next_sync_at or self.next_sync_at < later:
+                self.next_sync_at = later
