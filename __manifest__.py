@@ -19,6 +19,7 @@
         "data/ir_cron_inbound.xml",
         "data/ir_cron_subscriptions.xml",
         "views/res_users_views.xml",
+        "views/oauth_templates.xml",
         "views/res_users_mailbox_views.xml",
         "views/res_config_settings_views.xml",
         "views/office365_sync_log_views.xml",
@@ -27,6 +28,9 @@
         "security/office365_inbound_event_security.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "office365_calendar_sync/static/src/**/*",
+        ],
         "web.assets_tests": [
             "office365_calendar_sync/static/tests/tours/**/*",
         ],
