@@ -255,6 +255,9 @@ class Office365Runner(models.Model):
             client = self._o365_graph_client()
             if options:
                 SyncRun(self, client, stats, options).run()
+            elif self.env["office365.link"]._o365_pending_for(self, options):
+                # Every option stopped, events still to remove (Stop Syncing with removal).
+                SyncRun(self, client, stats, options).push()
             self.last_error = False
         except ReconnectNeeded as exc:
             self.write({"state": "reconnect", "last_error": str(exc)})

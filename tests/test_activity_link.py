@@ -1,0 +1,96 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""The "Open activity" link of an Outlook event opens the activity, for its readers only."""
+
+from odoo.tests import new_test_user, tagged
+from odoo.tools import mute_logger
+
+from ..services.mapping_activity import ACTIVITY_PATH
+from .test_do_not_sync import next_monday
+from .test_oauth import Office365HttpCase
+
+
+@tagged("post_install", "-at_install")
+class TestActivityLink(Office365HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # An HR officer's onboarding task on an employee: plain employees cannot read
+        # employees (only their public view), so they cannot read the activity either.
+        cls.officer, cls.officer_box = cls._o365_user(
+            "link_officer", options=("activities",), groups="base.group_user,hr.group_hr_user"
+        )
+        cls.plain = new_test_user(cls.env, login="link_plain", groups="base.group_user")
+        cls.portal = new_test_user(cls.env, login="link_portal", groups="base.group_portal")
+        cls.employee = cls.env["hr.employee"].create({"name": "New Hire"})
+        cls.activity = cls.env["mail.activity"].create(
+            {
+                "res_model_id": cls.env["ir.model"]._get_id("hr.employee"),
+                "res_id": cls.employee.id,
+                "activity_type_id": cls.env.ref("mail.mail_activity_data_todo").id,
+                "summary": "Prepare the laptop",
+                "date_deadline": next_monday(),
+                "user_id": cls.officer.id,
+            }
+        )
+
+    def _get(self, path):
+        return self.url_open(path, allow_redirects=False)
+
+    def _open_activity_href(self):
+        """The "Open activity" address in the event the sync put in the officer's Outlook."""
+        self.o365_sync(self.officer)
+        events = self.o365_events(self.officer_box)
+        self.assertEqual(len(events), 1)
+        body = events[0]["body"]["content"]
+        href = body.split('<a href="', 1)[1].split('"', 1)[0]
+        self.assertIn("Open activity</a>", body)
+        self.assertIn("Open document</a>", body)
+        return href
+
+    def test_the_event_link_opens_the_activity_form(self):
+        href = self._open_activity_href()
+        self.assertEqual(href, f"{self.base_url()}{ACTIVITY_PATH}/{self.activity.id}")
+        self.authenticate("link_officer", "link_officer")
+        answer = self._get(href)
+        self.assertEqual(answer.status_code, 303)
+        target = answer.headers["Location"]
+        self.assertTrue(
+            target.endswith(
+                f"/odoo/action-office365_calendar_sync.mail_activity_action_o365_open/"
+                f"{self.activity.id}"
+            ),
+            target,
+        )
+        action = self.env.ref("office365_calendar_sync.mail_activity_action_o365_open")
+        self.assertEqual(action.res_model, "mail.activity")
+        self.assertEqual(action.view_id, self.env.ref("mail.mail_activity_view_form"))
+
+    def test_signed_out_visitor_is_sent_to_the_login_page(self):
+        answer = self._get(f"{ACTIVITY_PATH}/{self.activity.id}")
+        self.assertEqual(answer.status_code, 303)
+        self.assertIn("/web/login", answer.headers["Location"])
+
+    @mute_logger("odoo.http")
+    def test_users_who_cannot_read_the_activity_get_404(self):
+        for login in ("link_plain", "link_portal"):
+            with self.subTest(login=login):
+                self.authenticate(login, login)
+                answer = self._get(f"{ACTIVITY_PATH}/{self.activity.id}")
+                self.assertEqual(answer.status_code, 404)
+                self.assertNotIn("Prepare the laptop", answer.text)
+        # Assigned to the plain user: now they may read it (Odoo's rule for activities).
+        self.activity.user_id = self.plain
+        self.authenticate("link_plain", "link_plain")
+        self.assertEqual(self._get(f"{ACTIVITY_PATH}/{self.activity.id}").status_code, 303)
+
+    @mute_logger("odoo.http")
+    def test_missing_or_absurd_ids_get_404(self):
+        self.authenticate("link_officer", "link_officer")
+        for path in (
+            f"{ACTIVITY_PATH}/{self.activity.id + 100000}",
+            f"{ACTIVITY_PATH}/99999999999999999999",
+            f"{ACTIVITY_PATH}/abc",
+            f"{ACTIVITY_PATH}/-1",
+        ):
+            with self.subTest(path=path):
+                self.assertEqual(self._get(path).status_code, 404)
