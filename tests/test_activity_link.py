@@ -1,6 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """The "Open activity" link of an Outlook event opens the activity, for its readers only."""
 
+import json
+
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
@@ -94,3 +96,54 @@ class TestActivityLink(Office365HttpCase):
         ):
             with self.subTest(path=path):
                 self.assertEqual(self._get(path).status_code, 404)
+
+    # ------------------------------------------------------------------
+    # Stop Syncing's question, attacked through RPC by another user
+    # ------------------------------------------------------------------
+    def _rpc(self, model, method, args, kwargs=None):
+        answer = self.url_open(
+            f"/web/dataset/call_kw/{model}/{method}",
+            data=json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "call",
+                    "params": {
+                        "model": model,
+                        "method": method,
+                        "args": args,
+                        "kwargs": kwargs or {},
+                    },
+                }
+            ),
+            headers={"Content-Type": "application/json"},
+        )
+        return answer.json()
+
+    @mute_logger("odoo.http")
+    def test_stop_question_refused_for_another_users_mailbox(self):
+        self.o365_sync(self.officer)
+        link = self.env["office365.link"].search([("user_id", "=", self.officer.id)])
+        self.assertTrue(link.event_id)
+        self.authenticate("link_plain", "link_plain")
+        made = self._rpc(
+            "office365.stop.wizard",
+            "create",
+            [{"user_id": self.officer.id, "option": "activities"}],
+        )
+        wizard_id = made.get("result")
+        if wizard_id:
+            wizard_id = wizard_id[0] if isinstance(wizard_id, list) else wizard_id
+            for method in ("action_remove", "action_keep"):
+                answer = self._rpc("office365.stop.wizard", method, [[wizard_id]])
+                self.assertIn("error", answer, method)
+        stopped = self._rpc(
+            "res.users",
+            "action_o365_stop",
+            [[self.officer.id]],
+            {"context": {"office365_calendar_sync_option": "activities"}},
+        )
+        self.assertIn("error", stopped)
+        link.invalidate_recordset()
+        self.assertTrue(self.officer._o365_settings().o365_activities_enabled)
+        self.assertEqual((link.state, link.removing), ("synced", False))
+        self.assertEqual(len(self.o365_events(self.officer_box)), 1)
