@@ -33,4 +33,7 @@ class Office365Activity(http.Controller):
             activity.check_access("read")
         except AccessError:
             raise NotFound() from None
-        return request.redirect(f"/odoo/action-{ACTIVITY_ACTION}/{activity.id}")
+        # The web client's classic address works whatever its path prefix (/odoo in Odoo 18).
+        return request.redirect(
+            f"/web#action={ACTIVITY_ACTION}&model=mail.activity&id={activity.id}&view_type=form"
+        )

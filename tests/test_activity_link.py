@@ -58,8 +58,8 @@ class TestActivityLink(Office365HttpCase):
         target = answer.headers["Location"]
         self.assertTrue(
             target.endswith(
-                f"/odoo/action-office365_calendar_sync.mail_activity_action_o365_open/"
-                f"{self.activity.id}"
+                "/web#action=office365_calendar_sync.mail_activity_action_o365_open"
+                f"&model=mail.activity&id={self.activity.id}&view_type=form"
             ),
             target,
         )
