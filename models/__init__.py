@@ -23,3 +23,6 @@ from . import office365_calendar
 from . import office365_meeting_answer
 from . import calendar_attendee
 from . import ir_http
+from . import hr_employee
+from . import hr_leave_type
+from . import office365_stop_wizard

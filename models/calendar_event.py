@@ -84,11 +84,17 @@ class CalendarEvent(models.Model):
                 user_id in organizers
                 and user_id not in excluded
                 and event.active
+                and not event.o365_do_not_sync
                 and event.id not in leave_meetings
             )
             targets[event.id] = user_id if wanted else False
         stopped = records.filtered(
-            lambda ev: ev.user_id.id not in prefs and ev.active and ev.id not in leave_meetings
+            lambda ev: (
+                ev.user_id.id not in prefs
+                and ev.active
+                and not ev.o365_do_not_sync
+                and ev.id not in leave_meetings
+            )
         )
         targets.update(self._o365_keep_while_stopped(stopped))
         return targets

@@ -376,9 +376,14 @@ class ResUsers(models.Model):
         return True
 
     def action_o365_stop(self):
+        """Stop the option; with events of it in Outlook, first ask whether they stay there."""
         self.ensure_one()
         self._o365_check_self()
-        self._o365_stop(self._o365_button_option())
+        option = self._o365_button_option()
+        question = self.env["office365.stop.wizard"]._o365_ask(self, option)
+        if question:
+            return question
+        self._o365_stop(option)
         return True
 
     def action_o365_sync_now(self):
@@ -544,10 +549,14 @@ class ResUsers(models.Model):
                     self.env[model].sudo()._o365_backfill(self)
         account._o365_request_sync()
 
-    def _o365_stop(self, option):
-        """Stop all traffic for the option; events already in Outlook stay."""
+    def _o365_stop(self, option, remove=False):
+        """Stop all traffic for the option; events already in Outlook stay, unless ``remove``:
+        then the sync job deletes the events the option put there (returns how many)."""
         self.ensure_one()
         self._o365_settings().write({f"o365_{option}_enabled": False})
+        if remove:
+            return self.env["office365.link"]._o365_queue_removal(self, option)
+        return 0
 
     @api.model
     def _o365_syncing(self, option):
