@@ -21,7 +21,9 @@ UPDATE = "update"
 UNCHANGED = "unchanged"  # Outlook already shows these values
 CREATE_PREVENTED = "create_prevented"  # the user forbids creating events in Outlook
 UPDATE_PREVENTED = "update_prevented"  # ... or updating them
-TIME_KEYS = ("start", "end", "all_day")
+# A series master's zone and rule go with its times: Graph checks the range's startDate against
+# the start (resources/recurrencerange.md) and reads the hour in the start's zone.
+TIME_KEYS = ("start", "end", "all_day", "time_zone", "recurrence")
 
 
 # ----------------------------------------------------------------------------------------------
