@@ -23,11 +23,10 @@ import logging
 from odoo import api, models
 
 from ..services import mapping, mapping_activity, recurrence
-from ..services.constants import CTX_INBOUND, KIND_OPTION
+from ..services.constants import CTX_INBOUND, KIND_OPTION, user_tz
 from ..services.errors import GraphError
 from ..services.graph_client import WriteOp
 from ..services.mapping import MappingError, clean_email
-from ..services.timezones import user_tz
 
 _logger = logging.getLogger(__name__)
 
@@ -70,8 +69,7 @@ class CalendarRecurrence(models.Model):
         bases = records.mapped(lambda rec: rec._o365_base_event())
         event_targets = bases._o365_targets() if bases else {}
         return {
-            rec.id: event_targets.get(rec._o365_base_event().id, False) or False
-            for rec in records
+            rec.id: event_targets.get(rec._o365_base_event().id, False) or False for rec in records
         }
 
     def _o365_base_event(self):
@@ -252,7 +250,7 @@ class CalendarRecurrence(models.Model):
             [
                 ("user_id", "=", account.user_id.id),
                 ("res_model", "=", "calendar.event"),
-                ("res_id", "in", sum((rec.calendar_event_ids.ids for rec in to_pair), [])),
+                ("res_id", "in", [ev.id for rec in to_pair for ev in rec.calendar_event_ids]),
             ]
         )
         link_of = {link.res_id: link for link in event_links}
@@ -307,7 +305,9 @@ class CalendarRecurrence(models.Model):
             # point at one of its occurrences are forgotten, never deleted there.
             event_links.filtered(
                 lambda ln, ids=set(by_id), mine=set(events.ids), done=paired: (
-                    ln.event_id in ids and ln.res_id not in mine and ln.event_id not in done
+                    ln.event_id in ids
+                    and ln.res_id not in mine
+                    and ln.event_id not in done
                     and ln.state != "to_delete"
                 )
             ).unlink()
@@ -412,9 +412,11 @@ class CalendarRecurrence(models.Model):
 def _naive(value):
     """Naive UTC datetime of a slot key (aware datetime, or date of an all-day series)."""
     if hasattr(value, "tzinfo") and hasattr(value, "hour"):
-        return value.replace(tzinfo=None) if value.tzinfo is None else recurrence._as_utc(
-            value
-        ).replace(tzinfo=None)
+        return (
+            value.replace(tzinfo=None)
+            if value.tzinfo is None
+            else recurrence._as_utc(value).replace(tzinfo=None)
+        )
     from datetime import datetime, time  # noqa: PLC0415
 
     return datetime.combine(value, time())

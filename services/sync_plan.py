@@ -59,6 +59,8 @@ class SortedPage:
     unlinked_ours: list = field(default_factory=list)  # our category or identity, no link here
     foreign: list = field(default_factory=list)  # the rest: the inbound log decides
     malformed: list = field(default_factory=list)  # not an event (no id): skipped and logged
+    # Occurrences of one of our series not linked yet: the push links them to their meetings.
+    occurrences: list = field(default_factory=list)
 
 
 def sort_page(events, linked_ids, category):
@@ -70,6 +72,12 @@ def sort_page(events, linked_ids, category):
             page.malformed.append(event)
         elif event["id"] in linked_ids:
             page.linked[event["id"]] = event
+        elif event.get("type") in ("occurrence", "exception") and (
+            category in (event.get("categories") or []) or our_ref(event)
+        ):
+            # An occurrence carries its series' category and identity: never adopted (the
+            # series master is) nor removed as an orphan, never logged as someone else's.
+            page.occurrences.append(event)
         elif category in (event.get("categories") or []) or our_ref(event):
             page.unlinked_ours.append(event)
         else:

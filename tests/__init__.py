@@ -21,3 +21,5 @@ from . import test_status_access
 from . import test_webhook_abuse
 from . import test_token_keys
 from . import test_oauth_forgery
+from . import test_recurring_meetings
+from . import test_online_meetings

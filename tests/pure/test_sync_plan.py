@@ -30,6 +30,19 @@ def test_sort_page_by_destination():
     assert page.malformed == ["junk", {}]
 
 
+def test_sort_page_keeps_occurrences_of_our_series_apart():
+    """An occurrence carries its series' category and identity: it is neither adopted nor an
+    orphan; someone else's occurrence is foreign."""
+    ours = {**_event("O", ["Odoo"], "calendar.recurrence,3"), "type": "occurrence"}
+    exception = {**_event("E", ["Odoo"]), "type": "exception"}
+    theirs = {**_event("T", ["Customers"]), "type": "occurrence"}
+    master = {**_event("M", ["Odoo"], "calendar.recurrence,3"), "type": "seriesMaster"}
+    page = sync_plan.sort_page([ours, exception, theirs, master], {}, "Odoo")
+    assert page.occurrences == [ours, exception]
+    assert page.unlinked_ours == [master]
+    assert page.foreign == [theirs]
+
+
 def test_split_by_ref_keeps_identities_and_returns_the_others():
     ours = _event("A", ["Odoo"], "mail.activity,7")
     category_only = _event("B", ["Odoo"])
