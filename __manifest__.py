@@ -23,6 +23,7 @@
         "views/res_config_settings_views.xml",
         "views/office365_sync_log_views.xml",
         "views/office365_inbound_event_views.xml",
+        "views/calendar_event_views.xml",
         "security/office365_calendar_security.xml",
         "security/office365_inbound_event_security.xml",
     ],
