@@ -18,17 +18,16 @@ new recurrence (a new series). An organizer's edit of the series in Outlook (its
 end) goes back through Odoo's own "all events" update of the base meeting.
 """
 
-import logging
+from datetime import datetime, time, timedelta
 
 from odoo import api, models
 
 from ..services import mapping, mapping_activity, recurrence
 from ..services.constants import CTX_INBOUND, KIND_OPTION, user_tz
+from ..services.delta_completion import series_instances
 from ..services.errors import GraphError
 from ..services.graph_client import WriteOp
 from ..services.mapping import MappingError, clean_email
-
-_logger = logging.getLogger(__name__)
 
 RULE_FIELDS = (
     "rrule_type",
@@ -417,8 +416,6 @@ def _naive(value):
             if value.tzinfo is None
             else recurrence._as_utc(value).replace(tzinfo=None)
         )
-    from datetime import datetime, time  # noqa: PLC0415
-
     return datetime.combine(value, time())
 
 
@@ -429,10 +426,7 @@ def _event_row(event, allday):
 
 
 def _series_instances(client, windows):
-    from datetime import timedelta  # noqa: PLC0415
-
-    from ..services.delta_completion import series_instances  # noqa: PLC0415
-
+    """``{master id: instances}`` of each series over its window, a day of margin each side."""
     return series_instances(
         client,
         {
