@@ -27,6 +27,7 @@
         "views/do_not_sync_views.xml",
         "views/office365_stop_wizard_views.xml",
         "views/mail_activity_views.xml",
+        "views/calendar_event_views.xml",
         "security/office365_calendar_security.xml",
         "security/office365_inbound_event_security.xml",
     ],

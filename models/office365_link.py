@@ -147,6 +147,9 @@ class Office365Link(models.Model):
         if not links:
             return False
         removals = {link.id: KIND_OPTION[link.kind] for link in links if link.removing}
+        # Recurring meetings: their series first, then their occurrences' links (see
+        # models/calendar_recurrence.py); what is left goes out as usual.
+        links = self.env["calendar.recurrence"]._o365_push_series(account, client, stats, links)
         planned = links._o365_plan(account, stats)
         if planned:
             if any(op.action == "create" for _link, op, _snapshot in planned):
@@ -331,6 +334,7 @@ class Office365Link(models.Model):
         created_after = account and sync_plan.delta_key(account.sudo().delta_link)
         done_delete = self.browse()
         grouped_writes = defaultdict(lambda: self.browse())
+        pushed = defaultdict(list)
         for (link, op, values), result in zip(planned, results, strict=True):
             option = KIND_OPTION[link.kind]
             if op.action == "delete":
@@ -357,6 +361,8 @@ class Office365Link(models.Model):
                     }
                 )
                 stats.count(option, "created" if op.action == "create" else "updated")
+                if event:
+                    pushed[link.res_model].append((link.res_id, event))
             elif result.not_found and op.action == "update":
                 # Deleted in Outlook since our last read: handled as an Outlook deletion by the
                 # record's kind (default: the Odoo record stays, the link is dropped, logged).
@@ -365,6 +371,9 @@ class Office365Link(models.Model):
                 self._o365_fail(link, option, result, stats)
         for res_model, gone in grouped_writes.items():
             self.env[res_model]._o365_remote_deleted(gone, account, stats)
+        for res_model, rows in pushed.items():
+            records = self.env[res_model].sudo().with_context(active_test=False)
+            records._o365_pushed([(records.browse(res_id), event) for res_id, event in rows])
         done_delete.unlink()
 
     def _o365_fail(self, link, option, result, stats):

@@ -122,6 +122,10 @@ class Office365SyncMixin(models.AbstractModel):
         """Apply Outlook's ``changes`` (normalized keys) to this record."""
         raise NotImplementedError
 
+    def _o365_pushed(self, pairs):
+        """Graph's answers to this kind's writes, ``[(record, event)]``: nothing to read back by
+        default (meetings read their Teams join link)."""
+
     def _o365_option(self):
         return KIND_OPTION[self._o365_kind]
 

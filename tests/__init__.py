@@ -26,3 +26,5 @@ from . import test_do_not_sync
 from . import test_leave_follow
 from . import test_stop_removal
 from . import test_activity_link
+from . import test_recurring_meetings
+from . import test_online_meetings
