@@ -61,6 +61,7 @@ class Office365InboundEvent(models.Model):
     stop = fields.Datetime(index=True)
     allday = fields.Boolean("All day")
     location = fields.Char()
+    join_url = fields.Char("Join link", help="The Teams meeting's join link, as Outlook has it.")
     description = fields.Html()
     body_truncated = fields.Boolean("Description truncated")
     organizer_email = fields.Char()
