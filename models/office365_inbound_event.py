@@ -92,7 +92,7 @@ class Office365InboundEvent(models.Model):
         "partner_id",
         string="External attendees",
     )
-    company_partner_id = fields.Many2one("res.partner", "Company", ondelete="set null")
+    company_partner_id = fields.Many2one("res.partner", "Attendees' company", ondelete="set null")
     mailbox_ids = fields.One2many("office365.inbound.event.mailbox", "inbound_event_id")
     company_id = fields.Many2one(
         "res.company",

@@ -19,6 +19,27 @@ class Office365StopWizard(models.TransientModel):
     user_id = fields.Many2one("res.users", required=True, ondelete="cascade")
     option = fields.Selection(SYNC_OPTIONS, required=True)
     event_count = fields.Integer("Events in Outlook", readonly=True)
+    question = fields.Text(compute="_compute_question")
+
+    @api.depends("option", "event_count")
+    def _compute_question(self):
+        labels = dict(self._fields["option"]._description_selection(self.env))
+        for wizard in self:
+            option = labels.get(wizard.option, "")
+            if wizard.event_count == 1:
+                put = self.env._("%(option)s put 1 event in your Outlook calendar.", option=option)
+            else:
+                put = self.env._(
+                    "%(option)s put %(count)s events in your Outlook calendar.",
+                    option=option,
+                    count=wizard.event_count,
+                )
+            wizard.question = self.env._(
+                "%(put)s Once stopped, they are no longer updated from Odoo.\n"
+                "Leave them in Outlook, or remove them? Removal runs in the background; the "
+                "sync log shows how many were removed and how many are left.",
+                put=put,
+            )
 
     @api.model
     def _o365_event_count(self, user, option):
@@ -60,7 +81,8 @@ class Office365StopWizard(models.TransientModel):
         self.ensure_one()
         self.user_id._o365_check_self()
         self.user_id._o365_stop(self.option)
-        # Closing the dialog reloads the preferences form behind it (no second copy).
+        # The preferences buttons (static/src/preferences/o365_button.js) ask this question in a
+        # dialog of their own and reload the form in place once it is answered.
         return {"type": "ir.actions.act_window_close"}
 
     def action_remove(self):

@@ -4,16 +4,35 @@
 // action closes the Preferences dialog (act_window_close), and returning the form again opens a
 // second copy of it; these buttons call the method, run the action it returns (the sign-in
 // page, a notification) and reload the open form in place, in the dialog as in the full profile
-// form of an employee (hr).
+// form of an employee (hr). The question Stop Syncing may ask (office365.stop.wizard) opens as a
+// dialog over the form: opened as an action it would replace the Preferences dialog.
 
 import { Component, useState, xml } from "@odoo/owl";
 import { ConfirmationDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
+import { Dialog } from "@web/core/dialog/dialog";
 import { registry } from "@web/core/registry";
 import { user } from "@web/core/user";
 import { useBus, useService } from "@web/core/utils/hooks";
 import { standardWidgetProps } from "@web/views/widgets/standard_widget_props";
 
 const OPTION_CONTEXT_KEY = "office365_calendar_sync_option";
+const STOP_WIZARD = "office365.stop.wizard";
+
+/** Stop Syncing: leave the option's events in Outlook, or remove them (or cancel). */
+export class O365StopDialog extends Component {
+    static template = "office365_calendar_sync.O365StopDialog";
+    static components = { Dialog };
+    static props = {
+        close: Function,
+        question: String,
+        answer: Function,
+    };
+
+    async choose(method) {
+        await this.props.answer(method);
+        this.props.close();
+    }
+}
 
 export class O365Button extends Component {
     static template = "office365_calendar_sync.O365Button";
@@ -74,7 +93,9 @@ export class O365Button extends Component {
             const result = await this.orm.call(record.resModel, this.props.method, [
                 [record.resId],
             ], { context });
-            if (result && typeof result === "object" && result.type) {
+            if (result?.type === "ir.actions.act_window" && result.res_model === STOP_WIZARD) {
+                await this.askStop(result.res_id);
+            } else if (result && typeof result === "object" && result.type) {
                 const queuedAt = result.params?.office365_queued_at;
                 if (queuedAt && record.resId === user.userId) {
                     this.feedback.expectResult(queuedAt);
@@ -88,6 +109,21 @@ export class O365Button extends Component {
         } finally {
             this.state.busy = false;
         }
+    }
+
+    /** Ask the Stop question of wizard ``wizardId``; resolves once it is answered or dismissed. */
+    async askStop(wizardId) {
+        const [{ question }] = await this.orm.read(STOP_WIZARD, [wizardId], ["question"]);
+        await new Promise((resolve) => {
+            this.dialog.add(
+                O365StopDialog,
+                {
+                    question,
+                    answer: (method) => this.orm.call(STOP_WIZARD, method, [[wizardId]]),
+                },
+                { onClose: resolve }
+            );
+        });
     }
 }
 

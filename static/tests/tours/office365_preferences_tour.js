@@ -84,9 +84,39 @@ function openPreferences() {
     ];
 }
 
-/** Start then stop one option; the form is reloaded in place (``scope``: the form's container). */
-function startStop(option, scope, count) {
+/**
+ * Start then stop one option; the form is reloaded in place (``scope``: the form's container).
+ * ``outlookEvents``: how many events the option's first run puts in Outlook; Stop Syncing then
+ * asks whether to leave or remove them, and the tour leaves them.
+ */
+function startStop(option, scope, count, outlookEvents = 0) {
     const section = `${scope} .o_o365_option_${option}`;
+    const stop = [
+        {
+            content: `${option}: Stop Syncing`,
+            trigger: `${section} button.o_o365_stop_${option}`,
+            run: "click",
+        },
+    ];
+    if (outlookEvents) {
+        stop.unshift(askTest("outlook:synced", `${option}: the first run has reached Outlook`));
+        stop.push(
+            {
+                content: `${option}: Stop asks about the events in Outlook, over the same form`,
+                trigger: `.modal .o_o365_stop_question:contains(put ${outlookEvents} event${outlookEvents === 1 ? "" : "s"} in your Outlook calendar)`,
+            },
+            dialogs(count + 1, `${option}: the question is the only new dialog`),
+            screenshot(`preferences-stop-${option}`),
+            {
+                content: `${option}: leave them in Outlook`,
+                trigger: ".modal button.o_o365_stop_keep",
+                run: "click",
+            },
+            {
+                trigger: "body:not(:has(.o_o365_stop_question))",
+            }
+        );
+    }
     return [
         {
             content: `${option}: stopped before`,
@@ -106,11 +136,7 @@ function startStop(option, scope, count) {
             content: `${option}: next run shown`,
             trigger: `${section} .o_field_widget[name='o365_${option}_next_run']:contains(:)`,
         },
-        {
-            content: `${option}: Stop Syncing`,
-            trigger: `${section} button.o_o365_stop_${option}`,
-            run: "click",
-        },
+        ...stop,
         {
             content: `${option}: stopped again, in the same form`,
             trigger: `${section} .o_o365_status_stopped:contains(Stopped)`,
@@ -191,7 +217,10 @@ registry.category("web_tour.tours").add("office365_preferences_tour", {
             content: "Start Syncing is enabled now",
             trigger: ".modal button.o_o365_start_events:enabled",
         },
-        ...OPTIONS.flatMap((option) => startStop(option, ".modal", 1)),
+        // The user's phone call goes to Outlook with the first run of Sync ERP activities.
+        ...OPTIONS.flatMap((option) =>
+            startStop(option, ".modal", 1, option === "activities" ? 1 : 0)
+        ),
         {
             content: "Start Sync ERP activities",
             trigger: ".modal button.o_o365_start_activities",
