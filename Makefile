@@ -5,6 +5,7 @@
 #   make demo / bench / soak   run tools/demo.py, tools/bench.py, tools/soak.py (ARGS=...)
 #   make bench-scale  cost per item from 100 to 20,000 items; charts in build/bench, docs/bench
 #   make test-dates   the Odoo suite under several fixed "today" values (faketime)
+#   make screenshots  the README's screenshots, taken by the browser tours (docs/screenshots)
 #   make clean  remove build output and caches (make distclean also removes .venv)
 
 SHELL := /bin/bash
@@ -17,10 +18,10 @@ VPY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.requirements-test.stamp
 LINT_STAMP := $(VENV)/.requirements-lint.stamp
 
-.PHONY: help test test-pure test-odoo test-dates lint format demo bench bench-scale soak clean distclean venv
+.PHONY: help test test-pure test-odoo test-dates screenshots lint format demo bench bench-scale soak clean distclean venv
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
 
 # The virtual environment for the pure tests and the tools. On a bare Debian python3 the venv
 # module may lack ensurepip: install python3-venv then (root only).
@@ -62,6 +63,12 @@ test-odoo: $(VENV_STAMP)
 
 test-dates: $(VENV_STAMP)
 	$(VPY) tools/test_dates.py $(ARGS)
+
+# The browser tours (tests/test_tour.py) in headless Chromium, keeping the screenshots they take
+# in docs/screenshots (other runs drop them).
+screenshots: $(VENV_STAMP)
+	O365_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(VPY) tools/run_tests.py --odoo-only \
+		--test-tags /office365_calendar_sync:TestPreferencesTour
 
 # Check only: never rewrites files. `make format` applies ruff's fixes and formatting.
 lint: $(LINT_STAMP)

@@ -19,14 +19,22 @@
         "data/ir_cron_inbound.xml",
         "data/ir_cron_subscriptions.xml",
         "views/res_users_views.xml",
+        "views/oauth_templates.xml",
         "views/res_users_mailbox_views.xml",
         "views/res_config_settings_views.xml",
         "views/office365_sync_log_views.xml",
         "views/office365_inbound_event_views.xml",
+        "views/do_not_sync_views.xml",
+        "views/office365_stop_wizard_views.xml",
+        "views/mail_activity_views.xml",
+        "views/calendar_event_views.xml",
         "security/office365_calendar_security.xml",
         "security/office365_inbound_event_security.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "office365_calendar_sync/static/src/**/*",
+        ],
         "web.assets_tests": [
             "office365_calendar_sync/static/tests/tours/**/*",
         ],

@@ -1,2 +1,3 @@
 from . import webhook
 from . import main
+from . import activity

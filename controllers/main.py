@@ -21,7 +21,7 @@ import logging
 import secrets
 from urllib.parse import urlencode
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from odoo import http
 from odoo.http import request
@@ -36,7 +36,13 @@ CALLBACK_PATH = "/office365_calendar_sync/oauth/callback"
 CONSENT_PATH = "/office365_calendar_sync/oauth/adminconsent"
 # Marks the same-site re-post of the identity platform's answer (see the module docstring).
 RELAY_FIELD = "office365_relayed"
-PREFERENCES_ACTION = "office365_calendar_sync.res_users_action_o365_preferences"
+# A client action (static/src/preferences/signed_in_action.js): opens the user's preferences as
+# the user menu does (the dialog, or the full profile form for an employee) on the Office 365
+# Calendar tab, with "Connected as ..." in a notification.
+PREFERENCES_ACTION = "office365_calendar_sync.res_users_action_o365_signed_in"
+# Microsoft identity platform error: the account is not in the tenant's directory
+# (https://learn.microsoft.com/entra/identity-platform/reference-error-codes, AADSTS50034).
+UNKNOWN_ACCOUNT = "AADSTS50034"
 
 
 def redirect_uri(env, path=CALLBACK_PATH):
@@ -49,7 +55,12 @@ def redirect_uri(env, path=CALLBACK_PATH):
 
 def preferences_url(env):
     # The web client's classic address works whatever its path prefix (/odoo in Odoo 18).
-    return f"/web#action={PREFERENCES_ACTION}&model=res.users&id={env.user.id}&view_type=form"
+    return f"/web#action={PREFERENCES_ACTION}"
+
+
+def login_hint(env):
+    """The account Microsoft is asked to sign in: the Odoo user's e-mail address."""
+    return env.user.email or env.user.login or None
 
 
 class Office365OAuth(http.Controller):
@@ -61,7 +72,7 @@ class Office365OAuth(http.Controller):
             provider = account.browse()._o365_token_provider()
             flow = provider.start_auth(
                 redirect_uri(env),
-                login_hint=env.user.email or env.user.login or None,
+                login_hint=login_hint(env),
                 response_mode="form_post",
             )
         except GraphError as exc:
@@ -109,6 +120,23 @@ class Office365OAuth(http.Controller):
         if params.get("error"):
             message = params.get("error_description") or params["error"]
             _logger.warning("Office 365 sign-in of user %s refused: %s", env.uid, message)
+            if UNKNOWN_ACCOUNT in str(message):
+                account_name = login_hint(env) or ""
+                return _error_page(
+                    env,
+                    env._(
+                        "Microsoft 365 has no account %s in your organization's directory.",
+                        account_name,
+                    ),
+                    hint=env._(
+                        "Odoo asks Microsoft to sign in the e-mail address of your Odoo user "
+                        "(%(account)s). Set your Microsoft 365 address as your e-mail address "
+                        "in your preferences, or ask your Microsoft 365 administrator to add "
+                        "this account to the tenant. Microsoft said: %(answer)s",
+                        account=account_name,
+                        answer=message,
+                    ),
+                )
             return _error_page(env, env._("Microsoft refused the sign-in: %s", message))
         account = env.user._o365_account()
         try:
@@ -188,18 +216,21 @@ def _relay_page(params):
     )
 
 
-def _error_page(env, message):
-    body = Markup(
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
-        "<body style='font-family: sans-serif; margin: 3em'>"
-        "<h1>{title}</h1><p class='o365_error'>{message}</p>"
-        "<p><a href='{back}'>{back_label}</a></p></body></html>"
-    ).format(
-        title=escape(env._("Office 365 Calendar")),
-        message=escape(message),
-        back=escape(preferences_url(env)),
-        back_label=escape(env._("Back to the Office 365 Calendar preferences")),
-    )
-    return request.make_response(
-        str(body), headers=[("Content-Type", "text/html; charset=utf-8")], status=400
+def _error_page(env, message, hint=None):
+    """The refusal in Odoo's own page layout (status 400: the request is not fulfilled)."""
+    public = env.user._is_public()
+    return request.render(
+        "office365_calendar_sync.oauth_message",
+        {
+            "message": message,
+            "hint": hint,
+            "back_url": "/web/login" if public else preferences_url(env),
+            "back_label": (
+                env._("Sign in to Odoo")
+                if public
+                else env._("Back to the Office 365 Calendar preferences")
+            ),
+        },
+        headers=[("Cache-Control", "no-store")],
+        status=400,
     )

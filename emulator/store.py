@@ -115,6 +115,9 @@ class Mailbox:
         self.sync_states = {}
         self.seq = 0
         self.time_zone = "UTC"
+        # The calendar's allowedOnlineMeetingProviders (resources/calendar.md); an empty list is
+        # a tenant without Teams.
+        self.online_meeting_providers = ["teamsForBusiness"]
 
     def __repr__(self):
         return "Mailbox(%r)" % self.email
@@ -250,6 +253,7 @@ class Mailbox:
         apply_payload(
             event, payload, creating=True, owner_email=self.email, allow_organizer=allow_organizer
         )
+        self._online_meeting(event)
         event["id"] = new_event_id()
         event["_calendar"] = calendar_id or self.calendar_id
         self._touch(event)
@@ -293,6 +297,7 @@ class Mailbox:
         check_etag(event, if_match)
         updated = copy.deepcopy(event)
         apply_payload(updated, patch, creating=False, owner_email=self.email)
+        self._online_meeting(updated)
         if updated["type"] == "occurrence":
             updated["type"] = "exception"
         if updated["type"] == "exception":
@@ -309,6 +314,18 @@ class Mailbox:
         self.events[updated["id"]] = updated
         self._emu.event_changed(self, "updated", updated["id"])
         return updated
+
+    def _online_meeting(self, event):
+        """No Teams meeting in a calendar whose allowedOnlineMeetingProviders lack its provider
+        (concepts/outlook-calendar-online-meetings.md: "Look for the
+        allowedOnlineMeetingProviders ... to verify if an Outlook calendar supports any online
+        meeting providers"): the event stays an ordinary one, without join URL."""
+        if event["isOnlineMeeting"] and (
+            event["onlineMeetingProvider"] not in self.online_meeting_providers
+        ):
+            event["isOnlineMeeting"] = False
+            event["onlineMeetingProvider"] = "unknown"
+            event["onlineMeeting"] = None
 
     def _check_exception_bounds(self, master, exception):
         """Outlook: an occurrence can't move to or past the day of its neighbours."""
@@ -592,6 +609,7 @@ class Mailbox:
             "transactions": self.transactions,
             "seq": self.seq,
             "time_zone": self.time_zone,
+            "online_meeting_providers": self.online_meeting_providers,
         }
 
     def load(self, data):
@@ -599,6 +617,7 @@ class Mailbox:
         self.transactions = data.get("transactions", {})
         self.seq = data.get("seq", 0)
         self.time_zone = data.get("time_zone", "UTC")
+        self.online_meeting_providers = data.get("online_meeting_providers", ["teamsForBusiness"])
         for event in data.get("events", []):
             event["_start_local"] = datetime.fromisoformat(event["_start_local"])
             event["_end_local"] = datetime.fromisoformat(event["_end_local"])

@@ -340,8 +340,11 @@ def _apply_online_meeting(event, data):
         event["onlineMeeting"] = {
             "joinUrl": "https://teams.microsoft.com/l/meetup-join/" + uuid.uuid4().hex
         }
-    elif "isOnlineMeeting" in data and not event["isOnlineMeeting"]:
-        event["onlineMeeting"] = None
+    elif event.get("onlineMeeting"):
+        # resources/event.md: "After you set isOnlineMeeting to true, Microsoft Graph
+        # initializes onlineMeeting. Subsequently Outlook ignores any further changes to
+        # isOnlineMeeting, and the meeting remains available online."
+        event["isOnlineMeeting"] = True
 
 
 def _norm_categories(value):

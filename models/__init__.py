@@ -13,6 +13,7 @@ from . import office365_inbound_event_push
 from . import office365_inbound_event_close
 from . import mail_activity
 from . import calendar_event
+from . import calendar_recurrence
 from . import office365_sync_request
 from . import office365_subscription
 from . import hr_leave
@@ -23,3 +24,6 @@ from . import office365_calendar
 from . import office365_meeting_answer
 from . import calendar_attendee
 from . import ir_http
+from . import hr_employee
+from . import hr_leave_type
+from . import office365_stop_wizard

@@ -10,7 +10,7 @@ from collections import defaultdict
 from odoo import api, fields, models
 from odoo.tools import is_html_empty
 
-from ..services import answers, mapping_activity
+from ..services import answers, mapping_activity, recurrence
 from ..services.constants import CTX_INBOUND
 from ..services.mapping import MappingError, clean_email
 from ..services.runstats import RunStats
@@ -41,11 +41,39 @@ class CalendarEvent(models.Model):
         "user_id",
         "active",
         "res_model_id",
+        "o365_online_meeting",
     )
     # Subject and notes edited in Outlook do not come back; times, place and attendees do.
     _o365_inbound_fields = frozenset({"start", "end", "all_day", "location", "attendees"})
     _o365_restore_outlook = False
     _o365_snapshot_outlook = True
+
+    o365_online_meeting = fields.Boolean(
+        "Teams meeting",
+        copy=False,
+        help="Office 365 Calendar Sync makes this meeting a Microsoft Teams meeting in the "
+        "organizer's Outlook; its join link then becomes the meeting's videocall URL.",
+    )
+
+    def write(self, vals):
+        # Odoo's write takes ``recurrence_update`` out of ``vals``: read it first. An "all
+        # events" edit changes the series master too (the recurrence's own link).
+        all_events = vals.get("recurrence_update") == "all_events"
+        result = super().write(vals)
+        if all_events and not self.env.context.get(CTX_INBOUND):
+            recurrences = self.sudo().with_context(active_test=False).recurrence_id
+            if recurrences:
+                recurrences._o365_touch()
+        return result
+
+    def _o365_pushed(self, pairs):
+        """Graph's answer to our writes (``[(link, event)]``): the Teams join link of an online
+        meeting becomes its videocall URL (and so that of Odoo's invitations); a series' link
+        gives it to every meeting of the recurrence."""
+        for record, event in pairs:
+            url = recurrence.join_url(event)
+            if url and record.videocall_location != url:
+                record.with_context(**{CTX_INBOUND: True}).write({"videocall_location": url})
 
     # ------------------------------------------------------------------
     # Which mailbox gets the meeting
@@ -84,11 +112,17 @@ class CalendarEvent(models.Model):
                 user_id in organizers
                 and user_id not in excluded
                 and event.active
+                and not event.o365_do_not_sync
                 and event.id not in leave_meetings
             )
             targets[event.id] = user_id if wanted else False
         stopped = records.filtered(
-            lambda ev: ev.user_id.id not in prefs and ev.active and ev.id not in leave_meetings
+            lambda ev: (
+                ev.user_id.id not in prefs
+                and ev.active
+                and not ev.o365_do_not_sync
+                and ev.id not in leave_meetings
+            )
         )
         targets.update(self._o365_keep_while_stopped(stopped))
         return targets
@@ -191,6 +225,8 @@ class CalendarEvent(models.Model):
                 self.allday, self.start, self.stop, self.start_date, self.stop_date
             ),
         }
+        if self.o365_online_meeting:
+            values["online_meeting"] = True
         return values, notes
 
     @api.model

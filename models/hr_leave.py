@@ -85,8 +85,9 @@ class HrLeave(models.Model):
     def _o365_targets(self):
         """Leave id -> the user whose mailbox shows it, or False to remove it from Outlook.
 
-        Only approved leaves of users who started "Sync holidays" are shown. A leave whose
-        mailbox owner stopped the option is left out (no traffic at all): Start puts it right.
+        Only approved leaves of users who started "Sync holidays" are shown, unless ticked
+        "Do not sync". A leave whose mailbox owner stopped the option is left out (no traffic
+        at all): Start puts it right.
         """
         syncing = self.env["res.users"]._o365_syncing(self._o365_option())
         links = (
@@ -100,7 +101,7 @@ class HrLeave(models.Model):
         targets = {}
         for leave in self.sudo():
             user_id = leave.user_id.id
-            approved = leave.state == FINAL_STATE
+            approved = leave.state == FINAL_STATE and not leave.o365_do_not_sync
             if approved and not user_id and syncing:
                 _logger.warning(
                     "Leave %s is approved but employee %s has no user: no Outlook calendar to "

@@ -70,6 +70,7 @@ class MailActivity(models.Model):
                 user_prefs
                 and activity.active
                 and not activity.o365_inbound_event_id
+                and not activity.o365_do_not_sync
                 # A meeting already planned in the Calendar is pushed as that meeting.
                 and not activity.calendar_event_id
                 and user_prefs[TYPE_SETTING.get(activity.activity_category, TASK_SETTING)]
@@ -80,6 +81,7 @@ class MailActivity(models.Model):
                 act.user_id.id not in prefs
                 and act.active
                 and not act.o365_inbound_event_id
+                and not act.o365_do_not_sync
                 and not act.calendar_event_id
             )
         )
@@ -167,6 +169,7 @@ class MailActivity(models.Model):
         records = self.sudo().with_context(active_test=False)
         base_url = self.env["ir.config_parameter"].sudo().get_param("web.base.url") or ""
         data = {
+            "base_url": base_url,
             "time_zone": account._o365_time_zone(),
             "slot": account._o365_setting("o365_activity_slot"),
             "hour": account._o365_setting("o365_activity_hour"),
@@ -219,7 +222,12 @@ class MailActivity(models.Model):
         note = "" if is_html_empty(self.note) else str(self.note)
         values = {
             "subject": subject,
-            "body": mapping_activity.activity_body(url, contact, note),
+            "body": mapping_activity.activity_body(
+                mapping_activity.activity_url(data["base_url"], self.id),
+                contact,
+                note,
+                document_url=url,
+            ),
             **mapping_activity.activity_times(
                 self.date_deadline,
                 data["slot"],

@@ -61,6 +61,7 @@ class Office365InboundEvent(models.Model):
     stop = fields.Datetime(index=True)
     allday = fields.Boolean("All day")
     location = fields.Char()
+    join_url = fields.Char("Join link", help="The Teams meeting's join link, as Outlook has it.")
     description = fields.Html()
     body_truncated = fields.Boolean("Description truncated")
     organizer_email = fields.Char()
@@ -91,7 +92,7 @@ class Office365InboundEvent(models.Model):
         "partner_id",
         string="External attendees",
     )
-    company_partner_id = fields.Many2one("res.partner", "Company", ondelete="set null")
+    company_partner_id = fields.Many2one("res.partner", "Attendees' company", ondelete="set null")
     mailbox_ids = fields.One2many("office365.inbound.event.mailbox", "inbound_event_id")
     company_id = fields.Many2one(
         "res.company",

@@ -92,7 +92,8 @@ class Office365InboundEventActivities(models.Model):
                 (_("Company"), self.company_partner_id.name or ""),
                 (_("When"), self._o365_when(user)),
                 (_("Location"), self.location or ""),
-            ]
+            ],
+            links=[(_("Join the Teams meeting"), self.join_url)],
         )
 
     def _o365_deadline(self, user):

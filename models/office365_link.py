@@ -67,6 +67,8 @@ class Office365Link(models.Model):
         required=True,
         index=True,
     )
+    # Stop Syncing with removal: the event leaves Outlook even though the option is stopped.
+    removing = fields.Boolean("Removed by Stop Syncing", copy=False)
     synced_values = fields.Json("Last synced values", copy=False)
     error = fields.Text(copy=False)
     last_sync = fields.Datetime(copy=False)
@@ -105,7 +107,7 @@ class Office365Link(models.Model):
                 to_delete |= link
             else:
                 to_forget |= link
-        to_push.write({"state": "pending", "error": False})
+        to_push.write({"state": "pending", "error": False, "removing": False})
         to_delete.write({"state": "to_delete", "error": False})
         to_forget.unlink()
         new = [
@@ -122,12 +124,18 @@ class Office365Link(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _o365_pending_for(self, account, options):
+        """The user's links to push for the started ``options``, and the removals queued by
+        Stop Syncing whatever the options."""
         kinds = [kind for kind, option in KIND_OPTION.items() if option in options]
         return self.sudo().search(
             [
                 ("user_id", "=", account.user_id.id),
-                ("kind", "in", kinds),
                 ("state", "in", PUSH_STATES),
+                "|",
+                ("kind", "in", kinds),
+                "&",
+                ("state", "=", "to_delete"),
+                ("removing", "=", True),
             ],
             limit=PUSH_BATCH,
         )
@@ -138,14 +146,62 @@ class Office365Link(models.Model):
         links = self._o365_pending_for(account, options)
         if not links:
             return False
+        removals = {link.id: KIND_OPTION[link.kind] for link in links if link.removing}
+        # Recurring meetings: their series first, then their occurrences' links (see
+        # models/calendar_recurrence.py); what is left goes out as usual.
+        links = self.env["calendar.recurrence"]._o365_push_series(account, client, stats, links)
         planned = links._o365_plan(account, stats)
-        if not planned:
-            return True
-        if any(op.action == "create" for _link, op, _snapshot in planned):
-            account._o365_ensure_category(client, stats)
-        results = client.batch_write([op for _link, op, _snapshot in planned])
-        self._o365_apply_results(planned, results, stats, account)
+        if planned:
+            if any(op.action == "create" for _link, op, _snapshot in planned):
+                account._o365_ensure_category(client, stats)
+            results = client.batch_write([op for _link, op, _snapshot in planned])
+            self._o365_apply_results(planned, results, stats, account)
+        if removals:
+            self._o365_log_removals(account, removals, stats)
         return True
+
+    # ------------------------------------------------------------------
+    # Stop Syncing with removal
+    # ------------------------------------------------------------------
+    @api.model
+    def _o365_queue_removal(self, user, option):
+        """Queue the deletion of the events ``option`` put in ``user``'s Outlook (sent by the
+        sync job in $batch requests, even though the option is stopped); returns how many."""
+        kinds = [kind for kind, opt in KIND_OPTION.items() if opt == option]
+        links = self.sudo().search(
+            [("user_id", "=", user.id), ("kind", "in", kinds), ("state", "!=", "detached")]
+        )
+        in_outlook = links.filtered("event_id")
+        in_outlook.write({"state": "to_delete", "removing": True, "error": False})
+        (links - in_outlook).unlink()
+        if in_outlook:
+            user._o365_account()._o365_request_sync()
+        return len(in_outlook)
+
+    @api.model
+    def _o365_log_removals(self, account, removals, stats):
+        """One sync log line per option: events removed by this run, events left to remove.
+
+        ``removals``: ``{link id: option}`` of the removal links this run took; a removed
+        event's link is gone, one Outlook refused stays in error (logged on its own line).
+        """
+        remaining = self.sudo().search(
+            [("user_id", "=", account.user_id.id), ("removing", "=", True)]
+        )
+        still = set(remaining.ids)
+        left = defaultdict(int)
+        for link in remaining.filtered(lambda ln: ln.state == "to_delete"):
+            left[KIND_OPTION[link.kind]] += 1
+        removed = defaultdict(int)
+        for link_id, option in removals.items():
+            removed[option] += link_id not in still
+        for option in sorted(set(removals.values())):
+            stats.error(
+                option,
+                f"Stop Syncing: {removed[option]} event(s) removed from Outlook, "
+                f"{left[option]} left to remove.",
+                level="info",
+            )
 
     def _o365_plan(self, account, stats):
         """``[(link, WriteOp, snapshot)]``: the writes these links need in Outlook."""
@@ -278,6 +334,7 @@ class Office365Link(models.Model):
         created_after = account and sync_plan.delta_key(account.sudo().delta_link)
         done_delete = self.browse()
         grouped_writes = defaultdict(lambda: self.browse())
+        pushed = defaultdict(list)
         for (link, op, values), result in zip(planned, results, strict=True):
             option = KIND_OPTION[link.kind]
             if op.action == "delete":
@@ -304,6 +361,8 @@ class Office365Link(models.Model):
                     }
                 )
                 stats.count(option, "created" if op.action == "create" else "updated")
+                if event:
+                    pushed[link.res_model].append((link.res_id, event))
             elif result.not_found and op.action == "update":
                 # Deleted in Outlook since our last read: handled as an Outlook deletion by the
                 # record's kind (default: the Odoo record stays, the link is dropped, logged).
@@ -312,6 +371,9 @@ class Office365Link(models.Model):
                 self._o365_fail(link, option, result, stats)
         for res_model, gone in grouped_writes.items():
             self.env[res_model]._o365_remote_deleted(gone, account, stats)
+        for res_model, rows in pushed.items():
+            records = self.env[res_model].sudo().with_context(active_test=False)
+            records._o365_pushed([(records.browse(res_id), event) for res_id, event in rows])
         done_delete.unlink()
 
     def _o365_fail(self, link, option, result, stats):

@@ -283,6 +283,9 @@ class Office365Runner(models.Model):
             client = self._o365_graph_client()
             if options:
                 SyncRun(self, client, stats, options).run()
+            elif self.env["office365.link"]._o365_pending_for(self, options):
+                # Every option stopped, events still to remove (Stop Syncing with removal).
+                SyncRun(self, client, stats, options).push()
             self.write({"last_error": False, "paused_reason": False})
         except ApplicationRefused as exc:
             stats.fatal = self._o365_pause(exc)

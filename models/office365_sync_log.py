@@ -1,8 +1,13 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models
 from odoo.tools import SQL
+from odoo.tools.misc import format_datetime
 
 from .res_users_settings import SYNC_OPTIONS
+
+# Bus notification sent to the user at the end of each of their runs: the preferences page
+# refreshes its status, and shows the result when the user pressed Sync Now.
+RUN_DONE = "office365_calendar_sync/run_done"
 
 
 class Office365SyncLog(models.Model):
@@ -14,11 +19,17 @@ class Office365SyncLog(models.Model):
     option = fields.Selection(SYNC_OPTIONS, required=True)
     start = fields.Datetime(required=True, default=fields.Datetime.now)
     duration = fields.Float(help="Seconds")
-    created = fields.Integer()
-    updated = fields.Integer()
-    deleted = fields.Integer()
-    skipped = fields.Integer()
-    failed = fields.Integer()
+    created = fields.Integer(
+        help="Items this run created: events put in Outlook, meetings logged in Odoo."
+    )
+    updated = fields.Integer(help="Items this run changed, in Outlook or in Odoo.")
+    deleted = fields.Integer(help="Items this run removed, from Outlook or from Odoo.")
+    skipped = fields.Integer(
+        help="Changes this run looked at and left alone: already up to date, filtered out by "
+        "the option's settings (categories, private events, meetings without a contact), or "
+        "prevented by the one-way settings."
+    )
+    failed = fields.Integer(help="Items this run could not sync; each is listed below.")
     message = fields.Char(help="Error that stopped the whole run, if any.")
     # Runs that changed nothing share one line per user and option (the latest such line,
     # while no run with changes came after it): the log grows with the changes, not with
@@ -37,7 +48,19 @@ class Office365SyncLog(models.Model):
     first_start = fields.Datetime(
         "First run", help="Start of the first run this line stands for; Start is the last one's."
     )
-    line_ids = fields.One2many("office365.sync.log.line", "log_id", string="Failed items")
+    line_ids = fields.One2many("office365.sync.log.line", "log_id", string="Items")
+
+    @api.depends("option", "start", "user_id")
+    def _compute_display_name(self):
+        labels = dict(self._fields["option"]._description_selection(self.env))
+        for log in self:
+            log.display_name = self.env._(
+                "%(option)s, %(start)s (%(user)s)",
+                option=labels.get(log.option, log.option or ""),
+                # In the reader's time zone and date format, as Odoo shows datetimes.
+                start=format_datetime(self.env, log.start, dt_format=False) if log.start else "",
+                user=log.user_id.name or "",
+            )
 
     @api.depends("created", "updated", "deleted", "failed", "message", "line_ids")
     def _compute_changed(self):
@@ -93,6 +116,7 @@ class Office365SyncLog(models.Model):
         ]
         lines = self.env["office365.sync.log.line"].sudo().create(line_vals)
         lines._o365_post_on_records()
+        self._o365_notify_run(user, stats, start)
         return logs
 
     @api.model
@@ -125,3 +149,55 @@ class Office365SyncLog(models.Model):
             )
             folded.add(line.option)
         return folded
+
+    @api.model
+    def _o365_notify_run(self, user, stats, start):
+        """Tell the user's open pages that a run ended (one bus message, sent on commit)."""
+        summary, level = self._o365_run_summary(user.sudo(), stats)
+        user.sudo()._bus_send(
+            RUN_DONE,
+            {
+                "start": fields.Datetime.to_string(start),
+                "message": summary,
+                "type": level,
+            },
+        )
+
+    @api.model
+    def _o365_run_summary(self, user, stats):
+        """(text, notification type) saying what one run did, in the user's language."""
+        env = self.with_context(lang=user.lang).env
+        if stats.fatal:
+            return env._("The sync failed: %s", stats.fatal), "danger"
+        settings = user.res_users_settings_ids[:1]
+        started = [
+            option
+            for option, _label in SYNC_OPTIONS
+            if settings and settings[f"o365_{option}_enabled"]
+        ]
+        options = [option for option, _label in SYNC_OPTIONS if option in stats.counts]
+        options += [option for option in started if option not in options]
+        if not options:
+            return env._("No option is started: nothing was synced."), "warning"
+        labels = dict(self._fields["option"]._description_selection(env))
+        words = {
+            "created": env._("%s created"),
+            "updated": env._("%s updated"),
+            "deleted": env._("%s deleted"),
+            "skipped": env._("%s skipped"),
+            "failed": env._("%s failed"),
+        }
+        parts = []
+        failed = 0
+        for option in options:
+            counts = stats.counts.get(option) or {}
+            done = [words[key] % counts[key] for key in words if counts.get(key)]
+            failed += counts.get("failed", 0)
+            parts.append(
+                env._(
+                    "%(option)s: %(result)s.",
+                    option=labels[option],
+                    result=", ".join(done) if done else env._("nothing to change"),
+                )
+            )
+        return " ".join(parts), "warning" if failed else "success"

@@ -13,6 +13,9 @@ A concrete model (activity, meeting, leave) inherits this mixin and provides onl
 - ``_o365_inbound_fields`` and ``_o365_write_inbound()``: what Outlook may change in Odoo;
 - ``_o365_restore_outlook``: whether other Outlook-side edits are put back at once.
 
+Every kind has the ``o365_do_not_sync`` box ("Do Not Sync"): its ``_o365_targets()`` maps a
+ticked record to False, so the event leaves Outlook through the normal push.
+
 ``office365.link`` pushes (see its module); this mixin records changes and takes Outlook's.
 """
 
@@ -38,6 +41,12 @@ class Office365SyncMixin(models.AbstractModel):
     # next push from Odoo overwrites an Outlook-side edit (without restoring it at once).
     _o365_snapshot_outlook = False
 
+    o365_do_not_sync = fields.Boolean(
+        "Do not sync to Outlook",
+        help="Keep this record out of Office 365 calendars: its Outlook event, if any, is "
+        "removed on the next sync; untick to show it there again.",
+    )
+
     # ------------------------------------------------------------------
     # Change tracking
     # ------------------------------------------------------------------
@@ -50,7 +59,8 @@ class Office365SyncMixin(models.AbstractModel):
 
     def write(self, vals):
         result = super().write(vals)
-        if not self.env.context.get(CTX_INBOUND) and set(vals) & set(self._o365_watched_fields):
+        watched = {*self._o365_watched_fields, "o365_do_not_sync"}
+        if not self.env.context.get(CTX_INBOUND) and set(vals) & watched:
             self._o365_touch()
         return result
 
@@ -90,6 +100,8 @@ class Office365SyncMixin(models.AbstractModel):
                     ("res_model", "=", records._name),
                     ("res_id", "in", records.ids),
                     ("state", "!=", "detached"),
+                    # Stop Syncing with removal: an edit does not keep the event in Outlook.
+                    ("removing", "=", False),
                 ]
             )
         )
@@ -109,6 +121,10 @@ class Office365SyncMixin(models.AbstractModel):
     def _o365_write_inbound(self, link, changes, theirs, stats):
         """Apply Outlook's ``changes`` (normalized keys) to this record."""
         raise NotImplementedError
+
+    def _o365_pushed(self, pairs):
+        """Graph's answers to this kind's writes, ``[(record, event)]``: nothing to read back by
+        default (meetings read their Teams join link)."""
 
     def _o365_option(self):
         return KIND_OPTION[self._o365_kind]
@@ -162,7 +178,8 @@ class Office365SyncMixin(models.AbstractModel):
                 "synced_values": plan.snapshot,
                 "last_sync": fields.Datetime.now(),
             }
-            if plan.push_back:
+            if plan.push_back and link.state != "to_delete":
+                # (an event queued for deletion is not put back: it leaves Outlook anyway)
                 vals["state"] = "pending"
             if plan.to_odoo:
                 if prevented.allows("odoo", "update"):
@@ -192,10 +209,11 @@ class Office365SyncMixin(models.AbstractModel):
             link.res_id,
             link.event_id,
         )
-        # Put Outlook back: forget the snapshot's times so the next push rewrites them.
+        # Put Outlook back: forget the snapshot's times so the next push rewrites them (an
+        # event queued for deletion is deleted instead).
         link.write(
             {
-                "state": "pending",
+                "state": "to_delete" if link.state == "to_delete" else "pending",
                 "change_key": event.get("changeKey") or link.change_key,
                 "synced_values": {**(link.synced_values or {}), "start": None, "end": None},
             }

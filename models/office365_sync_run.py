@@ -181,9 +181,14 @@ class SyncRun:
             foreign = foreign + others
             if refs:
                 ours.update(self.adopt(refs))
-        for res_model, model_links in self.links.browse(list(ours)).grouped("res_model").items():
+        grouped = self.links.browse(list(ours)).grouped("res_model")
+        # A series before its occurrences: an organizer's edit of the series rewrites the Odoo
+        # recurrence, which the occurrences' links then follow.
+        for res_model in sorted(grouped, key=lambda name: name != "calendar.recurrence"):
             if res_model in self.env:
-                self.env[res_model]._o365_apply_remote(model_links, ours, self.account, self.stats)
+                self.env[res_model]._o365_apply_remote(
+                    grouped[res_model].exists(), ours, self.account, self.stats
+                )
         gone = self.links.browse([by_event[rid].id for rid in removed if rid in by_event])
         gone = gone.filtered(lambda ln: ln.state != "to_delete")
         for res_model, model_links in gone.grouped("res_model").items():

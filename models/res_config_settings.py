@@ -17,7 +17,7 @@ Everything is stored in ``ir.config_parameter`` under ``office365_calendar_sync.
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from ..controllers.main import redirect_uri
+from ..controllers.main import CALLBACK_PATH, redirect_uri
 from ..services.auth import check_application
 from ..services.constants import PARAM
 from ..services.errors import ApplicationRefused, GraphError
@@ -95,6 +95,12 @@ class ResConfigSettings(models.TransientModel):
         help="Path of a CA certificate file to trust (for a local Graph emulator); empty: the "
         "system's.",
     )
+    o365_redirect_uri = fields.Char(
+        "Redirect URI",
+        compute="_compute_o365_redirect_uri",
+        help="Register this address as a Web redirect URI of the application in Microsoft "
+        "Entra ID.",
+    )
     o365_internal_domains = fields.Char(
         "Internal e-mail domains",
         config_parameter="office365_calendar_sync.internal_domains",
@@ -129,6 +135,15 @@ class ResConfigSettings(models.TransientModel):
         for record in self:
             record.o365_paused_count = len(paused)
             record.o365_paused_reason = paused[:1].paused_reason or False
+
+    @api.depends("o365_public_base_url")
+    def _compute_o365_redirect_uri(self):
+        # The address the sign-in sends (controllers/main.py): the public base URL, else
+        # web.base.url.
+        base_url = self.env["ir.config_parameter"].sudo().get_param("web.base.url") or ""
+        for record in self:
+            base = record.o365_public_base_url or base_url
+            record.o365_redirect_uri = base.rstrip("/") + CALLBACK_PATH
 
     @api.model
     def get_values(self):

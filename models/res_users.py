@@ -365,26 +365,48 @@ class ResUsers(models.Model):
             raise UserError(self.env._("Unknown Office 365 sync option."))
         return option
 
+    # The preferences buttons (static/src/preferences/o365_button.js) reload the open form in
+    # place when a button returns no action: the Preferences dialog, or the full profile form
+    # when the user is an employee (hr). A returned action (the sign-in page, a notification)
+    # is executed first.
     def action_o365_start(self):
         self.ensure_one()
         self._o365_check_self()
         self._o365_start(self._o365_button_option())
-        return self._o365_preferences_action()
+        return True
 
     def action_o365_stop(self):
+        """Stop the option; with events of it in Outlook, first ask whether they stay there."""
         self.ensure_one()
         self._o365_check_self()
-        self._o365_stop(self._o365_button_option())
-        return self._o365_preferences_action()
+        option = self._o365_button_option()
+        question = self.env["office365.stop.wizard"]._o365_ask(self, option)
+        if question:
+            return question
+        self._o365_stop(option)
+        return True
 
     def action_o365_sync_now(self):
+        """Queue a run; the page shows "Sync queued", then the run's result from the bus."""
         self.ensure_one()
         self._o365_check_self()
         account = self._o365_account()
         if account.state != "connected":
             raise UserError(self.env._("Connect your Office 365 account first."))
+        queued_at = fields.Datetime.now()
         account._o365_request_sync()
-        return self._o365_preferences_action()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Office 365 Calendar"),
+                "message": self.env._("Sync queued: the result shows here when the run ends."),
+                "type": "info",
+                # The page waits for the first run that starts from then on (a run already
+                # going when the button was pressed may have read the calendar before).
+                "office365_queued_at": fields.Datetime.to_string(queued_at),
+            },
+        }
 
     def action_o365_connect(self):
         """Delegated mode: sign in with Microsoft (PKCE, in the browser); app-only: check access."""
@@ -397,7 +419,7 @@ class ResUsers(models.Model):
             raise UserError(exc.message) from exc
         if account_model._o365_config()["mode"] == "app":
             self._o365_connect_app_only()
-            return self._o365_preferences_action()
+            return True
         if self != self.env.user:
             raise UserError(
                 self.env._("Only %s can sign in to their own Office 365 mailbox.", self.name)
@@ -445,14 +467,14 @@ class ResUsers(models.Model):
             account._o365_store_token_cache(client.token_provider.cache_state())
             client.close()
         self.env["office365.calendar"]._o365_refresh(self, calendars)
-        return self._o365_preferences_action()
+        return True
 
     def action_o365_disconnect(self):
         """Forget the local tokens and stop every option (events already in Outlook stay)."""
         self.ensure_one()
         self._o365_check_self()
         self._o365_disconnect()
-        return self._o365_preferences_action()
+        return True
 
     def _o365_disconnect(self):
         self.ensure_one()
@@ -484,11 +506,13 @@ class ResUsers(models.Model):
             "office365_calendar_sync.office365_sync_log_action"
         )
         action["domain"] = [("user_id", "=", self.id)]
-        action["context"] = {}
+        # As the menu opens it: runs with changes or problems first (quiet runs share a line).
+        action["context"] = {"search_default_with_changes": 1}
         return action
 
     def _o365_preferences_action(self):
-        """The preferences dialog again, on its Office 365 Calendar tab (buttons keep it open)."""
+        """This user's preferences form in a dialog, on its Office 365 Calendar tab (the user
+        form's shortcut for administrators)."""
         view = self.env.ref(
             "office365_calendar_sync.res_users_view_form_o365_preferences", raise_if_not_found=False
         )
@@ -525,10 +549,14 @@ class ResUsers(models.Model):
                     self.env[model].sudo()._o365_backfill(self)
         account._o365_request_sync()
 
-    def _o365_stop(self, option):
-        """Stop all traffic for the option; events already in Outlook stay."""
+    def _o365_stop(self, option, remove=False):
+        """Stop all traffic for the option; events already in Outlook stay, unless ``remove``:
+        then the sync job deletes the events the option put there (returns how many)."""
         self.ensure_one()
         self._o365_settings().write({f"o365_{option}_enabled": False})
+        if remove:
+            return self.env["office365.link"]._o365_queue_removal(self, option)
+        return 0
 
     @api.model
     def _o365_syncing(self, option):

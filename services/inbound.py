@@ -202,12 +202,19 @@ def truncate_description(html):
     return html[:DESCRIPTION_MAX] + notice, True
 
 
-def details_html(rows):
-    """The meeting's details as HTML lines (``rows``: (label, value) pairs; empty ones left out)."""
+def details_html(rows, links=()):
+    """The meeting's details as HTML lines (``rows``: (label, value) pairs; ``links``: (label,
+    URL) pairs shown as links, http(s) only; empty ones left out)."""
     parts = [
         "<li><b>%s:</b> %s</li>" % (escape(label), escape(str(value)))
         for label, value in rows
         if value
+    ]
+    parts += [
+        '<li><b>%s:</b> <a href="%s" target="_blank" rel="noopener">%s</a></li>'
+        % (escape(label), escape(url), escape(url))
+        for label, url in links
+        if url and str(url).lower().startswith(("https://", "http://"))
     ]
     return "<ul>%s</ul>" % "".join(parts) if parts else ""
 

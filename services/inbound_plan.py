@@ -12,13 +12,19 @@ from datetime import date, datetime, timedelta
 
 from dateutil.parser import isoparse
 
-from . import delta_completion, inbound, mapping
+from . import delta_completion, inbound, mapping, recurrence
 
 # A meeting first seen private: remembered so that it is never logged, nothing of it kept.
 BLOCKED_FIELDS = {"state": inbound.PRIVATE, "name": False, "is_private": True}
 # A logged meeting made private: it stays on the timelines as it was, its body goes (the
 # activities' notes follow) and nothing new is copied.
-FROZEN_FIELDS = {"is_private": True, "description": False, "body_truncated": False}
+# A meeting private since it was logged keeps no body and no join link (the link opens it).
+FROZEN_FIELDS = {
+    "is_private": True,
+    "description": False,
+    "body_truncated": False,
+    "join_url": False,
+}
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,8 @@ def prepare(events, category_name):
             continue
         try:
             values = without_nul(mapping.graph_to_values(event))
+            # A Teams meeting's join link (resources/onlinemeetinginfo.md), for the timeline.
+            values["join_url"] = recurrence.join_url(event)
         except mapping.MappingError as exc:
             out.errors.append((f"Outlook event {label(event)} not logged: {exc}", event_id))
             continue
@@ -274,6 +282,7 @@ def meeting_fields(values, user_emails):
         "stop": stop,
         "allday": values["all_day"],
         "location": values.get("location") or False,
+        "join_url": values.get("join_url") or False,
         "description": description or False,
         "body_truncated": truncated or values.get("body_truncated", False),
         "organizer_email": organizer or False,

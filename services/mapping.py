@@ -7,10 +7,18 @@ this module is the only place that knows Graph's event shape. Keys:
 items, naive UTC ``YYYY-MM-DDTHH:MM:SS`` otherwise), ``location`` str, ``attendees`` sorted list of
 lower-case e-mail addresses (``attendee_names`` maps them to display names, not compared),
 ``show_as``, ``sensitivity``, ``categories`` sorted list.
+
+A series master adds ``recurrence`` (Graph's ``patternedRecurrence``, see ``services/recurrence``)
+and ``time_zone`` (the rule's IANA zone: its start and end are sent as wall-clock times there, so
+its occurrences keep their local hour across daylight-saving changes). ``online_meeting`` True
+makes the event a Teams meeting.
 """
 
 from datetime import date, timezone
 from html import escape
+from zoneinfo import ZoneInfo
+
+from dateutil.parser import isoparse
 
 from .timezones import parse_graph_datetime
 
@@ -84,6 +92,8 @@ def values_to_graph(values, ref=None, property_id=None, time_zone="UTC"):
         if key in values:
             if all_day:
                 payload[key] = {"dateTime": f"{values[key]}T00:00:00", "timeZone": time_zone}
+            elif values.get("time_zone"):
+                payload[key] = local_time(values[key], values["time_zone"])
             else:
                 payload[key] = {"dateTime": values[key], "timeZone": "UTC"}
     if "location" in values:
@@ -103,9 +113,33 @@ def values_to_graph(values, ref=None, property_id=None, time_zone="UTC"):
         payload["sensitivity"] = values["sensitivity"]
     if "categories" in values:
         payload["categories"] = list(values["categories"])
+    if "recurrence" in values:
+        payload["recurrence"] = values["recurrence"]
+    if values.get("online_meeting"):
+        # resources/event.md: "After you set isOnlineMeeting to true ... Outlook ignores any
+        # further changes to isOnlineMeeting": only True is ever sent.
+        payload["isOnlineMeeting"] = True
+        payload["onlineMeetingProvider"] = "teamsForBusiness"
     if ref and property_id:
         payload["singleValueExtendedProperties"] = [{"id": property_id, "value": ref}]
     return payload
+
+
+def local_time(utc_text, zone):
+    """Graph dateTimeTimeZone of a naive-UTC ISO string as wall-clock time in IANA ``zone``.
+
+    A series master is sent this way: ``recurrenceTimeZone`` only places the dates, the master's
+    own start zone gives the hour every occurrence keeps (resources/recurrencerange.md).
+    """
+    value = isoparse(utc_text)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    try:
+        tzinfo = timezone.utc if zone == "UTC" else ZoneInfo(zone)
+    except (ValueError, KeyError) as exc:
+        raise MappingError(f"unknown time zone {zone!r}") from exc
+    local = value.astimezone(tzinfo).replace(tzinfo=None, microsecond=0)
+    return {"dateTime": local.isoformat(), "timeZone": zone}
 
 
 def graph_to_values(event):

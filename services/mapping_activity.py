@@ -17,6 +17,9 @@ from .timezones import zone
 # Dates Odoo and Outlook both accept for a due date.
 MIN_YEAR, MAX_YEAR = 1900, 9998
 DASH = "\N{EM DASH}"
+# The route that opens one activity: seed 003's "Open activity" opens "the task/phone call
+# details", not only the document the activity is on.
+ACTIVITY_PATH = "/office365_calendar_sync/activity"
 
 
 def _one_line(text):
@@ -45,11 +48,18 @@ def meeting_subject(name, companies=()):
     return cut_subject(subject)
 
 
-def activity_body(url, contact=None, note_html=""):
-    """HTML body: "Open activity" link, the contact's details, then the activity's note."""
+def activity_url(base_url, activity_id):
+    """The address that opens the activity itself (``controllers/activity.py``)."""
+    return f"{(base_url or '').rstrip('/')}{ACTIVITY_PATH}/{int(activity_id)}"
+
+
+def activity_body(url, contact=None, note_html="", document_url=None):
+    """HTML body: "Open activity" link (``url``, see :func:`activity_url`), "Open document"
+    link, the contact's details, then the activity's note."""
     contact = contact or {}
     rows = [
         ("Open activity", None, url),
+        ("Open document", None, document_url),
         ("Contact", contact.get("name"), None),
         ("Company", contact.get("company"), None),
         ("Phone", contact.get("phone"), None),

@@ -21,7 +21,9 @@ UPDATE = "update"
 UNCHANGED = "unchanged"  # Outlook already shows these values
 CREATE_PREVENTED = "create_prevented"  # the user forbids creating events in Outlook
 UPDATE_PREVENTED = "update_prevented"  # ... or updating them
-TIME_KEYS = ("start", "end", "all_day")
+# A series master's zone and rule go with its times: Graph checks the range's startDate against
+# the start (resources/recurrencerange.md) and reads the hour in the start's zone.
+TIME_KEYS = ("start", "end", "all_day", "time_zone", "recurrence")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -57,6 +59,8 @@ class SortedPage:
     unlinked_ours: list = field(default_factory=list)  # our category or identity, no link here
     foreign: list = field(default_factory=list)  # the rest: the inbound log decides
     malformed: list = field(default_factory=list)  # not an event (no id): skipped and logged
+    # Occurrences of one of our series not linked yet: the push links them to their meetings.
+    occurrences: list = field(default_factory=list)
 
 
 def sort_page(events, linked_ids, category):
@@ -68,6 +72,12 @@ def sort_page(events, linked_ids, category):
             page.malformed.append(event)
         elif event["id"] in linked_ids:
             page.linked[event["id"]] = event
+        elif event.get("type") in ("occurrence", "exception") and (
+            category in (event.get("categories") or []) or odoo_ref(event)
+        ):
+            # An occurrence carries its series' category and identity: never adopted (the
+            # series master is) nor removed as an orphan, never logged as someone else's.
+            page.occurrences.append(event)
         elif category in (event.get("categories") or []) or odoo_ref(event):
             page.unlinked_ours.append(event)
         else:

@@ -22,3 +22,9 @@ from . import test_webhook_abuse
 from . import test_token_keys
 from . import test_oauth_forgery
 from . import test_run_status
+from . import test_do_not_sync
+from . import test_leave_follow
+from . import test_stop_removal
+from . import test_activity_link
+from . import test_recurring_meetings
+from . import test_online_meetings

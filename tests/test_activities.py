@@ -2,7 +2,7 @@
 """Option "Sync ERP activities": phone calls and tasks in the assignee's Outlook calendar."""
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
@@ -238,7 +238,7 @@ class TestActivities(Office365Case):
         self.assertEqual(self.emulator.counters["POST /$batch"], 0, "no ping-pong")
         moved = self._event(self.alice_box, activity)
         self.assertFalse(moved["isAllDay"], "Outlook keeps the times the user chose")
-        self.assertEqual(moved["start"]["dateTime"][:16], f"{new_day}T14:00")  # UTC view
+        self.assertEqual(moved["start"]["dateTime"][:16], _utc_view(new_day, time(15, 0)))
         # Nothing comes back and nothing is sent on the next runs.
         self.emulator.reset_counters()
         self.o365_sync(self.alice)
@@ -247,8 +247,9 @@ class TestActivities(Office365Case):
         activity.date_deadline = new_day + timedelta(days=1)
         self.o365_sync(self.alice)
         moved = self._event(self.alice_box, activity)
-        self.assertEqual(moved["start"]["dateTime"][:16], f"{new_day + timedelta(days=1)}T14:00")
-        self.assertEqual(moved["end"]["dateTime"][:16], f"{new_day + timedelta(days=1)}T15:30")
+        next_day = new_day + timedelta(days=1)
+        self.assertEqual(moved["start"]["dateTime"][:16], _utc_view(next_day, time(15, 0)))
+        self.assertEqual(moved["end"]["dateTime"][:16], _utc_view(next_day, time(16, 30)))
 
     def test_outlook_subject_and_body_edits_are_overwritten_by_next_odoo_change(self):
         activity = self._activity()
@@ -503,3 +504,10 @@ class TestActivities(Office365Case):
         _logger.info("Queries (activity creation share, push run) for 10/100: %s", ours)
         self.assertLessEqual(ours[100][0], ours[10][0] + 2, ours)
         self.assertLessEqual(ours[100][1], ours[10][1] + 5, ours)
+
+
+def _utc_view(day, local_time, zone="Europe/Brussels"):
+    """Graph's UTC view (``YYYY-MM-DDTHH:MM``) of ``local_time`` in ``zone`` on ``day``: the
+    offset depends on the season, so a test never assumes winter."""
+    local = datetime.combine(day, local_time, tzinfo=ZoneInfo(zone))
+    return local.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M")

@@ -1,7 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Sync holidays against the emulator: approved leaves in Outlook, refused ones gone."""
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from odoo import Command, fields
 from odoo.addons.office365_calendar_sync.services import mapping
@@ -243,7 +244,12 @@ class TestHolidays(Office365Case):
             self.assertEqual(event["showAs"], "oof")
             self.assertEqual(values["start"], mapping.utc_iso(leave.date_from))
             self.assertEqual(values["end"], mapping.utc_iso(leave.date_to))
-        self.assertEqual(values["end"][11:], "11:00:00", "12:00 in Brussels, winter or summer")
+        # 12:00 in the employee's zone (Brussels) that day, in UTC: 11:00 in winter, 10:00 in
+        # summer.
+        zone = hours.employee_id.tz
+        self.assertEqual(zone, "Europe/Brussels")
+        noon = datetime.combine(hours.request_date_from, time(12, 0), tzinfo=ZoneInfo(zone))
+        self.assertEqual(values["end"][11:], noon.astimezone(timezone.utc).strftime("%H:%M:%S"))
 
     def test_start_backfills_approved_future_leaves_and_stop_stops_traffic(self):
         ivy, ivy_box = self._o365_user("o365_ivy")

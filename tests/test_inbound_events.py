@@ -99,6 +99,27 @@ class TestInboundEvents(Office365Case):
         return self.env["office365.inbound.event"].search([])
 
     # ------------------------------------------------------------------
+    def test_teams_meeting_shows_its_join_link_on_the_timeline(self):
+        event = self._create(
+            self.alice_box,
+            subject="Teams review",
+            isOnlineMeeting=True,
+            onlineMeetingProvider="teamsForBusiness",
+        )
+        url = (event.get("onlineMeeting") or {}).get("joinUrl")
+        self.assertTrue(url and url.startswith("https://"), "the emulator gives Teams links")
+        self.o365_sync(self.alice)
+        meeting = self._meetings()
+        self.assertEqual(meeting.join_url, url)
+        note = str(self._activities(self.dan).note)
+        self.assertIn(f'<a href="{url}"', note)
+        self.assertIn("Join the Teams meeting", note)
+        # Private since it was logged: nothing more is copied, and the link goes too.
+        self.alice_box.update_event(event["id"], {"sensitivity": "private"})
+        self.o365_sync(self.alice)
+        self.assertFalse(meeting.join_url)
+        self.assertNotIn(url, str(self._activities(self.dan).note))
+
     def test_meeting_logged_on_each_contact(self):
         self._create(
             self.alice_box,

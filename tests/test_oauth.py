@@ -78,8 +78,11 @@ class TestOAuth(Office365HttpCase):
         params = self._authorize()
         answer = self._callback(params)
         self.assertEqual(answer.status_code, 303, answer.text[:300])
-        self.assertIn(
-            "/web#action=office365_calendar_sync.res_users_action_o365_preferences&",
+        # Back to the preferences (opened on their Office 365 Calendar tab by the client action).
+        self.assertTrue(
+            answer.headers["Location"].endswith(
+                "/web#action=office365_calendar_sync.res_users_action_o365_signed_in"
+            ),
             answer.headers["Location"],
         )
         account = self.user._o365_account()
@@ -134,6 +137,44 @@ class TestOAuth(Office365HttpCase):
             )
         self.assertEqual(answer.status_code, 400)
         self.assertIn("The user declined &lt;b&gt;consent&lt;/b&gt;", answer.text)
+
+    def test_refusal_in_odoo_layout(self):
+        params = self._authorize()
+        with self.assertLogs(CONTROLLER_LOGGER, "WARNING"):
+            answer = self._callback(
+                {"state": params["state"], "error": "access_denied", "error_description": "No"}
+            )
+        self.assertEqual(answer.status_code, 400)
+        # Odoo's page (its assets and the company logo), with a way back.
+        self.assertIn("/web/assets/", answer.text)
+        self.assertIn("/web/binary/company_logo", answer.text)
+        self.assertIn("o365_back", answer.text)
+        self.assertIn("Microsoft refused the sign-in: No", answer.text)
+
+    def test_account_not_in_the_tenant(self):
+        """The identity platform does not know the user's address (AADSTS50034): say so."""
+        stranger = new_test_user(
+            self.env, login="oauth_stranger", email="stranger@elsewhere.example.net"
+        )
+        self.authenticate("oauth_stranger", "oauth_stranger")
+        start = self.url_open(START, allow_redirects=False)
+        page = requests.get(
+            start.headers["Location"],
+            allow_redirects=False,
+            verify=self.emulator.ca_path,
+            timeout=10,
+        )
+        _action, fields = form_fields(page.text)
+        self.assertIn("AADSTS50034", fields["error_description"])
+        with self.assertLogs(CONTROLLER_LOGGER, "WARNING"):
+            answer = self._callback(fields)
+        self.assertEqual(answer.status_code, 400)
+        self.assertIn(
+            "Microsoft 365 has no account stranger@elsewhere.example.net in your "
+            "organization&#39;s directory.",
+            answer.text,
+        )
+        self.assertEqual(stranger._o365_account().state, "disconnected")
 
     def test_callback_without_sign_in(self):
         self.authenticate("oauth_user", "oauth_user")

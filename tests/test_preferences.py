@@ -1,10 +1,14 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Preferences -> Office 365 Calendar: every user setting, the admin defaults, locks, maximums."""
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
 
 from odoo import fields
+from odoo.addons.bus.models.bus import channel_with_db, json_dump
+from odoo.addons.office365_calendar_sync.models.office365_sync_log import RUN_DONE
 from odoo.addons.office365_calendar_sync.models.res_users_settings import LOCKABLE_FIELDS
+from odoo.addons.office365_calendar_sync.services.runstats import RunStats
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, new_test_user, tagged
 
@@ -173,14 +177,13 @@ class TestPreferences(Office365Case):
         for option in ("activities", "events", "holidays"):
             with self.subTest(option=option):
                 ctx = alice.with_context(office365_calendar_sync_option=option)
-                action = ctx.action_o365_start()
-                self.assertEqual(action["res_model"], "res.users")
-                self.assertEqual(action["res_id"], self.alice.id)
+                # No action: the page reloads the open form in place (no second copy).
+                self.assertIs(ctx.action_o365_start(), True)
                 alice.invalidate_recordset()
                 self.assertTrue(alice[f"o365_{option}_enabled"])
                 self.assertTrue(alice[f"o365_{option}_next_run"])
                 self.assertIn(self.alice.id, self.env["res.users"]._o365_syncing(option))
-                ctx.action_o365_stop()
+                self.assertIs(ctx.action_o365_stop(), True)
                 alice.invalidate_recordset()
                 self.assertFalse(alice[f"o365_{option}_enabled"])
                 self.assertFalse(alice[f"o365_{option}_next_run"])
@@ -291,12 +294,18 @@ class TestPreferences(Office365Case):
         alice = self.alice.with_user(self.alice)
         self.alice._o365_start("events")
         self.alice._o365_start("holidays")
-        alice.action_o365_sync_now()
+        before = fields.Datetime.now()
+        action = alice.action_o365_sync_now()
+        # "Sync queued", with the time from which the page waits for the run's result.
+        self.assertEqual(action["tag"], "display_notification")
+        self.assertIn("Sync queued", action["params"]["message"])
+        queued_at = fields.Datetime.from_string(action["params"]["office365_queued_at"])
+        self.assertGreaterEqual(queued_at, before)
         account = self.alice._o365_account()
         self.assertTrue(self.env["office365.sync.request"].sudo()._o365_pending(account)[0])
         alice.invalidate_recordset()
         self.assertTrue(alice.o365_events_next_run)
-        alice.action_o365_disconnect()
+        self.assertIs(alice.action_o365_disconnect(), True)
         alice.invalidate_recordset()
         self.assertEqual(alice.o365_account_state, "disconnected")
         self.assertFalse(alice.o365_account_email)
@@ -414,6 +423,110 @@ class TestAdminSettings(Office365Case):
         )
         action = config.action_o365_admin_consent()
         self.assertEqual(action["url"], "/office365_calendar_sync/oauth/adminconsent/start")
+
+    def test_redirect_uri_to_register(self):
+        """The settings show the redirect URI the sign-in sends, as a value to copy."""
+        self.env["ir.config_parameter"].sudo().set_param(
+            "web.base.url", "http://odoo.internal:8069"
+        )
+        config = self.env["res.config.settings"].create({})
+        self.assertEqual(
+            config.o365_redirect_uri,
+            "http://odoo.internal:8069/office365_calendar_sync/oauth/callback",
+        )
+        config.o365_public_base_url = "https://odoo.example.com/"
+        self.assertEqual(
+            config.o365_redirect_uri,
+            "https://odoo.example.com/office365_calendar_sync/oauth/callback",
+        )
+
+
+@tagged("post_install", "-at_install")
+class TestRunFeedback(Office365Case):
+    """What the user's page is told when a run ends (Sync Now feedback, status refresh)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["ir.config_parameter"].sudo().set_param(PARAM + "internal_domains", "example.com")
+        cls.user, cls.box = cls._o365_user("feedback_kim", options=("events",))
+        cls.env["res.partner"].create({"name": "Liam", "email": "liam@customer.example.org"})
+
+    def setUp(self):
+        super().setUp()
+        # The emulator lives for the class; the database rolls back after each test.
+        self.box.events.clear()
+        self.box.transactions.clear()
+        self.box.sync_states.clear()
+
+    def _run_done_messages(self):
+        """The run-done bus messages queued for the user (created on commit: run the hook)."""
+        self.env.cr.precommit.run()
+        channel = json_dump(channel_with_db(self.env.cr.dbname, self.user.partner_id))
+        notifications = self.env["bus.bus"].sudo().search([("channel", "=", channel)])
+        return [
+            json.loads(notification.message)["payload"]
+            for notification in notifications
+            if json.loads(notification.message)["type"] == RUN_DONE
+        ]
+
+    def test_run_tells_the_user_what_it_did(self):
+        self.box.create_event(
+            {
+                "subject": "Visit Liam",
+                "start": {"dateTime": _iso(2, 10), "timeZone": "UTC"},
+                "end": {"dateTime": _iso(2, 11), "timeZone": "UTC"},
+                "attendees": [{"emailAddress": {"address": "liam@customer.example.org"}}],
+            }
+        )
+        self.assertFalse(self.o365_sync(self.user).fatal)
+        log = self.env["office365.sync.log"].search(
+            [("user_id", "=", self.user.id), ("option", "=", "events")]
+        )
+        self.assertEqual(log.created, 1)
+        [payload] = self._run_done_messages()
+        self.assertEqual(payload["type"], "success")
+        self.assertEqual(payload["message"], "Sync Office 365 events: 1 created.")
+        self.assertEqual(payload["start"], fields.Datetime.to_string(log.start))
+
+    def test_run_with_nothing_to_do_says_so(self):
+        self.assertFalse(self.o365_sync(self.user).fatal)
+        [payload] = self._run_done_messages()
+        self.assertEqual(payload["message"], "Sync Office 365 events: nothing to change.")
+
+    def test_failed_run_and_no_option(self):
+        log_model = self.env["office365.sync.log"]
+        stats = RunStats(fatal="Reconnect needed: the refresh token has expired")
+        self.assertEqual(
+            log_model._o365_run_summary(self.user, stats),
+            ("The sync failed: Reconnect needed: the refresh token has expired", "danger"),
+        )
+        stats = RunStats()
+        stats.count("events", "created", 2)
+        stats.error("events", "Outlook event not applied: no start")
+        self.assertEqual(
+            log_model._o365_run_summary(self.user, stats),
+            ("Sync Office 365 events: 2 created, 1 failed.", "warning"),
+        )
+        self.user._o365_stop("events")
+        self.assertEqual(
+            log_model._o365_run_summary(self.user, RunStats()),
+            ("No option is started: nothing was synced.", "warning"),
+        )
+
+    def test_a_run_has_a_name(self):
+        self.user.tz = "Europe/Brussels"
+        log = self.env["office365.sync.log"].create(
+            {
+                "user_id": self.user.id,
+                "option": "events",
+                "start": datetime(2026, 3, 10, 9, 30, 5),
+            }
+        )
+        self.assertEqual(
+            log.with_user(self.user).display_name,
+            "Sync Office 365 events, 03/10/2026 10:30:05 (feedback_kim)",
+        )
 
 
 def _iso(days, hour):

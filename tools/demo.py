@@ -271,6 +271,34 @@ def setup_in_odoo(env, config):
             "location": "Odoo office",
         }
     )
+    # One weekly meeting (one series in Outlook) and one Teams meeting (its join link comes
+    # back as the videocall URL).
+    monday = start + timedelta(days=(7 - start.weekday()) % 7 or 7)
+    env["calendar.event"].with_user(alice).create(
+        {
+            "name": "Weekly pipeline review",
+            "start": monday,
+            "stop": monday + timedelta(hours=1),
+            "user_id": alice.id,
+            "partner_ids": [Command.set([alice.partner_id.id, claire.id])],
+            "recurrency": True,
+            "rrule_type": "weekly",
+            "mon": True,
+            "end_type": "count",
+            "count": 8,
+            "event_tz": alice.tz or "Europe/Brussels",
+        }
+    )
+    env["calendar.event"].with_user(alice).create(
+        {
+            "name": "Online follow-up with Customer One",
+            "start": start + timedelta(days=2),
+            "stop": start + timedelta(days=2, hours=1),
+            "user_id": alice.id,
+            "partner_ids": [Command.set([alice.partner_id.id, david.id])],
+            "o365_online_meeting": True,
+        }
+    )
 
     if "hr.leave" in env:
         # Paid time off (Outlook shows the leave as "Paid Time Off: Holiday"): hr_holidays' own

@@ -114,3 +114,29 @@ def test_runstats_counts_and_errors():
     assert [item.message for item in stats.items] == ["boom", "fyi"]
     with pytest.raises(ValueError):
         stats.count("activities", "exploded")
+
+
+def test_series_master_times_in_its_zone_rule_and_teams():
+    """A series master is sent at its wall-clock time in the rule's zone, with its rule; an
+    online meeting asks for Teams (and nothing is sent when it is not one)."""
+    rule = {"pattern": {"type": "daily", "interval": 1}, "range": {"type": "noEnd"}}
+    payload = mapping.values_to_graph(
+        {
+            "all_day": False,
+            "start": "2027-07-05T08:00:00",
+            "end": "2027-07-05T09:00:00",
+            "time_zone": "Europe/Brussels",
+            "recurrence": rule,
+            "online_meeting": True,
+        }
+    )
+    assert payload["start"] == {"dateTime": "2027-07-05T10:00:00", "timeZone": "Europe/Brussels"}
+    assert payload["end"] == {"dateTime": "2027-07-05T11:00:00", "timeZone": "Europe/Brussels"}
+    assert payload["recurrence"] == rule
+    assert payload["isOnlineMeeting"] is True
+    assert payload["onlineMeetingProvider"] == "teamsForBusiness"
+    plain = mapping.values_to_graph({"start": "2027-07-05T08:00:00", "online_meeting": False})
+    assert plain["start"] == {"dateTime": "2027-07-05T08:00:00", "timeZone": "UTC"}
+    assert "isOnlineMeeting" not in plain
+    with pytest.raises(mapping.MappingError):
+        mapping.local_time("2027-07-05T08:00:00", "Mars/Olympus_Mons")

@@ -29,14 +29,22 @@ def test_meeting_subject_with_company():
     assert ma.meeting_subject("Kick-off", ["B", "A", "B"])[0] == "Meeting: Kick-off — A, B"
 
 
-def test_activity_body_has_link_contact_and_note():
+def test_activity_body_has_links_contact_and_note():
     body = ma.activity_body(
-        "https://odoo.example.com/mail/view?model=res.partner&res_id=7",
+        ma.activity_url("https://odoo.example.com/", 42),
         {"name": "Ann <Lee>", "company": "Acme", "phone": "+32 1", "email": "ann@acme.com"},
         "<p>Call about the quote</p>",
+        document_url="https://odoo.example.com/mail/view?model=res.partner&res_id=7",
     )
-    assert '<a href="https://odoo.example.com/mail/view?model=res.partner&amp;res_id=7">' in body
-    assert "Open activity</a>" in body
+    assert (
+        '<a href="https://odoo.example.com/office365_calendar_sync/activity/42">Open activity</a>'
+        in body
+    )
+    assert (
+        '<a href="https://odoo.example.com/mail/view?model=res.partner&amp;res_id=7">'
+        "Open document</a>" in body
+    )
+    assert body.index("Open activity") < body.index("Open document")
     assert "Ann &lt;Lee&gt;" in body
     assert "<b>Company:</b> Acme" in body and "+32 1" in body and "ann@acme.com" in body
     assert body.endswith("<div><p>Call about the quote</p></div>")

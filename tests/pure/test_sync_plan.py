@@ -30,6 +30,19 @@ def test_sort_page_by_destination():
     assert page.malformed == ["junk", {}]
 
 
+def test_sort_page_keeps_occurrences_of_our_series_apart():
+    """An occurrence carries its series' category and identity: it is neither adopted nor an
+    orphan; someone else's occurrence is foreign."""
+    ours = {**_event("O", ["Odoo"], "calendar.recurrence,3"), "type": "occurrence"}
+    exception = {**_event("E", ["Odoo"]), "type": "exception"}
+    theirs = {**_event("T", ["Customers"]), "type": "occurrence"}
+    master = {**_event("M", ["Odoo"], "calendar.recurrence,3"), "type": "seriesMaster"}
+    page = sync_plan.sort_page([ours, exception, theirs, master], {}, "Odoo")
+    assert page.occurrences == [ours, exception]
+    assert page.unlinked_ours == [master]
+    assert page.foreign == [theirs]
+
+
 def test_split_by_ref_keeps_identities_and_returns_the_others():
     ours = _event("A", ["Odoo"], "mail.activity,7")
     category_only = _event("B", ["Odoo"])
@@ -124,3 +137,20 @@ def test_unchanged_or_prevented_update_sends_nothing():
     changed = {**VALUES, "subject": "Call: Bob"}
     plan = sync_plan.plan_push(changed, VALUES, True, Prevented(outlook_update=True), "Odoo")
     assert plan.action == sync_plan.UPDATE_PREVENTED
+
+
+def test_series_time_change_sends_zone_and_rule_with_the_times():
+    """Graph checks a series' range against its start: they go together."""
+    prevented = Prevented()
+    previous = {
+        "start": "2027-03-15T09:00:00",
+        "end": "2027-03-15T10:00:00",
+        "all_day": False,
+        "time_zone": "Europe/Brussels",
+        "recurrence": {"r": 1},
+        "subject": "S",
+    }
+    values = {**previous, "start": "2027-03-15T12:00:00", "end": "2027-03-15T13:00:00"}
+    plan = sync_plan.plan_push(values, previous, True, prevented, "Odoo")
+    assert plan.action == sync_plan.UPDATE
+    assert set(plan.values) == {"start", "end", "all_day", "time_zone", "recurrence"}
