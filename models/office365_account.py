@@ -11,6 +11,7 @@ import os
 import threading
 import time
 import weakref
+from collections import namedtuple
 from datetime import timedelta
 
 from odoo import api, fields, models
@@ -40,10 +41,14 @@ MAX_WAIT_IN_RUN = 30.0
 # Context key: the sync job commits per account even inside a test (tests of concurrent workers
 # run it on their own cursors); see office365_runner.py.
 CTX_COMMIT = "office365_calendar_sync_commit"
-# Context key set by the sync job's claim: (account id, the user's time zone, highest queued
-# request id, queued request kinds, has a subscription row), read in the claim's query (see
-# office365_runner.py).
+# Context key set by the sync job's claim (a :class:`Claim`, see office365_runner.py).
 CTX_CLAIM = "office365_calendar_sync_claim"
+# What the sync job's claim query reads with the account, in the transaction's first snapshot
+# (Odoo's cursors are REPEATABLE READ: later reads of the run see the same rows), so that a run
+# with nothing to do does not ask again: the user's time zone, the highest queued request id and
+# the queued request kinds, whether a subscription row exists, whether links wait to be pushed
+# and whether meeting answers wait to be sent.
+Claim = namedtuple("Claim", "account_id tz upto kinds subscribed pending_links pending_answers")
 CATEGORY_COLOR = "preset9"
 CATEGORY_CHECK_SECONDS = 3600
 _CATEGORY_CHECKED = {}  # (db, account id, mailbox, graph url) -> time of the last check
@@ -195,13 +200,18 @@ class Office365Account(models.Model):
             calendar_id=self._o365_setting("o365_calendar_id") or None,
         )
 
+    def _o365_claim(self):
+        """The sync job's :class:`Claim` of this account, or None outside a claimed run."""
+        claim = self.env.context.get(CTX_CLAIM)
+        return claim if claim and claim.account_id == self.id else None
+
     def _o365_time_zone(self):
         """The synced user's IANA time zone (given by the claim of the sync job, which reads
         it in the same query as the account)."""
         self.ensure_one()
-        claim = self.env.context.get(CTX_CLAIM)
-        if claim and claim[0] == self.id:
-            return claim[1] or DEFAULT_TZ
+        claim = self._o365_claim()
+        if claim:
+            return claim.tz or DEFAULT_TZ
         return user_tz(self.user_id)
 
     def _o365_fetch_for_run(self):

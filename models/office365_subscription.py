@@ -24,7 +24,6 @@ from odoo.tools import SQL
 from ..services.constants import PARAM
 from ..services.errors import GraphError, NotFound
 from ..services.logthrottle import LogThrottle
-from .office365_account import CTX_CLAIM
 
 _logger = logging.getLogger(__name__)
 
@@ -112,8 +111,8 @@ class Office365Subscription(models.Model):
         renewal, "recreate" (subscriptionRemoved) a new subscription. Graph failures are logged
         on the subscription and retried after :data:`RETRY_FAILED_AFTER`; they never raise.
         """
-        claim = account.env.context.get(CTX_CLAIM)
-        if claim and claim[0] == account.id and not claim[4]:
+        claim = account._o365_claim()
+        if claim and not claim.subscribed:
             sub = self.sudo().browse()  # the sync job's claim found none (same snapshot)
         else:
             sub = self.sudo().search([("account_id", "=", account.id)], limit=1)

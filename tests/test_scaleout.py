@@ -186,6 +186,28 @@ class TestScaleOut(Office365Case):
             QUIET_QUERIES,
             f"{len(statements)} queries for {results['quiet']} users:\n{listing}",
         )
+        # Nobody asked for these polls and they did nothing: no message to the users' pages.
+        self.assertFalse([text for text in statements if "bus_bus" in text], listing)
+        # What the claim said (nothing queued) was true of that cycle only: a phone call planned
+        # since goes out in the next one, with the user's own run only.
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            user = env["res.users"].browse(self.user_ids[0])
+            email = user.email
+            env["mail.activity"].create(
+                {
+                    "res_model_id": env["ir.model"]._get_id("res.partner"),
+                    "res_id": user.partner_id.id,
+                    "activity_type_id": env.ref("mail.mail_activity_data_call").id,
+                    "summary": "Call after the quiet cycle",
+                    "date_deadline": fields.Date.today() + timedelta(days=1),
+                    "user_id": user.id,
+                }
+            )
+        self._run_worker("after", results)
+        self.assertEqual(results["after"], 1, "only the user with a queued change is due")
+        subjects = [ev["subject"] for ev in self.emulator.mailbox(email).events.values()]
+        self.assertEqual(len([s for s in subjects if "Call after the quiet cycle" in s]), 1)
 
     def test_a_crashed_workers_user_is_picked_up_by_the_next_run(self):
         crashed = self.registry.cursor()
