@@ -10,6 +10,8 @@ import logging
 import os
 import threading
 import time
+import weakref
+from collections import namedtuple
 from datetime import timedelta
 
 from odoo import api, fields, models
@@ -17,7 +19,7 @@ from odoo.tools import SQL, config
 
 from ..services import decisions, sync_plan
 from ..services.auth import TokenProvider
-from ..services.constants import CATEGORY_NAME, OPTIONS, PARAM, user_tz
+from ..services.constants import CATEGORY_NAME, DEFAULT_TZ, OPTIONS, PARAM, user_tz
 from ..services.errors import GraphError, ReconnectNeeded
 from ..services.graph_client import GraphClient
 from ..services.pacing import MailboxPacer, throttle_delay
@@ -39,9 +41,19 @@ MAX_WAIT_IN_RUN = 30.0
 # Context key: the sync job commits per account even inside a test (tests of concurrent workers
 # run it on their own cursors); see office365_runner.py.
 CTX_COMMIT = "office365_calendar_sync_commit"
+# Context key set by the sync job's claim (a :class:`Claim`, see office365_runner.py).
+CTX_CLAIM = "office365_calendar_sync_claim"
+# What the sync job's claim query reads with the account, in the transaction's first snapshot
+# (Odoo's cursors are REPEATABLE READ: later reads of the run see the same rows), so that a run
+# with nothing to do does not ask again: the user's time zone, the highest queued request id and
+# the queued request kinds, whether a subscription row exists, whether links wait to be pushed
+# and whether meeting answers wait to be sent.
+Claim = namedtuple("Claim", "account_id tz upto kinds subscribed pending_links pending_answers")
 CATEGORY_COLOR = "preset9"
 CATEGORY_CHECK_SECONDS = 3600
 _CATEGORY_CHECKED = {}  # (db, account id, mailbox, graph url) -> time of the last check
+# cursor -> pacing slots (session advisory locks) it holds: the job unlocks only when some are.
+_HELD_SLOTS = weakref.WeakKeyDictionary()
 _REENCRYPTED = set()  # (db, current key fingerprint): token caches re-encrypted by this process
 # Server options (odoo.conf), each with its environment variable used when the option is unset.
 SERVER_OPTIONS = {
@@ -188,9 +200,47 @@ class Office365Account(models.Model):
             calendar_id=self._o365_setting("o365_calendar_id") or None,
         )
 
+    def _o365_claim(self):
+        """The sync job's :class:`Claim` of this account, or None outside a claimed run."""
+        claim = self.env.context.get(CTX_CLAIM)
+        return claim if claim and claim.account_id == self.id else None
+
     def _o365_time_zone(self):
+        """The synced user's IANA time zone (given by the claim of the sync job, which reads
+        it in the same query as the account)."""
         self.ensure_one()
+        claim = self._o365_claim()
+        if claim:
+            return claim.tz or DEFAULT_TZ
         return user_tz(self.user_id)
+
+    def _o365_fetch_for_run(self):
+        """Read what a run needs in two queries: the account's columns with the token cache and
+        the delta link (both unprefetched: they are large and only runs need them), and the
+        user's settings."""
+        names = [
+            name
+            for name, field in self._fields.items()
+            if field.store
+            and field.column_type
+            and (field.prefetch is True or name in ("token_cache", "delta_link"))
+        ]
+        self.sudo().fetch(names)
+        # The user's settings: found and read in one query (the run reads many of them).
+        settings_model = self.env["res.users.settings"].sudo()
+        settings = settings_model.search_fetch(
+            [("user_id", "=", self.user_id.id)],
+            [
+                name
+                for name, field in settings_model._fields.items()
+                if field.store and field.column_type and field.prefetch is True
+            ],
+        )
+        if settings:
+            user = self.user_id
+            self.env.cache.insert_missing(
+                user, user._fields["res_users_settings_ids"], [tuple(settings.ids)]
+            )
 
     def _o365_category_name(self):
         return CATEGORY_NAME
@@ -224,7 +274,8 @@ class Office365Account(models.Model):
     def _o365_window(self):
         """The dates the user syncs: ``o365_past_days`` before today to ``o365_future_days``
         after (admin maximums applied)."""
-        today = fields.Date.context_today(self)
+        # The user's today (not the cron's): the window is the user's calendar.
+        today = fields.Date.context_today(self.with_context(tz=self._o365_time_zone()))
         past = self._o365_setting("o365_past_days")
         future = self._o365_setting("o365_future_days")
         return today - timedelta(days=past), today + timedelta(days=future)
@@ -496,11 +547,15 @@ class Office365Account(models.Model):
         def try_lock(key):
             with cursor_lock:
                 cr.execute(SQL("SELECT pg_try_advisory_lock(%s, %s)", *key))
-                return cr.fetchone()[0]
+                locked = cr.fetchone()[0]
+                if locked:
+                    _HELD_SLOTS[cr] = _HELD_SLOTS.get(cr, 0) + 1
+                return locked
 
         def unlock(key):
             with cursor_lock:
                 cr.execute(SQL("SELECT pg_advisory_unlock(%s, %s)", *key))
+                _HELD_SLOTS[cr] = _HELD_SLOTS.get(cr, 1) - 1
 
         pacer = MailboxPacer(
             self.email or f"account-{self.id}", try_lock, unlock, timeout=self._o365_pacing_timeout
@@ -523,6 +578,14 @@ class Office365Account(models.Model):
         client.on_throttle = on_throttle
         client.max_retry_after = min(client.max_retry_after, MAX_WAIT_IN_RUN)
         return client
+
+    @api.model
+    def _o365_release_slots(self):
+        """Release every pacing slot this cursor's session still holds (a run that crashed
+        between a request and its release); no query when none is held."""
+        cr = self.env.cr
+        if _HELD_SLOTS.pop(cr, 0):
+            cr.execute("SELECT pg_advisory_unlock_all()")
 
     def _o365_mark_throttled(self, seconds):
         """Keep workers away from this mailbox for ``seconds`` (never waits for a row lock)."""

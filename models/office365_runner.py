@@ -18,7 +18,7 @@ from odoo.tools import SQL
 
 from ..services.errors import ApplicationRefused, GraphError, ReconnectNeeded, ThrottledError
 from ..services.runstats import RunStats
-from .office365_account import CTX_COMMIT
+from .office365_account import CTX_CLAIM, CTX_COMMIT, Claim
 from .office365_sync_run import SyncRun
 
 # One logger for everything about a mailbox's sync, whichever file of the engine writes it.
@@ -110,10 +110,25 @@ class Office365Runner(models.Model):
         connection and nothing was committed: the next run claims the account again.
         """
         self._o365_flush_due()
+        # What a run with nothing to do would otherwise ask in queries of its own comes with
+        # the claim (see Claim: the transaction's first query, same snapshot as the run).
         self.env.cr.execute(
             SQL(
                 """
-                SELECT a.id FROM office365_account a
+                SELECT a.id, p.tz,
+                       (SELECT max(r.id) FROM office365_sync_request r
+                         WHERE r.account_id = a.id),
+                       ARRAY(SELECT DISTINCT r.kind FROM office365_sync_request r
+                              WHERE r.account_id = a.id ORDER BY r.kind),
+                       EXISTS (SELECT 1 FROM office365_subscription s WHERE s.account_id = a.id),
+                       EXISTS (SELECT 1 FROM office365_link l
+                                WHERE l.user_id = a.user_id
+                                  AND l.state IN ('pending', 'to_delete')),
+                       EXISTS (SELECT 1 FROM office365_meeting_answer m
+                                WHERE m.user_id = a.user_id AND m.state = 'pending')
+                  FROM office365_account a
+                  JOIN res_users u ON u.id = a.user_id
+                  JOIN res_partner p ON p.id = u.partner_id
                  WHERE a.id != ALL(%s) AND %s
                  ORDER BY EXISTS (SELECT 1 FROM office365_sync_request r
                                    WHERE r.account_id = a.id) DESC,
@@ -127,7 +142,11 @@ class Office365Runner(models.Model):
             log_exceptions=False,
         )
         row = self.env.cr.fetchone()
-        return self.browse(row[0]) if row else self.browse()
+        if not row:
+            return self.browse()
+        account_id, tz, upto, kinds, *flags = row
+        claim = Claim(account_id, tz or False, upto or 0, tuple(kinds), *flags)
+        return self.browse(account_id).with_context(**{CTX_CLAIM: claim})
 
     @api.model
     def _o365_count_due(self, skip_ids=()):
@@ -229,7 +248,12 @@ class Office365Runner(models.Model):
         """Everything one claimed account needs: subscription, sync, served requests."""
         self.ensure_one()
         requests = self.env["office365.sync.request"].sudo()
-        upto, kinds = requests._o365_pending(self)
+        claim = self._o365_claim()
+        if claim:
+            upto, kinds = claim.upto, set(claim.kinds)
+        else:
+            upto, kinds = requests._o365_pending(self)
+        self._o365_fetch_for_run()
         try:
             with self.env.cr.savepoint():
                 # A removed subscription is recreated before the delta read: no change between
@@ -249,7 +273,7 @@ class Office365Runner(models.Model):
             requests._o365_done(self, upto)
         finally:
             # Pacing slots are session advisory locks: never keep one past the run.
-            self.env.cr.execute("SELECT pg_advisory_unlock_all()")
+            self._o365_release_slots()
 
     def _o365_sync(self, options=None):
         """One run for this (locked) account: pull then push; never raises for Graph errors."""
@@ -288,8 +312,14 @@ class Office365Runner(models.Model):
         for option in options:
             stats.touch(option)
         self.write({"last_sync_at": start, "next_sync_at": self._o365_next_poll()})
+        # A periodic poll nobody asked for tells the user's pages only when it did something.
+        claim = self._o365_claim()
         self.env["office365.sync.log"]._o365_record(
-            self.user_id, stats, start, time.monotonic() - t0
+            self.user_id,
+            stats,
+            start,
+            time.monotonic() - t0,
+            notify_quiet=not claim or bool(claim.kinds),
         )
         return stats
 

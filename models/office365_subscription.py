@@ -111,7 +111,11 @@ class Office365Subscription(models.Model):
         renewal, "recreate" (subscriptionRemoved) a new subscription. Graph failures are logged
         on the subscription and retried after :data:`RETRY_FAILED_AFTER`; they never raise.
         """
-        sub = self.sudo().search([("account_id", "=", account.id)], limit=1)
+        claim = account._o365_claim()
+        if claim and not claim.subscribed:
+            sub = self.sudo().browse()  # the sync job's claim found none (same snapshot)
+        else:
+            sub = self.sudo().search([("account_id", "=", account.id)], limit=1)
         if not self._o365_wanted(account):
             if sub:
                 self._o365_drop(account, sub)

@@ -1,5 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import json
+
 from odoo import api, fields, models
+from odoo.tools import SQL
 from odoo.tools.misc import format_datetime
 
 from .res_users_settings import SYNC_OPTIONS
@@ -69,10 +72,11 @@ class Office365SyncLog(models.Model):
             ) or bool(log.line_ids)
 
     @api.model
-    def _o365_record(self, user, stats, start, duration):
+    def _o365_record(self, user, stats, start, duration, notify_quiet=True):
         """Write the run's log: per option touched, one line (a run without changes updates
         the option's latest line when that one had none either), and one line per item
-        problem (batched)."""
+        problem (batched). The user's open pages are told the run ended (RUN_DONE), unless
+        every option had nothing to say and ``notify_quiet`` is False."""
         vals_list = []
         for item in stats.items:
             stats.touch(item.option)  # a run with only warnings still gets its log and lines
@@ -115,7 +119,8 @@ class Office365SyncLog(models.Model):
         ]
         lines = self.env["office365.sync.log.line"].sudo().create(line_vals)
         lines._o365_post_on_records()
-        self._o365_notify_run(user, stats, start)
+        if notify_quiet or vals_list:
+            self._o365_notify_run(user, stats, start)
         return logs
 
     @api.model
@@ -124,25 +129,36 @@ class Office365SyncLog(models.Model):
         of runs without changes; returns the options folded so."""
         if not options:
             return set()
-        latest = self.sudo()._read_group(
-            [("user_id", "=", user.id), ("option", "in", list(options))],
-            ["option"],
-            ["id:max"],
-        )
-        lines = self.sudo().browse([last_id for _option, last_id in latest])
-        folded = set()
-        for line in lines.filtered(lambda ln: not ln.changed and not ln.message):
-            counts = stats.counts[line.option]
-            line.write(
-                {
-                    "start": start,
-                    "duration": duration,
-                    "run_count": line.run_count + 1,
-                    "skipped": line.skipped + counts["skipped"],
-                }
+        # Every run of every user comes here: the latest line of each option is found and
+        # updated in one statement (a line of a run with changes or an error is left alone).
+        self.flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE office365_sync_log l
+                   SET start = %(start)s, duration = %(duration)s,
+                       run_count = l.run_count + 1,
+                       skipped = l.skipped + (%(skipped)s::jsonb ->> l.option)::int,
+                       write_uid = %(uid)s, write_date = (now() AT TIME ZONE 'UTC')
+                 WHERE l.id IN (SELECT max(id) FROM office365_sync_log
+                                 WHERE user_id = %(user)s AND option = ANY(%(options)s)
+                                 GROUP BY option)
+                   AND NOT l.changed AND COALESCE(l.message, '') = ''
+                RETURNING l.id, l.option
+                """,
+                start=start,
+                duration=duration,
+                skipped=json.dumps({option: stats.counts[option]["skipped"] for option in options}),
+                uid=self.env.uid,
+                user=user.id,
+                options=sorted(options),
             )
-            folded.add(line.option)
-        return folded
+        )
+        rows = self.env.cr.fetchall()
+        self.browse([row[0] for row in rows]).invalidate_recordset(
+            ["start", "duration", "run_count", "skipped", "write_uid", "write_date"]
+        )
+        return {row[1] for row in rows}
 
     @api.model
     def _o365_notify_run(self, user, stats, start):

@@ -48,6 +48,8 @@ class SyncRun:
         self.window = account._o365_window()
         self.calendar_id = account._o365_setting("o365_calendar_id") or None
         self.category = account._o365_category_name()
+        # Whether the pull brought anything to route (which may queue links to push).
+        self.routed = False
 
     def run(self):
         self.pull()
@@ -147,6 +149,7 @@ class SyncRun:
     def route(self, events, removed, inbound=True):
         """Route one delta page: our own events to their records, the rest to the inbound log
         (unless ``inbound`` is False: a reconciliation of our own events only)."""
+        self.routed = self.routed or bool(events) or bool(removed)
         # Occurrences come as stubs: complete them from their series before any filter or key.
         events, vanished = delta_completion.complete_occurrences(self.client, events)
         removed = list(removed) + vanished
@@ -298,8 +301,13 @@ class SyncRun:
     def push(self):
         """Send what Odoo queued for this mailbox, each in ``$batch`` requests."""
         account, client, stats = self.account, self.client, self.stats
-        self.env["office365.link"]._o365_push(account, client, stats, self.options)
-        if "activities" in self.options:
+        # The sync job's claim already knows whether links and answers wait (same snapshot);
+        # only the pull could have queued more since.
+        claim = account._o365_claim()
+        known = claim if claim and not self.routed else None
+        if not known or known.pending_links:
+            self.env["office365.link"]._o365_push(account, client, stats, self.options)
+        if "activities" in self.options and (not known or known.pending_answers):
             self.env["office365.meeting.answer"]._o365_push(account, client, stats)
         if "events" in self.options:
             self.env["office365.inbound.event"].sudo()._o365_push(account, client, stats)

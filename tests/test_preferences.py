@@ -154,7 +154,7 @@ class TestPreferences(Office365Case):
         settings.write({"o365_future_days": 400})
         self.assertEqual(settings._o365_effective("o365_future_days"), 60)
         start, end = self.alice._o365_account()._o365_window()
-        today = fields.Date.context_today(self.alice)
+        today = fields.Date.context_today(self.alice.with_context(tz=self.alice.tz))
         self.assertEqual(start, today - timedelta(days=15))
         self.assertEqual(end, today + timedelta(days=60))
 

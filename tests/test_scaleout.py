@@ -5,9 +5,11 @@ These tests commit on cursors of their own (a TransactionCase's cursor cannot sh
 rows to another connection), so the data they create is removed again at the end.
 """
 
+import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from datetime import timedelta
 from unittest.mock import patch
 
@@ -19,7 +21,12 @@ from odoo.tools import mute_logger
 
 from .common import Office365Case
 
+_logger = logging.getLogger(__name__)
+
 USERS = 8
+# SQL queries per user of a no-change cycle (the claim, the run, its log; the cycle's own
+# queries spread over its users).
+QUIET_QUERIES = 15
 
 
 @tagged("post_install", "-at_install")
@@ -134,6 +141,73 @@ class TestScaleOut(Office365Case):
             self.assertTrue(all(accounts.mapped("last_sync_at")))
             self.assertTrue(all(a.next_sync_at > fields.Datetime.now() for a in accounts))
         self.assertEqual(sum(results.values()), len(synced))
+
+    def test_a_no_change_cycle_costs_one_request_and_few_queries_per_user(self):
+        """A quiet tenant (every user due for its periodic poll, nothing changed anywhere):
+        one Graph request (the delta read) and at most QUIET_QUERIES SQL queries per user.
+        Counted, not timed: every statement the cron worker's thread sends."""
+        results = {}
+        self._run_worker("first", results)  # first delta rounds, categories: not measured
+        self.assertNotIsInstance(results["first"], Exception, results["first"])
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            accounts = self._accounts(env)
+            accounts.write({"next_sync_at": fields.Datetime.now() - timedelta(minutes=1)})
+            self.assertFalse(
+                env["office365.link"].search_count(
+                    [("user_id", "in", self.user_ids), ("state", "in", ("pending", "to_delete"))]
+                )
+            )
+        statements = []
+        cursor_class = type(self.env.cr)
+        execute = cursor_class.execute
+
+        def recording_execute(cr, query, params=None, log_exceptions=True):
+            if threading.current_thread().name == "quiet":
+                statements.append(str(query.code if hasattr(query, "code") else query))
+            return execute(cr, query, params, log_exceptions)
+
+        requests0 = self.emulator.counters["total"]
+        with patch.object(cursor_class, "execute", recording_execute):
+            worker = threading.Thread(
+                target=self._run_worker, args=("quiet", results), name="quiet"
+            )
+            worker.start()
+            worker.join(timeout=120)
+        self.assertNotIsInstance(results["quiet"], Exception, results["quiet"])
+        self.assertGreaterEqual(results["quiet"], USERS)
+        self.assertEqual(self.emulator.counters["total"] - requests0, results["quiet"])
+        per_user = len(statements) / results["quiet"]
+        _logger.info("No-change cycle: %d queries for %d users", len(statements), results["quiet"])
+        counts = Counter(" ".join(text.split())[:160] for text in statements)
+        listing = "\n".join(f"{n:3d} {text}" for text, n in counts.most_common())
+        self.assertLessEqual(
+            per_user,
+            QUIET_QUERIES,
+            f"{len(statements)} queries for {results['quiet']} users:\n{listing}",
+        )
+        # Nobody asked for these polls and they did nothing: no message to the users' pages.
+        self.assertFalse([text for text in statements if "bus_bus" in text], listing)
+        # What the claim said (nothing queued) was true of that cycle only: a phone call planned
+        # since goes out in the next one, with the user's own run only.
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            user = env["res.users"].browse(self.user_ids[0])
+            email = user.email
+            env["mail.activity"].create(
+                {
+                    "res_model_id": env["ir.model"]._get_id("res.partner"),
+                    "res_id": user.partner_id.id,
+                    "activity_type_id": env.ref("mail.mail_activity_data_call").id,
+                    "summary": "Call after the quiet cycle",
+                    "date_deadline": fields.Date.today() + timedelta(days=1),
+                    "user_id": user.id,
+                }
+            )
+        self._run_worker("after", results)
+        self.assertEqual(results["after"], 1, "only the user with a queued change is due")
+        subjects = [ev["subject"] for ev in self.emulator.mailbox(email).events.values()]
+        self.assertEqual(len([s for s in subjects if "Call after the quiet cycle" in s]), 1)
 
     def test_a_crashed_workers_user_is_picked_up_by_the_next_run(self):
         crashed = self.registry.cursor()
