@@ -302,9 +302,24 @@ def find_odoo(tally: Tally, *, from_source: bool = True) -> OdooServer | None:
         server = _probe_server(tally, launcher, os.environ.get("ODOO_PYTHON"), "PATH", False)
         if server is not None or tally.failed:
             return server
-    if from_source and os.environ.get("ODOO_SRC"):
-        return server_from_source(tally, os.environ["ODOO_SRC"])
+    source = os.environ.get("ODOO_SRC") or previous_odoo_source()
+    if from_source and source:
+        return server_from_source(tally, source)
     return None
+
+
+def previous_odoo_source() -> str | None:
+    """The archive ``build/odoo-src`` was unpacked from, while it is still there: once
+    ``ODOO_SRC`` set Odoo up, the other make targets find it without being told again."""
+    stamp = ODOO_SRC_DIR / ".source-stamp"
+    try:
+        source = stamp.read_text(encoding="utf-8").splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    if not os.path.isfile(source):
+        return None
+    say(f"-- ODOO_SRC not set: using {source}, which build/ was set up from")
+    return source
 
 
 def _probe_server(

@@ -273,6 +273,17 @@ def test_odoo_source_archive_is_unpacked_once_and_again_when_it_changes(tmp_path
     assert tally.failed == 0
 
 
+def test_the_archive_build_was_set_up_from_is_found_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(rt, "BUILD", tmp_path / "build")
+    monkeypatch.setattr(rt, "ODOO_SRC_DIR", tmp_path / "build" / "odoo-src")
+    assert rt.previous_odoo_source() is None, "nothing set up yet"
+    archive = _odoo_archive(tmp_path)
+    rt.unpack_odoo_source(rt.Tally("odoo"), str(archive))
+    assert rt.previous_odoo_source() == str(archive.resolve())
+    archive.unlink()
+    assert rt.previous_odoo_source() is None, "the archive is gone: nothing to reuse"
+
+
 def test_odoo_source_folder_is_used_in_place_and_nonsense_is_refused(tmp_path):
     archive = _odoo_archive(tmp_path)
     tally = rt.Tally("odoo")
