@@ -15,6 +15,11 @@ TO_ODOO = "to_odoo"
 MAX_LISTED = 500
 
 
+def _text(value):
+    """A text for the log: Outlook's strings may hold NUL characters, which PostgreSQL refuses."""
+    return str(value or "").replace("\x00", "")
+
+
 @dataclass
 class ItemError:
     option: str
@@ -86,8 +91,8 @@ class RunStats:
                 res_model or "",
                 res_id or 0,
                 event_id or "",
-                str(subject or "")[:200],
-                reason or "",
+                _text(subject)[:200],
+                _text(reason),
             )
         )
 
@@ -123,7 +128,7 @@ class RunStats:
                 event_id,
                 level,
                 direction,
-                str(subject or "")[:200],
+                _text(subject)[:200],
             )
         )
         if level == "error":

@@ -39,3 +39,12 @@ def test_withdraw_takes_back_a_listed_item():
     stats.withdraw("events", "created", "E1")
     assert stats.counts["events"]["created"] == 1
     assert [item.event_id for item in stats.done] == ["E2"]
+
+
+def test_outlook_nul_characters_are_dropped_from_the_listed_texts():
+    """PostgreSQL refuses NUL in text; Outlook's subjects may hold it."""
+    stats = RunStats()
+    stats.item("events", "skipped", TO_ODOO, subject="Stand\x00-up", reason="in\x00ternal")
+    stats.error("events", "not logged", subject="Re\x00view")
+    assert (stats.done[0].subject, stats.done[0].reason) == ("Stand-up", "internal")
+    assert stats.items[0].subject == "Review"
