@@ -35,9 +35,9 @@ class Office365SyncLogLine(models.Model):
     message = fields.Text("Reason or message")
     res_model = fields.Char("Model")
     res_id = fields.Many2oneReference("Record ID", model_field="res_model")
-    res_name = fields.Char("Odoo record", help="The record's name when the run synced it.")
+    res_name = fields.Char("Record name", help="The record's name when the run synced it.")
     record_link = fields.Html(
-        "Odoo record ",
+        "Odoo record",
         compute="_compute_record_link",
         sanitize=False,
         help="Opens the record, for a reader allowed to read it.",
@@ -46,7 +46,7 @@ class Office365SyncLogLine(models.Model):
     record_ref = fields.Reference(
         selection="_selection_record_ref", compute="_compute_record_ref", string="Record"
     )
-    event_id = fields.Char("Outlook event")
+    event_id = fields.Char("Outlook event id")
     retried = fields.Boolean()
 
     @api.model
@@ -71,7 +71,11 @@ class Office365SyncLogLine(models.Model):
             records = self.env[model].with_context(active_test=False).browse(lines.mapped("res_id"))
             readable |= {(model, rid) for rid in records.exists()._filtered_access("read").ids}
         for line in self:
-            name = line.res_name or (line.res_model and f"{line.res_model},{line.res_id}") or ""
+            name = line.res_name or ""
+            if not name and line.res_model and line.res_id:
+                # A record gone before the run could read its name (a done activity).
+                model = self.env[line.res_model]._description if line.res_model in self.env else ""
+                name = f"{model or line.res_model} #{line.res_id}"
             if (line.res_model, line.res_id) in readable:
                 line.record_link = Markup('<a href="%s">%s</a>') % (line._o365_url(), name)
             else:
