@@ -13,7 +13,7 @@ from odoo.tools import is_html_empty
 from ..services import answers, mapping_activity, recurrence
 from ..services.constants import CTX_INBOUND
 from ..services.mapping import MappingError, clean_email
-from ..services.runstats import RunStats
+from ..services.runstats import TO_ODOO, RunStats
 from ..services.sync_plan import Note
 
 MS_CALENDAR_NOTE = (
@@ -272,7 +272,16 @@ class CalendarEvent(models.Model):
                 by_state[state] |= attendee
         for state, group in by_state.items():
             group.with_context(**{CTX_INBOUND: True}).write({"state": state})
-            stats.count(self._o365_option(), "updated", len(group))
+            for attendee in group:
+                stats.item(
+                    self._o365_option(),
+                    "updated",
+                    TO_ODOO,
+                    res_model=self._name,
+                    res_id=attendee.event_id.id,
+                    subject=attendee.event_id.name,
+                    reason=f"{attendee.partner_id.name}'s answer: {state}",
+                )
 
     def _o365_write_inbound(self, link, changes, theirs, stats):
         """Outlook changed the time, the place or the attendees of the meeting."""

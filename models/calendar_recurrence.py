@@ -28,6 +28,7 @@ from ..services.delta_completion import series_instances
 from ..services.errors import GraphError
 from ..services.graph_client import WriteOp
 from ..services.mapping import MappingError, clean_email
+from ..services.runstats import TO_ODOO, TO_OUTLOOK
 
 RULE_FIELDS = (
     "rrule_type",
@@ -319,9 +320,17 @@ class CalendarRecurrence(models.Model):
                     link.synced_values = {"_series": series.event_id}
         if ops:
             results = client.batch_write(ops)
-            for _link, result in zip(op_links, results, strict=True):
+            for _link, result, op in zip(op_links, results, ops, strict=True):
                 if result.ok or result.not_found:
-                    stats.count(KIND_OPTION["meeting"], "deleted")
+                    stats.item(
+                        KIND_OPTION["meeting"],
+                        "deleted",
+                        TO_OUTLOOK,
+                        res_model=self._name,
+                        res_id=_link.res_id,
+                        event_id=op.event_id,
+                        reason="an occurrence the Odoo recurrence no longer has",
+                    )
                 else:
                     stats.error(
                         KIND_OPTION["meeting"],
@@ -374,11 +383,24 @@ class CalendarRecurrence(models.Model):
             if not vals:
                 link.write({"change_key": event.get("changeKey") or link.change_key})
                 continue
+            ref = {
+                "res_model": self._name,
+                "res_id": rec.id,
+                "event_id": link.event_id,
+                "subject": event.get("subject"),
+            }
             if not account._o365_prevented().allows("odoo", "update"):
-                stats.count(option, "skipped")
+                stats.item(
+                    option,
+                    "skipped",
+                    TO_ODOO,
+                    **ref,
+                    reason="The series changed in Outlook; updating Odoo is prevented by the "
+                    "one-way settings",
+                )
                 continue
             self._o365_rewrite_from_outlook(link, rec, base, vals, event, account)
-            stats.count(option, "updated")
+            stats.item(option, "updated", TO_ODOO, **ref, reason="The series changed in Outlook")
 
     def _o365_rewrite_from_outlook(self, link, rec, base, vals, event, account):
         """Odoo's "all events" update of the base meeting, then the series link follows the

@@ -20,9 +20,16 @@ from odoo.exceptions import ValidationError
 from ..services import inbound, inbound_plan, mapping
 from ..services.constants import CTX_INBOUND, PARAM
 from ..services.decisions import split_categories
+from ..services.runstats import TO_ODOO
 from .office365_inbound_event import OPTION
 
 _logger = logging.getLogger(__name__)
+
+# Why a planned step logged nothing, as the sync log lists it.
+STEP_SKIP_REASONS = {
+    inbound.BLOCK_PRIVATE: "private in Outlook: never logged",
+    inbound.KEEP_PRIVATE: "private in Outlook since it was logged: kept, nothing more copied",
+}
 
 
 class Office365InboundEventLog(models.Model):
@@ -107,9 +114,8 @@ class Office365InboundEventLog(models.Model):
         filters = self._o365_filters(account)
         prepared = inbound_plan.prepare(events, filters.category_name)
         for message, event_id in prepared.errors:
-            stats.error(OPTION, message, event_id=event_id)
-        if prepared.skipped:
-            stats.count(OPTION, "skipped", prepared.skipped)
+            stats.error(OPTION, message, event_id=event_id, direction=TO_ODOO)
+        _skips(stats, prepared.skips)
         touched = self.browse()
         if prepared.items:
             touched |= self._o365_log_events(account, prepared.items, filters, stats)
@@ -154,8 +160,7 @@ class Office365InboundEventLog(models.Model):
             key: meeting._o365_known(row_of.get(meeting.id)) for key, meeting in existing.items()
         }
         plan = inbound_plan.plan_page(items, known, mailbox)
-        if plan.skipped:
-            stats.count(OPTION, "skipped", plan.skipped)
+        _skips(stats, plan.skips)
         if plan.new_contacts:
             created = (
                 self.env["res.partner"]
@@ -208,15 +213,25 @@ class Office365InboundEventLog(models.Model):
                 else:
                     create_rows.append({**row_vals, "inbound_event_id": meeting.id})
                 touched |= meeting
-                if step.action == inbound.LOG:
-                    stats.count(OPTION, "updated" if vals else "skipped")
+                ref = _ref(event, meeting.id)
+                if step.action == inbound.LOG and vals:
+                    stats.item(OPTION, "updated", TO_ODOO, **ref)
                 else:
-                    stats.count(OPTION, "skipped")
+                    reason = STEP_SKIP_REASONS.get(step.action, step.action)
+                    if not step.shared:
+                        reason = "another attendee's copy: it only adds this user"
+                    elif step.action == inbound.LOG:
+                        reason = "already up to date in Odoo"
+                    stats.item(OPTION, "skipped", TO_ODOO, **ref, reason=reason)
             else:
                 vals.update({"ical_uid": key[0], "occurrence_key": key[1], "organizer_key": key[2]})
                 vals["mailbox_ids"] = [(0, 0, row_vals)]
                 create_vals.append(vals)
-                stats.count(OPTION, "created" if step.action == inbound.LOG else "skipped")
+                if step.action == inbound.LOG:
+                    stats.item(OPTION, "created", TO_ODOO, **_ref(event))
+                else:
+                    reason = STEP_SKIP_REASONS.get(step.action, step.action)
+                    stats.item(OPTION, "skipped", TO_ODOO, **_ref(event), reason=reason)
         if create_vals:
             touched |= self._o365_create_meetings(create_vals, stats)
         if create_rows:
@@ -273,11 +288,14 @@ class Office365InboundEventLog(models.Model):
                 message = "already logged by another sync run"
             except (psycopg2.Error, ValueError, ValidationError) as exc:
                 message = str(exc)
-            stats.count(OPTION, "created", -1)
+            event_id = vals["mailbox_ids"][0][2].get("outlook_event_id") or ""
+            stats.withdraw(OPTION, "created", event_id)
             stats.error(
                 OPTION,
                 f"Outlook event {vals.get('name')!r} not logged: {message}",
-                event_id=vals["mailbox_ids"][0][2].get("outlook_event_id") or "",
+                event_id=event_id,
+                direction=TO_ODOO,
+                subject=vals.get("name"),
             )
         return created
 
@@ -337,7 +355,41 @@ class Office365InboundEventLog(models.Model):
                 subtype_xmlid="mail.mt_note",
             )
         self.write({"state": inbound.CANCELLED})
-        stats.count(OPTION, "deleted", len(self))
+        reason = "removed from Outlook" if removed else "cancelled in Outlook"
+        for meeting in self:
+            stats.item(
+                OPTION,
+                "deleted",
+                TO_ODOO,
+                res_model=self._name,
+                res_id=meeting.id,
+                subject=meeting.name,
+                reason=reason,
+            )
+
+
+def _ref(event, meeting_id=0):
+    """The keys of ``RunStats.item`` naming an Outlook event and its logged meeting (a new
+    meeting's id is found when the run is logged)."""
+    return {
+        "res_model": "office365.inbound.event",
+        "res_id": meeting_id,
+        "event_id": event.get("id") or "",
+        "subject": event.get("subject"),
+    }
+
+
+def _skips(stats, skips):
+    """Count and list the events a page left alone, ``[(event, reason)]``."""
+    for event, reason in skips:
+        stats.item(
+            OPTION,
+            "skipped",
+            TO_ODOO,
+            event_id=event.get("id") or "",
+            subject=event.get("subject"),
+            reason=reason,
+        )
 
 
 def _changed(record, vals, skip=()):

@@ -13,6 +13,7 @@ from odoo import api, models
 from ..services import inbound, mapping
 from ..services.constants import CTX_INBOUND
 from ..services.graph_client import WriteOp
+from ..services.runstats import TO_OUTLOOK
 from .office365_inbound_event import OPTION
 
 # Fields of a logged meeting whose edits by the organizer go back to Outlook.
@@ -91,7 +92,16 @@ class Office365InboundEventPush(models.Model):
                 row.change_key = (result.event or {}).get("changeKey") or row.change_key
                 if meeting.push_values == pending:
                     meeting.with_context(**{CTX_INBOUND: True}).push_values = False
-                stats.count(OPTION, "updated")
+                stats.item(
+                    OPTION,
+                    "updated",
+                    TO_OUTLOOK,
+                    res_model=self._name,
+                    res_id=meeting.id,
+                    event_id=row.outlook_event_id,
+                    subject=meeting.name,
+                    reason="The organizer's edit in Odoo: " + ", ".join(sorted(pending)),
+                )
             else:
                 message = "Outlook refused the meeting change (%s %s): %s" % (
                     result.status,
@@ -100,7 +110,15 @@ class Office365InboundEventPush(models.Model):
                 )
                 if result.not_found:
                     meeting.with_context(**{CTX_INBOUND: True}).push_values = False
-                stats.error(OPTION, message, self._name, meeting.id, row.outlook_event_id)
+                stats.error(
+                    OPTION,
+                    message,
+                    self._name,
+                    meeting.id,
+                    row.outlook_event_id,
+                    direction=TO_OUTLOOK,
+                    subject=meeting.name,
+                )
         return True
 
     def _o365_push_values(self, pending):

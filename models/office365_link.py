@@ -29,10 +29,17 @@ from ..services.graph_client import (
     WriteOp,
     transaction_id_for,
 )
+from ..services.runstats import TO_OUTLOOK
 
 _logger = logging.getLogger(__name__)
 
 PUSH_STATES = ("pending", "to_delete")
+# Why a pending record was not written to Outlook, as the sync log lists it.
+SKIP_REASONS = {
+    sync_plan.UNCHANGED: "already up to date in Outlook",
+    sync_plan.CREATE_PREVENTED: "creating Outlook events is prevented by the one-way settings",
+    sync_plan.UPDATE_PREVENTED: "updating Outlook events is prevented by the one-way settings",
+}
 PUSH_BATCH = 2000  # links handled per user and run; the cron re-triggers while work remains
 
 
@@ -229,7 +236,14 @@ class Office365Link(models.Model):
                 planned.append((link, WriteOp(str(link.id), "delete", link.event_id), None))
                 continue
             if link.event_id:
-                stats.count(KIND_OPTION[link.kind], "skipped")
+                stats.item(
+                    KIND_OPTION[link.kind],
+                    "skipped",
+                    TO_OUTLOOK,
+                    **link._o365_item_ref(),
+                    reason="Removed in Odoo; deleting Outlook events is prevented by the "
+                    "one-way settings",
+                )
             forget |= link
         forget.unlink()
         return planned
@@ -255,7 +269,13 @@ class Office365Link(models.Model):
                 if op:
                     planned.append((link, op, plan.snapshot))
                 else:
-                    stats.count(KIND_OPTION[link.kind], "skipped")
+                    stats.item(
+                        KIND_OPTION[link.kind],
+                        "skipped",
+                        TO_OUTLOOK,
+                        **link._o365_item_ref(values.get("subject")),
+                        reason=SKIP_REASONS.get(plan.action, plan.action),
+                    )
                     if plan.action == sync_plan.UNCHANGED:
                         unchanged |= link
                     elif plan.action == sync_plan.UPDATE_PREVENTED:
@@ -295,7 +315,12 @@ class Office365Link(models.Model):
         message = f"Cannot build the Outlook event: {error}"
         self.write({"state": "error", "error": message})
         stats.error(
-            KIND_OPTION[self.kind], message, self.res_model, self.res_id, self.event_id or ""
+            KIND_OPTION[self.kind],
+            message,
+            self.res_model,
+            self.res_id,
+            self.event_id or "",
+            direction=TO_OUTLOOK,
         )
 
     def _o365_log_notes(self, notes, op, stats, noted):
@@ -319,6 +344,16 @@ class Office365Link(models.Model):
                 note.level,
             )
 
+    def _o365_item_ref(self, subject=None):
+        """The keys of ``RunStats.item`` naming this link's record and event."""
+        self.ensure_one()
+        return {
+            "res_model": self.res_model,
+            "res_id": self.res_id,
+            "event_id": self.event_id or "",
+            "subject": subject or (self.synced_values or {}).get("subject") or "",
+        }
+
     def _o365_transaction_id(self):
         self.ensure_one()
         db_uuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid") or ""
@@ -340,7 +375,13 @@ class Office365Link(models.Model):
             if op.action == "delete":
                 if result.ok or result.not_found:
                     done_delete |= link
-                    stats.count(option, "deleted")
+                    stats.item(
+                        option,
+                        "deleted",
+                        TO_OUTLOOK,
+                        **link._o365_item_ref(),
+                        reason="" if result.ok else "already deleted in Outlook",
+                    )
                 else:
                     self._o365_fail(link, option, result, stats)
                 continue
@@ -360,7 +401,12 @@ class Office365Link(models.Model):
                         "last_sync": now,
                     }
                 )
-                stats.count(option, "created" if op.action == "create" else "updated")
+                stats.item(
+                    option,
+                    "created" if op.action == "create" else "updated",
+                    TO_OUTLOOK,
+                    **link._o365_item_ref(event.get("subject") or values.get("subject")),
+                )
                 if event:
                     pushed[link.res_model].append((link.res_id, event))
             elif result.not_found and op.action == "update":
@@ -399,7 +445,15 @@ class Office365Link(models.Model):
             result.error_message or "no details"
         )
         link.write({"state": "error", "error": message})
-        stats.error(option, message, link.res_model, link.res_id, link.event_id or "")
+        stats.error(
+            option,
+            message,
+            link.res_model,
+            link.res_id,
+            link.event_id or "",
+            direction=TO_OUTLOOK,
+            subject=(link.synced_values or {}).get("subject") or "",
+        )
 
     # ------------------------------------------------------------------
     # The link's own state changes

@@ -12,6 +12,7 @@ from odoo import api, fields, models
 from ..services import answers
 from ..services.errors import GraphError
 from ..services.graph_client import WriteOp
+from ..services.runstats import TO_OUTLOOK
 
 OPTION = "activities"
 BATCH = 500  # answers sent per user and run; the rest waits for the next run
@@ -128,10 +129,19 @@ class Office365MeetingAnswer(models.Model):
             ops.append(WriteOp(f"answer-{row.id}", row.action, copy["id"], {}))
             planned.append(row)
         results = client.batch_write(ops) if ops else []
-        for row, result in zip(planned, results, strict=True):
+        for row, op, result in zip(planned, ops, results, strict=True):
             if result.ok:
                 done |= row
-                stats.count(OPTION, "updated")
+                stats.item(
+                    OPTION,
+                    "updated",
+                    TO_OUTLOOK,
+                    res_model="calendar.event",
+                    res_id=row.event_id.id,
+                    event_id=op.event_id,
+                    subject=row.event_id.name,
+                    reason=f"Answer sent: {row.action}",
+                )
             elif result.not_found:
                 done |= row  # the copy left the calendar meanwhile (declined in Outlook)
             else:
@@ -146,4 +156,11 @@ class Office365MeetingAnswer(models.Model):
 
     def _o365_failed(self, row, message, stats):
         row.write({"state": "error", "error": message})
-        stats.error(OPTION, message, "calendar.event", row.event_id.id)
+        stats.error(
+            OPTION,
+            message,
+            "calendar.event",
+            row.event_id.id,
+            direction=TO_OUTLOOK,
+            subject=row.event_id.name,
+        )

@@ -1,10 +1,12 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import json
+from collections import defaultdict
 
 from odoo import api, fields, models
 from odoo.tools import SQL
 from odoo.tools.misc import format_datetime
 
+from ..services.runstats import MAX_LISTED
 from .res_users_settings import SYNC_OPTIONS
 
 # Bus notification sent to the user at the end of each of their runs: the preferences page
@@ -51,6 +53,11 @@ class Office365SyncLog(models.Model):
         "First run", help="Start of the first run this line stands for; Start is the last one's."
     )
     line_ids = fields.One2many("office365.sync.log.line", "log_id", string="Items")
+    unlisted = fields.Integer(
+        "Items not listed",
+        help=f"Items this run synced beyond the first {MAX_LISTED} listed: counted above, not "
+        "listed one by one.",
+    )
 
     @api.depends("option", "start", "user_id")
     def _compute_display_name(self):
@@ -74,9 +81,10 @@ class Office365SyncLog(models.Model):
     @api.model
     def _o365_record(self, user, stats, start, duration, notify_quiet=True):
         """Write the run's log: per option touched, one line (a run without changes updates
-        the option's latest line when that one had none either), and one line per item
-        problem (batched). The user's open pages are told the run ended (RUN_DONE), unless
-        every option had nothing to say and ``notify_quiet`` is False."""
+        the option's latest line when that one had none either), and one line per item it
+        synced or could not sync (batched: one create for all of them). The user's open pages
+        are told the run ended (RUN_DONE), unless every option had nothing to say and
+        ``notify_quiet`` is False."""
         vals_list = []
         for item in stats.items:
             stats.touch(item.option)  # a run with only warnings still gets its log and lines
@@ -100,28 +108,85 @@ class Office365SyncLog(models.Model):
                     "first_start": start,
                     "duration": duration,
                     "message": stats.fatal or False,
+                    "unlisted": stats.unlisted.get(option, 0),
                     **counts,
                 }
             )
         logs = self.sudo().create(vals_list)
         by_option = {log.option: log for log in logs}
+        problems = [item for item in stats.items if item.option in by_option]
+        # The items of a run with changes (a quiet run's skips are only counted: Outlook echoing
+        # our own writes back would otherwise give each change a second line).
+        done = [
+            item for item in stats.done if item.option in by_option and item.option not in quiet
+        ]
+        names = self._o365_item_names(user, problems + done)
+        # The items synced first, the problems after (the form lists the newest first).
         line_vals = [
+            {
+                "log_id": by_option[item.option].id,
+                "level": False,
+                "operation": item.operation,
+                "direction": item.direction,
+                "message": item.reason or False,
+                "res_model": item.res_model or False,
+                "res_id": item.res_id or False,
+                "res_name": names.get((item.res_model, item.res_id)) or False,
+                "event_id": item.event_id or False,
+                "subject": item.subject or False,
+            }
+            for item in done
+        ] + [
             {
                 "log_id": by_option[item.option].id,
                 "message": item.message,
                 "level": item.level,
+                "operation": "failed" if item.level == "error" else False,
+                "direction": item.direction or False,
                 "res_model": item.res_model or False,
                 "res_id": item.res_id or False,
+                "res_name": names.get((item.res_model, item.res_id)) or False,
                 "event_id": item.event_id or False,
+                "subject": item.subject or False,
             }
-            for item in stats.items
-            if item.option in by_option
+            for item in problems
         ]
         lines = self.env["office365.sync.log.line"].sudo().create(line_vals)
         lines._o365_post_on_records()
         if notify_quiet or vals_list:
             self._o365_notify_run(user, stats, start)
         return logs
+
+    @api.model
+    def _o365_item_names(self, user, items):
+        """``{(res_model, res_id): display name}`` of the records of ``items`` (one read per
+        model); a logged meeting counted before it was created gets its id here."""
+        if not items:
+            return {}
+        unresolved = [
+            item.event_id
+            for item in items
+            if item.res_model == "office365.inbound.event" and not item.res_id and item.event_id
+        ]
+        if unresolved:
+            rows = (
+                self.env["office365.inbound.event.mailbox"]
+                .sudo()
+                .search([("user_id", "=", user.id), ("outlook_event_id", "in", unresolved)])
+            )
+            meeting_of = {row.outlook_event_id: row.inbound_event_id.id for row in rows}
+            for item in items:
+                if item.res_model == "office365.inbound.event" and not item.res_id:
+                    item.res_id = meeting_of.get(item.event_id, 0)
+        refs = defaultdict(set)
+        for item in items:
+            if item.res_model in self.env and item.res_id:
+                refs[item.res_model].add(item.res_id)
+        names = {}
+        for model, ids in refs.items():
+            records = self.env[model].sudo().with_context(active_test=False).browse(list(ids))
+            names.update({(model, rec.id): rec.display_name for rec in records.exists()})
+        return names
 
     @api.model
     def _o365_fold_quiet(self, user, options, stats, start, duration):

@@ -25,6 +25,7 @@ from odoo import api, fields, models
 
 from ..services import decisions, mapping
 from ..services.constants import CTX_INBOUND, KIND_OPTION
+from ..services.runstats import TO_ODOO
 
 _logger = logging.getLogger(__name__)
 
@@ -186,9 +187,28 @@ class Office365SyncMixin(models.AbstractModel):
                     record.with_context(**{CTX_INBOUND: True})._o365_write_inbound(
                         link, plan.to_odoo, theirs, stats
                     )
-                    stats.count(self._o365_option(), "updated")
+                    stats.item(
+                        self._o365_option(),
+                        "updated",
+                        TO_ODOO,
+                        res_model=self._name,
+                        res_id=record.id,
+                        event_id=link.event_id,
+                        subject=event.get("subject"),
+                        reason="Changed in Outlook: " + ", ".join(sorted(plan.to_odoo)),
+                    )
                 else:
-                    stats.count(self._o365_option(), "skipped")
+                    stats.item(
+                        self._o365_option(),
+                        "skipped",
+                        TO_ODOO,
+                        res_model=self._name,
+                        res_id=record.id,
+                        event_id=link.event_id,
+                        subject=event.get("subject"),
+                        reason="Changed in Outlook; updating Odoo is prevented by the one-way "
+                        "settings",
+                    )
             if plan.restored:
                 stats.error(
                     self._o365_option(),

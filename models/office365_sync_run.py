@@ -27,6 +27,7 @@ from odoo import fields
 from ..services import delta_completion, sync_plan
 from ..services.errors import ResyncRequired
 from ..services.graph_client import EXTENDED_PROPERTY_ID, WriteOp
+from ..services.runstats import TO_OUTLOOK
 
 # One logger for everything about a mailbox's sync, whichever file of the engine writes it.
 _logger = logging.getLogger(__package__ + ".office365_account")
@@ -251,7 +252,16 @@ class SyncRun:
         for (res_model, res_id, event), result in zip(orphans, results, strict=True):
             option = self.env[res_model]._o365_option()
             if result.ok or result.not_found:
-                self.stats.count(option, "deleted")
+                self.stats.item(
+                    option,
+                    "deleted",
+                    TO_OUTLOOK,
+                    res_model=res_model,
+                    res_id=res_id,
+                    event_id=event["id"],
+                    subject=event.get("subject"),
+                    reason="An Outlook event left by an interrupted run, owned by no Odoo record",
+                )
             else:
                 self.stats.error(
                     option,

@@ -42,8 +42,12 @@ class Prepared:
     """The events of a page worth planning, and those left out."""
 
     items: list = field(default_factory=list)
-    skipped: int = 0  # the addon's own events
+    skips: list = field(default_factory=list)  # (event, reason): the addon's own events
     errors: list = field(default_factory=list)  # (message, Outlook event id)
+
+    @property
+    def skipped(self):
+        return len(self.skips)
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,11 @@ class PagePlan:
     cancel: list = field(default_factory=list)  # ids of the meetings cancelled for everyone
     leave: list = field(default_factory=list)  # Outlook event ids this user no longer attends
     new_contacts: dict = field(default_factory=dict)  # e-mail -> name of contacts to create
-    skipped: int = 0
+    skips: list = field(default_factory=list)  # (event, reason) of the events left alone
+
+    @property
+    def skipped(self):
+        return len(self.skips)
 
 
 def label(event):
@@ -150,7 +158,7 @@ def prepare(events, category_name):
             out.errors.append((message, event_id))
             continue
         if inbound.is_ours(event, category_name, inbound.odoo_ref(event)):
-            out.skipped += 1
+            out.skips.append((event, "created by Odoo"))
             continue
         try:
             values = without_nul(mapping.graph_to_values(event))
@@ -203,7 +211,7 @@ def plan_page(items, known, mailbox):
         if declined(event):
             plan.leave.append(event["id"])  # this user no longer attends
             if not mine:
-                plan.skipped += 1
+                plan.skips.append((event, "declined"))
             continue
         _internal, external = inbound.split_people(
             inbound.people(values), mailbox.domains, mailbox.user_emails
@@ -220,7 +228,7 @@ def plan_page(items, known, mailbox):
         if action == inbound.IGNORE:
             continue
         if action == inbound.SKIP:
-            plan.skipped += 1
+            plan.skips.append((event, decision.reason))
             continue
         if action == inbound.CANCEL:
             if shared:
@@ -251,7 +259,7 @@ def plan_page(items, known, mailbox):
                     plan.new_contacts.setdefault(email, name)
         elif action == inbound.LOG and not meeting:
             if not any(email in mailbox.contacts for email in external):
-                plan.skipped += 1  # no attendee is a contact
+                plan.skips.append((event, "no attendee is a contact"))
                 continue
         plan.steps.append(step)
     return plan

@@ -28,3 +28,5 @@ from . import test_stop_removal
 from . import test_activity_link
 from . import test_recurring_meetings
 from . import test_online_meetings
+from . import test_run_items
+from . import test_note_time_zone

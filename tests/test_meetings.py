@@ -90,10 +90,17 @@ class TestMeetings(Office365Case):
         )
 
     def _lines(self, record):
+        """The problems logged about ``record`` (errors, warnings, notes)."""
         return (
             self.env[LOG_LINE]
             .sudo()
-            .search([("res_model", "=", record._name), ("res_id", "=", record.id)])
+            .search(
+                [
+                    ("res_model", "=", record._name),
+                    ("res_id", "=", record.id),
+                    ("level", "!=", False),
+                ]
+            )
         )
 
     # ------------------------------------------------------------------

@@ -92,6 +92,12 @@ class TestSecurity(Office365Case, HttpCase):
         cls.bob_link = links.search([("user_id", "=", cls.bob.id)], limit=1)
         logs = cls.env["office365.sync.log"].sudo()
         cls.bob_log = logs.search([("user_id", "=", cls.bob.id)], limit=1)
+        # The item Bob's run created: his record's name and his event's subject.
+        cls.bob_line = (
+            cls.env["office365.sync.log.line"]
+            .sudo()
+            .search([("user_id", "=", cls.bob.id), ("operation", "=", "created")], limit=1)
+        )
         cls.bob_account = cls.bob._o365_account()
 
     @classmethod
@@ -231,6 +237,13 @@ class TestSecurity(Office365Case, HttpCase):
             ("office365.link", "unlink", [[self.bob_link.id]], {}),
             ("office365.sync.log", "read", [[self.bob_log.id], ["message"]], {}),
             ("office365.sync.log", "write", [[self.bob_log.id], {"message": "forged"}], {}),
+            (
+                "office365.sync.log.line",
+                "read",
+                [[self.bob_line.id], ["subject", "res_name", "record_link", "message"]],
+                {},
+            ),
+            ("office365.sync.log.line", "write", [[self.bob_line.id], {"subject": "x"}], {}),
             ("office365.account", "search_read", [[]], {"fields": ["token_cache"]}),
             ("office365.account", "read", [[self.bob_account.id], ["token_cache"]], {}),
             ("office365.account", "write", [[self.bob_account.id], {"token_cache": "x"}], {}),
@@ -243,6 +256,17 @@ class TestSecurity(Office365Case, HttpCase):
             self.assertNotIn("result", answer, (model, method))
         answer = self._rpc("office365.sync.log", "search_read", [[]], {"fields": ["user_id"]})
         self.assertEqual({row["user_id"][0] for row in answer["result"]}, {self.alice.id})
+        self.assertTrue(self.bob_line.subject, "Bob's run listed his item")
+        answer = self._rpc(
+            "office365.sync.log.line",
+            "search_read",
+            [[]],
+            {"fields": ["user_id", "subject", "res_name"]},
+        )
+        rows = answer["result"]
+        self.assertTrue(rows, "Alice reads the items of her own runs")
+        self.assertEqual({row["user_id"][0] for row in rows}, {self.alice.id})
+        self.assertNotIn(self.bob_line.subject, {row["subject"] for row in rows})
         self.bob_link.invalidate_recordset()
         self.assertEqual(self.bob_link.state, "synced")
 
@@ -266,7 +290,10 @@ class TestSecurity(Office365Case, HttpCase):
         self.assertNotIn(CLIENT_SECRET, text)
         # Neither in the sync log records users and administrators read.
         stored = "\n".join(
-            self.env["office365.sync.log.line"].sudo().search([]).mapped("message")
+            [
+                msg or ""
+                for msg in self.env["office365.sync.log.line"].sudo().search([]).mapped("message")
+            ]
             + [
                 str(msg)
                 for msg in self.env["office365.sync.log"].sudo().search([]).mapped("message")

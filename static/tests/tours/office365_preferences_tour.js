@@ -301,6 +301,11 @@ registry.category("web_tour.tours").add("office365_preferences_tour", {
             content: "The breadcrumb names it too",
             trigger: ".o_breadcrumb:contains(Sync Office 365 events, ):not(:contains(office365.sync.log))",
         },
+        {
+            content: "The run lists the meeting it logged from Outlook, with a link to it",
+            trigger:
+                ".o_form_view .o365_run_items .o_data_row:has(td[name='operation']:contains(Created)):has(td[name='direction']:contains(Outlook → Odoo)):has(td[name='subject']:contains(Quarterly review)) td[name='record_link'] a[href^='/odoo/office365.inbound.event/']",
+        },
         screenshot("sync-run"),
     ],
 });
