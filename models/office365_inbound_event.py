@@ -8,8 +8,8 @@ attendees' mailboxes it is read from (``mailbox_ids`` keeps each mailbox's event
 Who sees it: each syncing user concerned (the organizer's mailbox, or the mailbox standing in
 for an organizer who does not sync, and every other internal attendee whose mailbox syncs) gets
 ONE Meeting activity per meeting, whatever the number of contacts, in their "My Activities".
-All of them are on one partner, ``activity_partner_id``: the contacts' company when they all
-belong to one, else the first contact in Outlook's order, kept while it attends. Every other
+All of them are on one partner, ``activity_partner_id``: the contacts' company when several
+all belong to it, else the first contact in Outlook's order, kept while it attends. Every other
 contact's timeline gets a note once ("Meeting ... with ..., to-dos on <that partner>"), and a
 done entry when the daily cron closes the meeting's activities once it has ended.
 
@@ -102,8 +102,9 @@ class Office365InboundEvent(models.Model):
         "To-dos on",
         ondelete="set null",
         help="The contact or company whose timeline holds the meeting's activities, one per "
-        "user: the attendees' company when all contacts belong to one, else the first contact "
-        "in Outlook's order (kept while that contact attends).",
+        "user: the attendees' company when several contacts all belong to it, else the first "
+        "contact in Outlook's order (kept while that contact attends; a single contact holds "
+        "them).",
     )
     noted_partner_ids = fields.Many2many(
         "res.partner",

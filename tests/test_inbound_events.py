@@ -790,6 +790,7 @@ class TestInboundEvents(Office365Case):
             self.assertEqual(len(notes), 1, "one note per contact, whatever the mailboxes")
             self.assertTrue(_links_to(notes, self.client_co))
             self.assertTrue(_links_to(notes, meeting))
+            self.assertIn("with Dan, Eve, see Client Co", html2plaintext(str(notes.body)))
             # an internal note that notifies nobody
             self.assertEqual(notes.subtype_id, self.env.ref("mail.mt_note"))
             self.assertFalse(notes.notification_ids)
