@@ -5,11 +5,13 @@ events").
 One record per meeting occurrence (iCalUId + original start), whatever the number of internal
 attendees' mailboxes it is read from (``mailbox_ids`` keeps each mailbox's event id).
 
-Who sees it: each contact's timeline gets ONE Meeting activity, assigned to the organizer when
-the organizer syncs, else to the first syncing attendee whose mailbox showed it. Every other
-syncing internal attendee gets one Meeting to-do on this meeting record (one per meeting, not
-one per contact), so the meeting is in each of their "My Activities" without duplicating the
-contacts' timelines. Both kinds are closed by the daily cron once the meeting has ended.
+Who sees it: each syncing user concerned (the organizer's mailbox, or the mailbox standing in
+for an organizer who does not sync, and every other internal attendee whose mailbox syncs) gets
+ONE Meeting activity per meeting, whatever the number of contacts, in their "My Activities".
+All of them are on one partner, ``activity_partner_id``: the contacts' company when several
+all belong to it, else the first contact in Outlook's order, kept while it attends. Every other
+contact's timeline gets a note once ("Meeting ... with ..., to-dos on <that partner>"), and a
+done entry when the daily cron closes the meeting's activities once it has ended.
 
 This file holds the record: its fields and who may read it. Its jobs each extend the same
 model from a file named after the job (``_inherit`` of one model rather than abstract helper
@@ -74,7 +76,9 @@ class Office365InboundEvent(models.Model):
         "iCalUId naming another organizer is another meeting.",
     )
     organizer_name = fields.Char()
-    attendee_emails = fields.Json(help="Every address of the meeting, organizer first.")
+    attendee_emails = fields.Json(
+        help="Every address of the meeting: the organizer, then the attendees in Outlook's order."
+    )
     categories = fields.Char()
     is_private = fields.Boolean("Private in Outlook")
     user_id = fields.Many2one("res.users", "Assigned to", index=True, ondelete="set null")
@@ -93,6 +97,24 @@ class Office365InboundEvent(models.Model):
         string="External attendees",
     )
     company_partner_id = fields.Many2one("res.partner", "Attendees' company", ondelete="set null")
+    activity_partner_id = fields.Many2one(
+        "res.partner",
+        "To-dos on",
+        ondelete="set null",
+        help="The contact or company whose timeline holds the meeting's activities, one per "
+        "user: the attendees' company when several contacts all belong to it, else the first "
+        "contact in Outlook's order (kept while that contact attends; a single contact holds "
+        "them).",
+    )
+    noted_partner_ids = fields.Many2many(
+        "res.partner",
+        "office365_inbound_event_noted_partner_rel",
+        "inbound_event_id",
+        "partner_id",
+        string="Timelines with a note",
+        help="Contacts whose timeline shows the meeting by a note linking to the partner that "
+        "holds its activities (each is told once, and again when the meeting is done).",
+    )
     mailbox_ids = fields.One2many("office365.inbound.event.mailbox", "inbound_event_id")
     company_id = fields.Many2one(
         "res.company",

@@ -1,15 +1,18 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-"""Keeping a logged meeting's activities in step with it: one Meeting activity per contact,
-plus a to-do on the meeting for every other syncing attendee (``services.inbound``
-``plan_activities`` decides what changes); and the edits made to those activities in Odoo.
+"""Keeping a logged meeting's activities in step with it: one Meeting activity per syncing user,
+all on one partner (``services.inbound`` ``activity_anchor`` and ``plan_activities`` decide what
+changes), a note on every other contact's timeline; and the edits made to those activities in
+Odoo.
 """
 
 from collections import defaultdict
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from markupsafe import Markup
+
 from odoo import api, fields, models
-from odoo.tools import html_sanitize
+from odoo.tools import SQL, html_sanitize
 
 from ..services import inbound, mapping
 from ..services.constants import CTX_INBOUND, DEFAULT_TZ, user_tz
@@ -119,50 +122,81 @@ class Office365InboundEventActivities(models.Model):
         by_meeting = defaultdict(list)
         for activity in existing:
             by_meeting[activity.o365_inbound_event_id.id].append(activity)
-        to_create, to_unlink = [], []
+        to_create, to_unlink, moved, notes = [], [], [], []
         writes = defaultdict(list)  # frozen vals -> activity ids
         meeting_writes = {}
+        on_contact = self.env["ir.model"]._get_id("res.partner")
         for meeting in self:
             current = by_meeting[meeting.id]
             if meeting.state == inbound.CANCELLED:
                 continue  # _o365_cancel removed the upcoming ones; ended ones get closed
             if meeting.state != inbound.LOGGED or not meeting.partner_ids:
                 to_unlink += [activity.id for activity in current]
-                if meeting.user_id and meeting.state == inbound.LOGGED:
-                    meeting_writes[meeting] = {"user_id": False}
+                if meeting.state == inbound.LOGGED and (
+                    meeting.user_id or meeting.activity_partner_id
+                ):
+                    meeting_writes[meeting] = {"user_id": False, "activity_partner_id": False}
                 continue
-            plan, create_vals, meeting_vals = meeting._o365_plan_activities(current)
+            plan, create_vals, meeting_vals, told = meeting._o365_plan_activities(current)
             to_unlink += plan.unlink
+            assignee = {activity.id: activity.user_id.id for activity in current}
             for activity_id, vals in plan.writes:
+                if "res_id" in vals:
+                    vals = {**vals, "res_model_id": on_contact}
+                    moved.append(("res.partner", vals["res_id"], assignee[activity_id]))
                 writes[tuple(sorted(vals.items(), key=lambda kv: kv[0]))].append(activity_id)
             to_create += create_vals
+            if told:
+                notes.append((meeting, told))
             if meeting_vals:
                 meeting_writes[meeting] = meeting_vals
         if to_unlink:
             _among(existing, to_unlink).unlink()
+        if moved:
+            # The assignee follows the partner the activity moves to, as on create.
+            self._o365_subscribe(moved)
         for frozen, activity_ids in writes.items():
             _among(existing, activity_ids).write(dict(frozen))
         if to_create:
             self._o365_create_activities(activity_model, to_create)
         for meeting, vals in meeting_writes.items():
             meeting.write(vals)
+        if notes:
+            self._o365_timeline_messages(notes)
+            self._o365_add_noted(notes)
+
+    def _o365_contact_order(self):
+        """The meeting's contacts in Outlook's order (organizer first, then the attendees as
+        listed; see ``inbound.people``), as partner ids."""
+        self.ensure_one()
+        partners = self.partner_ids.sorted("id")
+        by_email = {}
+        for partner in partners:
+            by_email.setdefault(partner.email_normalized, partner.id)
+        order = [by_email[email] for email in self.attendee_emails or [] if email in by_email]
+        return list(dict.fromkeys(order + partners.ids))
 
     def _o365_plan_activities(self, current):
         """(``inbound.ActivityPlan``, values of the activities to create, values for this
-        meeting) to bring its ``current`` activities in step with it."""
+        meeting, contacts whose timeline gets the meeting's note) to bring its ``current``
+        activities in step with it."""
         self.ensure_one()
         primary = self._o365_primary_user()
         note = self._o365_details(primary) + str(self.description or "")
         note_changed = note != (self.activity_note or "")
         common = {"summary": self.name or "", "date_deadline": self._o365_deadline(primary)}
+        contacts = self._o365_contact_order()
+        anchor = inbound.activity_anchor(
+            self.activity_partner_id.id, self.company_partner_id.id, contacts
+        )
+        owned = set(filter(None, (self.odoo_owned or "").split(",")))
         plan = inbound.plan_activities(
             [self._o365_activity_state(activity) for activity in current],
-            self.partner_ids.ids,
-            self.mailbox_ids.user_id.ids,
-            primary.id,
+            anchor,
+            [primary.id, *self.mailbox_ids.user_id.ids],
             common,
             note if note_changed else None,
-            set((self.odoo_owned or "").split(",")),
+            owned,
         )
         base = {
             **common,
@@ -171,22 +205,23 @@ class Office365InboundEventActivities(models.Model):
                 "mail.mail_activity_data_meeting", raise_if_not_found=True
             ),
             "o365_inbound_event_id": self.id,
+            "res_model_id": self.env["ir.model"]._get_id("res.partner"),
+            "res_id": anchor,
         }
-        on_contact = self.env["ir.model"]._get_id("res.partner")
-        on_meeting = self.env["ir.model"]._get_id(self._name)
-        create_vals = [
-            {**base, "res_model_id": on_contact, "res_id": partner_id, "user_id": uid}
-            for partner_id, uid in plan.contacts
-        ] + [
-            {**base, "res_model_id": on_meeting, "res_id": self.id, "user_id": uid}
-            for uid in plan.todos
-        ]
+        create_vals = [{**base, "user_id": uid} for uid in plan.create]
+        told = inbound.timeline_contacts(contacts, anchor, self.noted_partner_ids.ids)
         meeting_vals = {}
         if note_changed:
             meeting_vals["activity_note"] = note
         if self.user_id != primary:
             meeting_vals["user_id"] = primary.id
-        return plan, create_vals, meeting_vals
+        if self.activity_partner_id.id != anchor:
+            meeting_vals["activity_partner_id"] = anchor
+        gone = {str(activity_id) for activity_id in plan.unlink}
+        kept_marks = {mark for mark in owned if mark.split(":")[0] not in gone}
+        if kept_marks != owned:
+            meeting_vals["odoo_owned"] = ",".join(sorted(kept_marks)) or False
+        return plan, create_vals, meeting_vals, told
 
     def _o365_activity_state(self, activity):
         """``activity`` of this meeting as ``inbound.plan_activities`` compares it."""
@@ -208,18 +243,106 @@ class Office365InboundEventActivities(models.Model):
     def _o365_create_activities(self, activity_model, vals_list):
         # Subscribe each assignee once per document first: mail.activity's batch create
         # would insert the same follower twice for two activities on one document.
-        partner_model_id = self.env["ir.model"]._get_id("res.partner")
+        self._o365_subscribe(
+            [
+                (self.env["ir.model"].browse(vals["res_model_id"]).model, vals["res_id"], uid)
+                for vals in vals_list
+                if (uid := vals["user_id"])
+            ]
+        )
+        activity_model.create(vals_list)
+
+    @api.model
+    def _o365_subscribe(self, triples):
+        """Make each user follow the documents of ``triples`` (model, res id, user id): one
+        ``message_subscribe`` per model and user."""
         per_user = defaultdict(set)
-        for vals in vals_list:
-            per_user[(vals["res_model_id"], vals["user_id"])].add(vals["res_id"])
+        for model_name, res_id, user_id in triples:
+            if user_id and res_id:
+                per_user[(model_name, user_id)].add(res_id)
         users = self.env["res.users"].browse({uid for _model, uid in per_user})
         partner_of = {user.id: user.partner_id.id for user in users}
-        for (model_id, user_id), res_ids in per_user.items():
-            model_name = "res.partner" if partner_model_id == model_id else self._name
+        for (model_name, user_id), res_ids in per_user.items():
             self.env[model_name].sudo().browse(sorted(res_ids)).message_subscribe(
                 partner_ids=[partner_of[user_id]]
             )
-        activity_model.create(vals_list)
+
+    # ------------------------------------------------------------------
+    # The other contacts' timelines
+    # ------------------------------------------------------------------
+    def _o365_add_noted(self, entries):
+        """Remember the contacts of ``entries`` (meeting, contact ids) as told, in one query:
+        a many2many write per meeting would insert row by row."""
+        pairs = [(meeting.id, cid) for meeting, contact_ids in entries for cid in contact_ids]
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO office365_inbound_event_noted_partner_rel
+                       (inbound_event_id, partner_id)
+                SELECT * FROM unnest(%s::int[], %s::int[])
+                ON CONFLICT DO NOTHING
+                """,
+                [meeting_id for meeting_id, _cid in pairs],
+                [cid for _meeting_id, cid in pairs],
+            )
+        )
+        self.browse({meeting_id for meeting_id, _cid in pairs}).invalidate_recordset(
+            ["noted_partner_ids"]
+        )
+
+    @api.model
+    def _o365_timeline_messages(self, entries, done=False):
+        """Post, in one batch, a note per (meeting, contact ids) of ``entries`` on those
+        contacts' timelines: the meeting, who attends, and a link to the partner that holds its
+        activities; with ``done``, that the meeting is done.
+
+        Why notes and not more activities: an activity is a to-do of one user, so one per
+        contact is what made a meeting with five customers five to-dos of each user. A note
+        puts the meeting on the timeline without asking anyone to do anything.
+
+        Created as messages directly, like the close's done messages: internal notes
+        (``mail.mt_note``) by OdooBot that notify no follower and send no e-mail (what
+        ``message_post`` with ``mail_notify_force_send`` off and ``mail_create_nosubscribe``
+        would still not spare: its notification of followers), one insert for the lot instead
+        of a ``message_post`` per contact.
+        """
+        if not entries:
+            return self.env["mail.message"]
+        _ = self.env._
+        author = self.env.ref("base.partner_root")
+        subtype = self.env.ref("mail.mt_note")
+        kind = self.env.ref("mail.mail_activity_data_meeting")
+        message_vals = []
+        for meeting, contact_ids in entries:
+            anchor = meeting.activity_partner_id
+            where = anchor._get_html_link() if anchor else ""
+            meeting_link = meeting._get_html_link(title=meeting.name or _("Meeting"))
+            # Their names, not display names: "Customer One, Claire Dubois" would read as two.
+            who = ", ".join(partner.name or partner.display_name for partner in meeting.partner_ids)
+            when = meeting._o365_when(meeting.user_id)
+            if done:
+                text = Markup(_("Meeting done: %(meeting)s (%(when)s) with %(who)s, see %(where)s"))
+            else:
+                text = Markup(_("Meeting %(meeting)s (%(when)s) with %(who)s, see %(where)s"))
+            body = Markup("<p>%s</p>") % (
+                text % {"meeting": meeting_link, "when": when, "who": who, "where": where}
+            )
+            for contact_id in contact_ids:
+                message_vals.append(
+                    {
+                        "model": "res.partner",
+                        "res_id": contact_id,
+                        "body": body,
+                        "message_type": "notification",
+                        "subtype_id": subtype.id,
+                        "mail_activity_type_id": kind.id if done else False,
+                        "author_id": author.id,
+                        "email_from": author.email_formatted or False,
+                        "reply_to": author.email_formatted or False,
+                        "record_name": False,
+                    }
+                )
+        return self.env["mail.message"].sudo().create(message_vals)
 
     # ------------------------------------------------------------------
     # Activities edited in Odoo

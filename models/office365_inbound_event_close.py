@@ -1,5 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-"""The daily close: the activities of ended meetings become "Meeting done" on the timelines."""
+"""The daily close: the activities of ended meetings become "Meeting done" on the timeline that
+holds them, and the meeting's other contacts get a done entry."""
 
 import time
 
@@ -36,7 +37,10 @@ class Office365InboundEventClose(models.Model):
             ids = [row[0] for row in self.env.cr.fetchall()]
             if not ids:
                 break
-            self._o365_mark_done(self.env["mail.activity"].sudo().browse(ids))
+            activities = self.env["mail.activity"].sudo().browse(ids)
+            meetings = activities.o365_inbound_event_id
+            self._o365_mark_done(activities)
+            meetings._o365_post_done_entries()
             total += len(ids)
             if not testing:
                 # Commit per batch: a crash later keeps the activities already closed, and
@@ -84,6 +88,26 @@ class Office365InboundEventClose(models.Model):
         to_keep = activities.filtered("activity_type_id.keep_done")
         to_keep.write({"active": False})
         (activities - to_keep).unlink()
+
+    def _o365_post_done_entries(self):
+        """A done entry on the other contacts' timelines of those of these meetings that have
+        no open activity left (their last ones were just closed): once per meeting, even when
+        its activities fall in two batches of the close."""
+        if not self:
+            return
+        still_open = (
+            self.env["mail.activity"]
+            .sudo()
+            .search([("o365_inbound_event_id", "in", self.ids)])
+            .o365_inbound_event_id
+        )
+        entries = []
+        for meeting in self - still_open:
+            told = meeting.noted_partner_ids & meeting.partner_ids
+            told -= meeting.activity_partner_id
+            if told:
+                entries.append((meeting, told.ids))
+        self._o365_timeline_messages(entries, done=True)
 
     @api.model
     def _o365_done_body(self, activity):

@@ -328,13 +328,20 @@ class Office365InboundEventLog(models.Model):
         return touched
 
     def _o365_cancel(self, stats, removed=False):
-        """Remove the open activities of meetings not yet over and leave a note on each contact."""
+        """Remove the open activities of meetings not yet over and leave a note on each
+        timeline that showed them: the partner holding their activities and the contacts told
+        of them by a note."""
         now = fields.Datetime.now()
         upcoming = self.filtered(lambda m: not m.stop or m.stop > now)
         activities = upcoming.logged_activity_ids
         notes = defaultdict(list)
         for activity in activities.filtered(lambda a: a.res_model == "res.partner"):
-            notes[activity.res_id].append(activity.o365_inbound_event_id)
+            if activity.o365_inbound_event_id not in notes[activity.res_id]:
+                notes[activity.res_id].append(activity.o365_inbound_event_id)
+        for meeting in upcoming:
+            for partner in meeting.noted_partner_ids & meeting.partner_ids:
+                if meeting not in notes[partner.id]:
+                    notes[partner.id].append(meeting)
         activities.unlink()
         partners = self.env["res.partner"].sudo().browse(list(notes))
         for partner in partners:

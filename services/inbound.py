@@ -230,14 +230,14 @@ def strip_details(note, details):
 # ----------------------------------------------------------------------
 # The activities of a logged meeting
 # ----------------------------------------------------------------------
-ON_CONTACT = "contact"  # the Meeting activity on a contact's timeline (res_id: the contact)
-ON_MEETING = "meeting"  # a syncing attendee's to-do on the meeting record itself
+ON_CONTACT = "contact"  # a Meeting activity on a contact or company (res_id: the partner)
+ON_MEETING = "meeting"  # a to-do on the meeting record itself (logged so before; moved)
 
 
 @dataclass(frozen=True)
 class Activity:
     """A logged activity as it is now. ``kind``: ON_CONTACT, ON_MEETING, or "" when it is
-    attached anywhere else (it then goes)."""
+    attached anywhere else (it is then moved like any activity off the anchor)."""
 
     id: int
     kind: str
@@ -251,47 +251,78 @@ class Activity:
 class ActivityPlan:
     """What to change so that one meeting's activities say what the meeting says."""
 
-    writes: list  # (activity id, {field: value})
+    writes: list  # (activity id, {field: value}); "res_id": move it onto the anchor partner
     unlink: list  # activity ids
-    contacts: list  # (contact id, assignee id) of the Meeting activities to create
-    todos: list  # user ids of the to-dos to create on the meeting
+    create: list  # user ids (False: unassigned) that get a Meeting activity on the anchor
 
 
-def plan_activities(current, contact_ids, attendee_ids, primary_id, common, note, owned):
+def activity_anchor(current_id, company_id, contact_ids):
+    """The partner whose timeline holds the meeting's activities: the contacts' company when
+    there are several and they all belong to it, else the contact that holds them already
+    while it attends, else the first contact in Outlook's order (``contact_ids``: organizer
+    first, then attendees).
+
+    A single contact keeps them on their own timeline (the company is there to avoid picking
+    one of several). Keeping the current one while it attends keeps the activities (and any
+    note edited on them) from jumping between contacts when someone else joins or leaves."""
+    if company_id and len(contact_ids) > 1:
+        return company_id
+    if current_id and current_id in contact_ids:
+        return current_id
+    return contact_ids[0] if contact_ids else False
+
+
+def timeline_contacts(contact_ids, anchor_id, told_ids):
+    """The contacts (in order) whose timeline must now be told of the meeting by a note:
+    every attending contact but the anchor, once."""
+    told = set(told_ids)
+    return [cid for cid in contact_ids if cid != anchor_id and cid not in told]
+
+
+def plan_activities(current, anchor_id, user_ids, common, note, owned):
     """Compare one meeting's activities with what they should be.
 
-    One Meeting activity per contact, assigned to ``primary_id`` (the organizer when their
-    mailbox syncs, else the first syncing attendee); one to-do on the meeting for every other
-    syncing attendee (``attendee_ids``). ``common``: the summary and the deadline every
-    activity shows; ``note``: the new note, or None when the meeting's note did not change;
-    ``owned``: "<activity id>:time|note|summary" marks of fields edited in Odoo, which Outlook
-    no longer overwrites. A second activity for the same contact or attendee goes.
+    ONE Meeting activity per user of ``user_ids`` (the organizer when their mailbox syncs, or
+    the mailbox standing in for them, first; then every other syncing attendee), all on the
+    partner ``anchor_id`` (see ``activity_anchor``), whatever the number of contacts.
+    ``common``: the summary and the deadline every activity shows; ``note``: the new note, or
+    None when the meeting's note did not change; ``owned``: "<activity id>:time|note|summary"
+    marks of fields edited in Odoo, which Outlook no longer overwrites.
+
+    A user with several activities (one per contact, as meetings were logged before, or an
+    anchor that moved) keeps one: the one whose note they edited, else the one already on the
+    anchor, else the oldest; it moves onto the anchor with its edits, the others go. Activities
+    of users no longer concerned go.
     """
-    wanted_contacts = dict.fromkeys(contact_ids, primary_id)
-    wanted_todos = {uid: uid for uid in attendee_ids}
-    wanted_todos.pop(primary_id, None)
-    plan = ActivityPlan([], [], [], [])
+    wanted = list(dict.fromkeys(user_ids))
+    mine = {}
     for activity in current:
-        if activity.kind == ON_CONTACT:
-            target = wanted_contacts.pop(activity.res_id, None)
-        elif activity.kind == ON_MEETING:
-            target = wanted_todos.pop(activity.user_id, None)
-        else:
-            target = None
-        if target is None:
-            plan.unlink.append(activity.id)
+        mine.setdefault(activity.user_id or False, []).append(activity)
+    plan = ActivityPlan([], [], [])
+    for user_id, activities in mine.items():
+        if user_id not in wanted:
+            plan.unlink += [activity.id for activity in activities]
             continue
-        vals = {key: val for key, val in common.items() if getattr(activity, key) != val}
-        if f"{activity.id}:time" in owned:
+        kept = min(
+            activities,
+            key=lambda a: (
+                f"{a.id}:note" not in owned,
+                not (a.kind == ON_CONTACT and a.res_id == anchor_id),
+                a.id,
+            ),
+        )
+        plan.unlink += [activity.id for activity in activities if activity is not kept]
+        vals = {key: val for key, val in common.items() if getattr(kept, key) != val}
+        if f"{kept.id}:time" in owned:
             vals.pop("date_deadline", None)
-        if f"{activity.id}:summary" in owned:
+        if f"{kept.id}:summary" in owned:
             vals.pop("summary", None)
-        if activity.kind == ON_CONTACT and (activity.user_id or False) != (target or False):
-            vals["user_id"] = target
-        if note is not None and f"{activity.id}:note" not in owned:
+        if note is not None and f"{kept.id}:note" not in owned:
             vals["note"] = note
+        if not (kept.kind == ON_CONTACT and kept.res_id == anchor_id):
+            vals["res_id"] = anchor_id
         if vals:
-            plan.writes.append((activity.id, vals))
-    plan.contacts = list(wanted_contacts.items())
-    plan.todos = list(wanted_todos)
+            plan.writes.append((kept.id, vals))
+    plan.unlink.sort()
+    plan.create = [user_id for user_id in wanted if user_id not in mine]
     return plan

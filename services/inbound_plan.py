@@ -295,7 +295,14 @@ def meeting_fields(values, user_emails):
         "body_truncated": truncated or values.get("body_truncated", False),
         "organizer_email": organizer or False,
         "organizer_name": (values.get("attendee_names") or {}).get(organizer) or False,
-        "attendee_emails": people,
+        # Outlook's order (``attendee_names`` keeps it; ``attendees`` is sorted): the first
+        # contact in it holds the meeting's activities (``inbound.activity_anchor``).
+        "attendee_emails": inbound.people(
+            {
+                "organizer": organizer,
+                "attendees": list(values.get("attendee_names") or values.get("attendees") or []),
+            }
+        ),
         "categories": ", ".join(values.get("categories") or []) or False,
         "is_private": values.get("sensitivity") in inbound.PRIVATE_SENSITIVITIES,
         "internal_user_ids": [(6, 0, sorted({user_emails[e] for e in people if e in user_emails}))],

@@ -2,6 +2,7 @@
 """Sync Office 365 events: Outlook meetings logged as Meeting activities on contact timelines."""
 
 import logging
+import re
 from datetime import datetime, timedelta, timezone
 
 from odoo import fields, sql_db
@@ -17,6 +18,12 @@ PARAM = "office365_calendar_sync."
 
 def _dt(value):
     return {"dateTime": value.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}
+
+
+def _links_to(message, record):
+    """Whether ``message``'s body links to ``record`` (Odoo's chatter record link)."""
+    pattern = r"data-oe-model=[\"']%s[\"'] data-oe-id=[\"']%d[\"']" % (record._name, record.id)
+    return bool(re.search(pattern, str(message.body)))
 
 
 def _who(*emails):
@@ -98,6 +105,11 @@ class TestInboundEvents(Office365Case):
     def _meetings(self):
         return self.env["office365.inbound.event"].search([])
 
+    def _timeline_notes(self, partner, done=False):
+        """The meeting notes on ``partner``'s timeline (not its activities' done messages)."""
+        start = "<p>Meeting done:" if done else "<p>Meeting <a"
+        return partner.message_ids.filtered(lambda m: str(m.body).startswith(start))
+
     # ------------------------------------------------------------------
     def test_teams_meeting_shows_its_join_link_on_the_timeline(self):
         event = self._create(
@@ -120,7 +132,7 @@ class TestInboundEvents(Office365Case):
         self.assertFalse(meeting.join_url)
         self.assertNotIn(url, str(self._activities(self.dan).note))
 
-    def test_meeting_logged_on_each_contact(self):
+    def test_meeting_with_two_contacts_of_one_company_is_one_activity_on_it(self):
         self._create(
             self.alice_box,
             attendees=("dan@client.com", "eve@client.com", "bob@example.com", "carol@example.com"),
@@ -136,7 +148,11 @@ class TestInboundEvents(Office365Case):
         self.assertEqual(
             (meeting.start, meeting.stop), (self.start, self.start + timedelta(hours=1))
         )
-        for partner in (self.dan, self.eve):
+        # Both contacts belong to Client Co: ONE Meeting activity, on the company (not one
+        # per contact, which gave the organizer a to-do per contact).
+        self.assertEqual(meeting.activity_partner_id, self.client_co)
+        self.assertFalse(self._activities(self.dan) | self._activities(self.eve))
+        for partner in (self.client_co,):
             activity = self._activities(partner)
             self.assertEqual(len(activity), 1)
             self.assertEqual(activity.activity_type_id, self.meeting_type)
@@ -149,10 +165,17 @@ class TestInboundEvents(Office365Case):
             self.assertIn("<li><b>Location:</b> Room 1</li>", note)
             self.assertIn("<p>Agenda</p>", note)
             self.assertEqual(activity.date_deadline, self.start.date())
+        # each contact's timeline shows the meeting, linking to the company
+        for partner in (self.dan, self.eve):
+            note = self._timeline_notes(partner)
+            self.assertEqual(len(note), 1)
+            self.assertTrue(_links_to(note, self.client_co), note.body)
+            self.assertIn("Réunion 🚀 اجتماع", html2plaintext(str(note.body)))
         # a second run with nothing new changes nothing
         stats = self.o365_sync(self.alice)
         self.assertFalse(stats.counts["events"]["created"])
-        self.assertEqual(len(self._activities(self.dan)), 1)
+        self.assertEqual(len(self._activities(self.client_co)), 1)
+        self.assertEqual(len(self._timeline_notes(self.dan)), 1)
 
     def test_same_meeting_in_several_mailboxes_is_logged_once(self):
         event = self._create(self.alice_box, attendees=("dan@client.com", "bob@example.com"))
@@ -160,20 +183,17 @@ class TestInboundEvents(Office365Case):
         self.o365_sync(self.bob)  # the attendee syncs first: the activity goes to bob
         activity = self._activities(self.dan)
         self.assertEqual(activity.user_id, self.bob)
-        self.o365_sync(self.alice)  # the organizer syncs: it is reassigned, bob gets a to-do
+        self.o365_sync(self.alice)  # the organizer syncs: she gets hers, bob keeps his
         self.o365_sync(self.bob)
         meeting = self._meetings()
         self.assertEqual(len(meeting), 1)
         self.assertEqual(len(meeting.mailbox_ids), 2)
-        activity = self._activities(self.dan)
-        self.assertEqual(len(activity), 1)
-        self.assertEqual(activity.user_id, self.alice)
-        todo = self.env["mail.activity"].search(
-            [("res_model", "=", meeting._name), ("res_id", "=", meeting.id)]
-        )
-        self.assertEqual(todo.user_id, self.bob)
-        self.assertEqual(todo.activity_type_id, self.meeting_type)
-        # both see it in their own activities
+        self.assertEqual(meeting.user_id, self.alice)
+        activities = self._activities(self.dan)
+        self.assertEqual(activities.user_id, self.alice | self.bob)
+        self.assertEqual(activities.activity_type_id, self.meeting_type)
+        self.assertEqual(meeting.logged_activity_ids, activities)
+        # both see it once in their own activities
         for user in (self.alice, self.bob):
             mine = self.env["mail.activity"].with_user(user).search([("user_id", "=", user.id)])
             self.assertEqual(len(mine), 1)
@@ -199,7 +219,11 @@ class TestInboundEvents(Office365Case):
         self.assertEqual(len(partner), 1)
         self.assertEqual(self._activities(partner).summary, "New contact")
         newer = self.env["res.partner"].search([("email_normalized", "=", "newer@unknown.net")])
-        self.assertEqual(self._activities(newer).summary, "Mixed")
+        # two companies: on the first contact in Outlook's order, a note on the other one
+        mixed = self._meetings().filtered(lambda m: m.name == "Mixed")
+        self.assertEqual(mixed.activity_partner_id, self.dan)
+        self.assertFalse(self._activities(newer))
+        self.assertIn("Mixed", str(self._timeline_notes(newer).body))
         # an internal-only meeting is still never logged
         self.assertNotIn("Internal", self._meetings().mapped("name"))
 
@@ -347,8 +371,13 @@ class TestInboundEvents(Office365Case):
         self.assertIn("Room 2", str(activity.note))
         self.assertIn("New agenda", str(activity.note))
         self.assertFalse(self._activities(self.eve))  # no longer invited
-        self.assertEqual(len(self._activities(self.zed)), 1)
-        self.assertFalse(self._meetings().company_partner_id)  # two companies now
+        # two companies now: the activity left the company for the first contact, Dan; Zed's
+        # timeline shows the meeting by a note
+        self.assertFalse(self._meetings().company_partner_id)
+        self.assertFalse(self._activities(self.client_co))
+        self.assertEqual(len(self._activities(self.dan)), 1)
+        self.assertFalse(self._activities(self.zed))
+        self.assertEqual(len(self._timeline_notes(self.zed)), 1)
         # cancelled by the organizer: open activities removed, a note on the contacts
         self.alice_box.cancel_event(event["id"])
         stats = self.o365_sync(self.alice)
@@ -365,9 +394,9 @@ class TestInboundEvents(Office365Case):
         self.o365_sync(self.alice)
         self.o365_sync(self.bob)
         meeting = self._meetings()
-        self.assertEqual(len(meeting.logged_activity_ids), 2)  # dan's + bob's to-do
+        self.assertEqual(len(meeting.logged_activity_ids), 2)  # alice's and bob's, on dan
         # bob declines (his copy leaves his calendar): the meeting still exists for alice,
-        # bob's to-do goes
+        # bob's activity goes
         self.bob_box.api_respond(copy["id"], "declined")
         self.assertNotIn(copy["id"], self.bob_box.events)
         self.o365_sync(self.bob)
@@ -555,7 +584,7 @@ class TestInboundEvents(Office365Case):
         self._invite(self.bob_box, event)
         self.o365_sync(self.alice)
         self.o365_sync(self.bob)
-        activity = self._activities(self.dan)
+        activity = self._activities(self.dan).filtered(lambda a: a.user_id == self.alice)
         new_day = self.start.date() + timedelta(days=3)
         self.emulator.reset_counters()
         # the organizer moves the meeting in Odoo: queued, no HTTP in her transaction
@@ -732,3 +761,215 @@ class TestInboundEvents(Office365Case):
         self.assertLessEqual(len(graph), 2000 // 100 + 2, [r.path for r in graph[:5]])
         self.assertEqual(stats.counts["events"]["created"], 2000)
         self.assertEqual(len(self._meetings()), 2220)
+
+    # ------------------------------------------------------------------
+    # One meeting, one to-do per user
+    # ------------------------------------------------------------------
+    def _mine(self, user, meeting):
+        return meeting.logged_activity_ids.filtered(lambda a: a.user_id == user)
+
+    def test_organizer_and_attendee_each_have_one_activity_on_the_company(self):
+        event = self._create(
+            self.alice_box, attendees=("dan@client.com", "eve@client.com", "bob@example.com")
+        )
+        self._invite(self.bob_box, event)
+        self.o365_sync(self.alice)
+        self.o365_sync(self.bob)
+        self.o365_sync(self.alice)
+        meeting = self._meetings()
+        for user in (self.alice, self.bob):
+            mine = self.env["mail.activity"].with_user(user).search([("user_id", "=", user.id)])
+            self.assertEqual(len(mine), 1, user.login)
+            self.assertEqual((mine.res_model, mine.res_id), ("res.partner", self.client_co.id))
+            self.assertEqual(mine.o365_inbound_event_id, meeting)
+            # the assignee follows the partner holding the activity, as for any activity
+            self.assertIn(user.partner_id, self.client_co.message_partner_ids)
+        for partner in (self.dan, self.eve):
+            self.assertFalse(self._activities(partner))
+            notes = self._timeline_notes(partner)
+            self.assertEqual(len(notes), 1, "one note per contact, whatever the mailboxes")
+            self.assertTrue(_links_to(notes, self.client_co))
+            self.assertTrue(_links_to(notes, meeting))
+            self.assertIn("with Dan, Eve, see Client Co", html2plaintext(str(notes.body)))
+            # an internal note that notifies nobody
+            self.assertEqual(notes.subtype_id, self.env.ref("mail.mt_note"))
+            self.assertFalse(notes.notification_ids)
+
+    def test_two_companies_first_contact_holds_the_activity(self):
+        self._create(self.alice_box, attendees=("zed@other.org", "dan@client.com"))
+        self.o365_sync(self.alice)
+        meeting = self._meetings()
+        self.assertFalse(meeting.company_partner_id)
+        # Outlook's order: Zed is listed first
+        self.assertEqual(meeting.activity_partner_id, self.zed)
+        self.assertEqual(self._activities(self.zed).user_id, self.alice)
+        self.assertFalse(self._activities(self.dan))
+        note = self._timeline_notes(self.dan)
+        self.assertEqual(len(note), 1)
+        self.assertTrue(_links_to(note, self.zed))
+        self.assertIn("Quarterly review", html2plaintext(str(note.body)))
+        self.assertFalse(self._timeline_notes(self.zed))
+
+    def test_contacts_join_and_the_anchor_leaves(self):
+        event = self._create(
+            self.alice_box, attendees=("dan@client.com", "zed@other.org", "bob@example.com")
+        )
+        self._invite(self.bob_box, event)
+        self.o365_sync(self.alice)
+        self.o365_sync(self.bob)
+        meeting = self._meetings()
+        self.assertEqual(meeting.activity_partner_id, self.dan)
+        bobs = self._mine(self.bob, meeting)
+        bobs.with_user(self.bob).write({"note": "<p>Bob's own notes</p>"})
+        # a contact joins ahead of Dan in the list: the activities stay on Dan, the newcomer's
+        # timeline gets the note
+        newcomer = self.env["res.partner"].create({"name": "Nia", "email": "nia@third.org"})
+        self.alice_box.update_event(
+            event["id"],
+            {
+                "attendees": _who(
+                    "nia@third.org", "dan@client.com", "zed@other.org", "bob@example.com"
+                )
+            },
+        )
+        self.o365_sync(self.alice)
+        self.assertEqual(meeting.activity_partner_id, self.dan)
+        self.assertEqual(len(self._timeline_notes(newcomer)), 1)
+        self.assertEqual(len(self._timeline_notes(self.zed)), 1, "told once")
+        self.assertEqual(self._activities(self.dan).user_id, self.alice | self.bob)
+        # Dan leaves: the activities move to the first contact left (Nia), Bob's note with his
+        # activity; nobody has two
+        alices = self._mine(self.alice, meeting)
+        self.alice_box.update_event(
+            event["id"], {"attendees": _who("nia@third.org", "zed@other.org", "bob@example.com")}
+        )
+        self.o365_sync(self.alice)
+        self.o365_sync(self.bob)
+        self.assertEqual(meeting.activity_partner_id, newcomer)
+        self.assertFalse(self._activities(self.dan))
+        self.assertEqual(self._activities(newcomer), alices | bobs, "moved, not re-created")
+        self.assertIn("Bob's own notes", str(bobs.note))
+        self.assertEqual(len(self._timeline_notes(newcomer)), 1)
+        self.assertEqual(len(self._timeline_notes(self.zed)), 1)
+
+    def test_daily_close_marks_the_one_activity_done_and_tells_the_others(self):
+        past = fields.Datetime.now() - timedelta(days=1)
+        event = self._create(
+            self.alice_box,
+            attendees=("dan@client.com", "zed@other.org", "bob@example.com"),
+            subject="Done meeting",
+            start=past,
+            end=past + timedelta(hours=1),
+        )
+        self._invite(self.bob_box, event)
+        self.o365_sync(self.alice)
+        self.o365_sync(self.bob)
+        meeting = self._meetings()
+        self.assertEqual(len(self._activities(self.dan)), 2)  # alice's and bob's
+        model = self.env["office365.inbound.event"]
+        # one activity per batch: the meeting's two fall in two batches, one entry still
+        self.assertEqual(model._cron_close_ended(batch_size=1), 2)
+        self.assertFalse(meeting.logged_activity_ids)
+        done = self.dan.message_ids.filtered(lambda m: m.mail_activity_type_id == self.meeting_type)
+        self.assertEqual(len(done), 2, "core's done message for each user's activity")
+        entry = self._timeline_notes(self.zed, done=True)
+        self.assertEqual(len(entry), 1)
+        self.assertTrue(_links_to(entry, self.dan))
+        self.assertIn("Done meeting", html2plaintext(str(entry.body)))
+        self.assertFalse(self._timeline_notes(self.dan, done=True))
+        self.assertEqual(model._cron_close_ended(), 0)
+        self.assertEqual(len(self._timeline_notes(self.zed, done=True)), 1)
+
+    def test_activities_logged_per_contact_converge_to_one_per_user(self):
+        """Meetings logged when each contact got the organizer's activity and each other
+        attendee a to-do on the meeting: the next run that reads the meeting keeps one per
+        user, with the note a user rewrote."""
+        event = self._create(
+            self.alice_box, attendees=("dan@client.com", "zed@other.org", "bob@example.com")
+        )
+        self._invite(self.bob_box, event)
+        self.o365_sync(self.alice)
+        self.o365_sync(self.bob)
+        meeting = self._meetings()
+        kept_alice = self._mine(self.alice, meeting)
+        kept_bob = self._mine(self.bob, meeting)
+        # as it was logged before: alice's activity on each contact, bob's to-do on the meeting
+        on_partner = self.env["ir.model"]._get_id("res.partner")
+        inbound = {"office365_calendar_sync_inbound": True, "mail_activity_quick_update": True}
+        activities = self.env["mail.activity"].sudo().with_context(**inbound)
+        extra_alice = activities.create(
+            {
+                "res_model_id": on_partner,
+                "res_id": self.zed.id,
+                "user_id": self.alice.id,
+                "activity_type_id": self.meeting_type.id,
+                "summary": "Quarterly review",
+                "note": kept_alice.note,
+                "date_deadline": kept_alice.date_deadline,
+                "o365_inbound_event_id": meeting.id,
+            }
+        )
+        kept_bob.with_context(**inbound).write(
+            {"res_model_id": self.env["ir.model"]._get_id(meeting._name), "res_id": meeting.id}
+        )
+        extra_bob = activities.create(
+            {
+                "res_model_id": on_partner,
+                "res_id": self.dan.id,
+                "user_id": self.bob.id,
+                "activity_type_id": self.meeting_type.id,
+                "summary": "Quarterly review",
+                "date_deadline": kept_alice.date_deadline,
+                "o365_inbound_event_id": meeting.id,
+            }
+        )
+        kept_bob.with_user(self.bob).write({"note": "<p>Bob's own notes</p>"})
+        self.env.cr.execute(
+            "DELETE FROM office365_inbound_event_noted_partner_rel WHERE inbound_event_id = %s",
+            [meeting.id],
+        )
+        meeting.invalidate_recordset()
+        meeting.sudo().with_context(**inbound).activity_partner_id = False
+        self.zed.message_ids.unlink()
+        # the organizer changes the subject: the run reads the meeting again
+        self.alice_box.update_event(event["id"], {"subject": "Quarterly review (v2)"})
+        self.o365_sync(self.alice)
+        self.assertEqual(meeting.logged_activity_ids, kept_alice | kept_bob)
+        self.assertFalse((extra_alice | extra_bob).exists())
+        self.assertEqual(meeting.activity_partner_id, self.dan)
+        self.assertEqual(self._activities(self.dan), kept_alice | kept_bob)
+        self.assertIn("Bob's own notes", str(kept_bob.note), "the edited note is kept")
+        self.assertEqual(kept_bob.summary, "Quarterly review (v2)")
+        self.assertEqual(len(self._timeline_notes(self.zed)), 1)
+        # and it stays so
+        self.o365_sync(self.alice)
+        self.o365_sync(self.bob)
+        self.assertEqual(meeting.logged_activity_ids, kept_alice | kept_bob)
+        self.assertEqual(len(self._timeline_notes(self.zed)), 1)
+
+    def test_timeline_notes_are_batched(self):
+        """The notes of a page cost a few queries, not one per meeting or contact."""
+
+        def run(count, tag):
+            for n in range(count):
+                start = self.start + timedelta(hours=n)
+                self._create(
+                    self.alice_box,
+                    subject=f"{tag} {n}",
+                    start=start,
+                    end=start + timedelta(minutes=30),
+                    attendees=("zed@other.org", "dan@client.com", "eve@client.com"),
+                )
+            self.env.flush_all()
+            before = self.env.cr.sql_log_count
+            self.o365_sync(self.alice)
+            self.env.flush_all()
+            return self.env.cr.sql_log_count - before
+
+        self.o365_sync(self.alice)
+        small, large = run(5, "Small"), run(50, "Large")
+        _logger.info(
+            "Inbound sync with timeline notes: 5 meetings %d, 50 meetings %d", small, large
+        )
+        self.assertEqual(len(self._timeline_notes(self.eve)), 55)
+        self.assertLessEqual(large, small + 10, (small, large))

@@ -135,15 +135,17 @@ class TestInvitations(Office365Case):
             self.assertEqual(meeting.state, "logged")
             self.assertEqual(meeting.mailbox_ids.user_id, self.alice | self.bob | self.carol)
             self.assertEqual(meeting.organizer_email, "inv_alice@example.com")
+        # One Meeting activity per occurrence for each of the three, all on the contact's
+        # timeline (its only contact), none on the meeting records.
         activities = self._activities(self.dan)
-        self.assertEqual(len(activities), 3, "one entry per occurrence on the contact")
-        self.assertEqual(activities.user_id, self.alice)
-        self.assertEqual(
-            sorted(activities.mapped("date_deadline")),
-            [self.start.date() + timedelta(weeks=n) for n in range(3)],
-        )
-        todos = self.env["mail.activity"].search([("res_model", "=", meetings._name)])
-        self.assertEqual(len(todos), 6, "a to-do per occurrence for bob and carol")
+        self.assertEqual(len(activities), 9, "one per occurrence and user")
+        for user in (self.alice, self.bob, self.carol):
+            mine = activities.filtered(lambda a, u=user: a.user_id == u)
+            self.assertEqual(
+                sorted(mine.mapped("date_deadline")),
+                [self.start.date() + timedelta(weeks=n) for n in range(3)],
+            )
+        self.assertFalse(self.env["mail.activity"].search([("res_model", "=", meetings._name)]))
         # the organizer moves the second occurrence and cancels the third
         window_start = self.start.replace(tzinfo=timezone.utc) - timedelta(days=1)
         occurrences = sorted(
@@ -163,9 +165,9 @@ class TestInvitations(Office365Case):
         self.assertEqual(meetings.mapped("state"), ["logged", "logged", "cancelled"])
         self.assertEqual(meetings[1].start, moved)
         activities = self._activities(self.dan)
-        self.assertEqual(len(activities), 2)
+        self.assertEqual(len(activities), 6)
         self.assertEqual(
-            sorted(activities.mapped("date_deadline")),
+            sorted(set(activities.mapped("date_deadline"))),
             [self.start.date(), moved.date()],
         )
 
@@ -176,22 +178,18 @@ class TestInvitations(Office365Case):
         self._sync_all(self.carol, self.bob, self.alice)
         meeting = self.env["office365.inbound.event"].search([])
         self.assertEqual(len(meeting), 1)
-        self.assertEqual(len(self._activities(self.dan)), 1)
-        self.assertEqual(self._activities(self.dan).user_id, self.alice)
-        todo_users = meeting.logged_activity_ids.filtered(
-            lambda a: a.res_model == meeting._name
-        ).user_id
-        self.assertEqual(todo_users, self.bob | self.carol)
-        # bob declines in Outlook: his copy leaves his calendar, his to-do goes
+        # one Meeting activity each, on the contact's timeline
+        activities = self._activities(self.dan)
+        self.assertEqual(len(activities), 3)
+        self.assertEqual(activities.user_id, self.alice | self.bob | self.carol)
+        self.assertEqual(meeting.logged_activity_ids, activities)
+        # bob declines in Outlook: his copy leaves his calendar, his activity goes
         self.bob_box.api_respond(self._copy(self.bob_box, event)["id"], "declined")
         self._sync_all(self.bob, self.alice)
         self.assertEqual(meeting.state, "logged")
         self.assertEqual(meeting.mailbox_ids.user_id, self.alice | self.carol)
-        self.assertEqual(
-            meeting.logged_activity_ids.filtered(lambda a: a.res_model == meeting._name).user_id,
-            self.carol,
-        )
-        self.assertEqual(len(self._activities(self.dan)), 1)
+        self.assertEqual(self._activities(self.dan).user_id, self.alice | self.carol)
+        self.assertEqual(len(self._activities(self.dan)), 2)
         # the organizer deletes it: carol's copy is marked cancelled and stays in her calendar
         self.alice_box.delete_event(event["id"])
         self.assertTrue(self._copy(self.carol_box, event)["isCancelled"])
@@ -209,8 +207,8 @@ class TestInvitations(Office365Case):
         event = self._meeting_in_outlook(self.alice_box, ("dan@client.com", "inv_bob@example.com"))
         self._sync_all(self.alice, self.bob)
         meeting = self.env["office365.inbound.event"].search([])
-        activity = self._activities(self.dan)
-        self.assertEqual(activity.user_id, self.alice)
+        activity = self._activities(self.dan).filtered(lambda a: a.user_id == self.alice)
+        self.assertEqual(len(activity), 1)
         crafted = self._meeting_in_outlook(
             self.mallory_box,
             ("dan@client.com",),

@@ -251,6 +251,23 @@ def test_meeting_fields():
     assert (fields["organizer_email"], fields["is_private"]) == ("me@example.com", False)
 
 
+def test_attendee_emails_keep_outlooks_order():
+    """Not the sorted order the comparisons use: the first contact in it holds the meeting's
+    activities."""
+    (item,) = _items(
+        _event(
+            attendees=[
+                {"emailAddress": {"address": "zed@other.org"}},
+                {"emailAddress": {"address": "ann@client.com"}},
+                {"emailAddress": {"address": "Zed@Other.org"}},
+            ]
+        )
+    )
+    fields = inbound_plan.meeting_fields(item.values, _mailbox().user_emails)
+    assert fields["attendee_emails"] == ["me@example.com", "zed@other.org", "ann@client.com"]
+    assert item.values["attendees"] == ["ann@client.com", "zed@other.org"]
+
+
 def test_all_day_datetimes():
     values = {"all_day": True, "start": "2026-11-23", "end": "2026-11-23"}
     assert inbound_plan.odoo_datetimes(values) == (

@@ -172,41 +172,61 @@ def test_odoo_ref_reads_our_extended_property_only():
 # The activities of a logged meeting
 # ----------------------------------------------------------------------
 PRIMARY, BOB, CAROL = 2, 3, 4
+COMPANY, DAN, EVE = 100, 101, 102
 COMMON = {"summary": "Review", "date_deadline": "2026-11-23"}
 
 
-def _activity(id_, kind=inbound.ON_CONTACT, res_id=100, user_id=PRIMARY, **kw):
+def _activity(id_, kind=inbound.ON_CONTACT, res_id=COMPANY, user_id=PRIMARY, **kw):
     values = {"summary": "Review", "date_deadline": "2026-11-23", **kw}
     return inbound.Activity(id_, kind, res_id, user_id, **values)
 
 
-def _plan_activities(current, contacts=(100,), attendees=(PRIMARY,), note=None, owned=()):
-    return inbound.plan_activities(
-        current, list(contacts), list(attendees), PRIMARY, COMMON, note, set(owned)
-    )
+def _plan_activities(current, anchor=COMPANY, users=(PRIMARY,), note=None, owned=()):
+    return inbound.plan_activities(current, anchor, list(users), COMMON, note, set(owned))
 
 
-def test_activities_created_for_each_contact_and_other_attendee():
-    plan = _plan_activities([], contacts=(100, 101), attendees=(PRIMARY, BOB, CAROL))
-    assert plan.contacts == [(100, PRIMARY), (101, PRIMARY)]
-    assert plan.todos == [BOB, CAROL]
+def test_anchor_is_the_company_else_the_first_contact_kept_while_it_attends():
+    assert inbound.activity_anchor(False, COMPANY, [DAN, EVE]) == COMPANY
+    assert inbound.activity_anchor(DAN, COMPANY, [DAN, EVE]) == COMPANY
+    assert inbound.activity_anchor(False, False, [EVE, DAN]) == EVE  # Outlook's order
+    # someone joins ahead of the anchor in Outlook's list: the activities stay where they are
+    assert inbound.activity_anchor(DAN, False, [EVE, DAN]) == DAN
+    # the anchor leaves: the first contact takes over
+    assert inbound.activity_anchor(DAN, False, [EVE, 103]) == EVE
+    assert inbound.activity_anchor(COMPANY, False, [EVE, DAN]) == EVE
+    assert inbound.activity_anchor(DAN, False, []) is False
+    # one contact: on their own timeline, company or not
+    assert inbound.activity_anchor(False, COMPANY, [DAN]) == DAN
+    assert inbound.activity_anchor(COMPANY, COMPANY, [DAN]) == DAN
+
+
+def test_timeline_notes_for_every_other_contact_once():
+    assert inbound.timeline_contacts([DAN, EVE], COMPANY, []) == [DAN, EVE]
+    assert inbound.timeline_contacts([DAN, EVE], DAN, []) == [EVE]
+    assert inbound.timeline_contacts([DAN, EVE, 103], DAN, [EVE]) == [103]
+    assert inbound.timeline_contacts([DAN], DAN, []) == []
+
+
+def test_one_activity_per_user_whatever_the_contacts():
+    plan = _plan_activities([], users=(PRIMARY, BOB, CAROL, BOB))
+    assert plan.create == [PRIMARY, BOB, CAROL]
     assert (plan.writes, plan.unlink) == ([], [])
 
 
 def test_activities_in_step_are_left_alone():
-    current = [_activity(1), _activity(2, inbound.ON_MEETING, 9, BOB)]
-    plan = _plan_activities(current, attendees=(PRIMARY, BOB))
-    assert (plan.writes, plan.unlink, plan.contacts, plan.todos) == ([], [], [], [])
+    current = [_activity(1), _activity(2, user_id=BOB)]
+    plan = _plan_activities(current, users=(PRIMARY, BOB))
+    assert (plan.writes, plan.unlink, plan.create) == ([], [], [])
 
 
 def test_activities_follow_the_meeting():
     current = [
-        _activity(1, summary="Old", date_deadline="2026-11-20", user_id=BOB),
-        _activity(2, inbound.ON_MEETING, 9, BOB, summary=False),
+        _activity(1, summary="Old", date_deadline="2026-11-20"),
+        _activity(2, user_id=BOB, summary=False),
     ]
-    plan = _plan_activities(current, attendees=(PRIMARY, BOB), note="<p>new</p>")
+    plan = _plan_activities(current, users=(PRIMARY, BOB), note="<p>new</p>")
     assert plan.writes == [
-        (1, {**COMMON, "user_id": PRIMARY, "note": "<p>new</p>"}),
+        (1, {**COMMON, "note": "<p>new</p>"}),
         (2, {"summary": "Review", "note": "<p>new</p>"}),
     ]
 
@@ -220,22 +240,40 @@ def test_fields_edited_in_odoo_are_kept():
     ]
 
 
-def test_activities_no_longer_wanted_go():
+def test_activities_move_with_the_anchor_keeping_their_edits():
+    current = [_activity(1, res_id=DAN), _activity(2, inbound.ON_MEETING, 9, BOB)]
+    plan = _plan_activities(current, anchor=EVE, users=(PRIMARY, BOB), owned=("1:note",))
+    assert plan.writes == [(1, {"res_id": EVE}), (2, {"res_id": EVE})]
+    assert (plan.unlink, plan.create) == ([], [])
+
+
+def test_one_per_contact_as_logged_before_converges_to_one_per_user():
     current = [
-        _activity(1),
-        _activity(2),  # a second one for the same contact
-        _activity(3, res_id=999),  # a contact no longer attending
-        _activity(4, inbound.ON_MEETING, 9, CAROL),  # an attendee whose copy went
-        _activity(5, inbound.ON_MEETING, 9, PRIMARY),  # the primary has the contact's one
-        _activity(6, "", 9, BOB),  # attached anywhere else
+        _activity(1, res_id=DAN),
+        _activity(2, res_id=EVE),  # on the anchor
+        _activity(3, res_id=103),
+        _activity(4, res_id=DAN, user_id=BOB),
+        _activity(5, res_id=EVE, user_id=BOB),  # Bob rewrote this one's note
+        _activity(6, inbound.ON_MEETING, 9, CAROL),  # an attendee's to-do on the meeting
     ]
-    plan = _plan_activities(current, attendees=(PRIMARY, BOB))
-    assert plan.unlink == [2, 3, 4, 5, 6]
-    assert (plan.contacts, plan.todos) == ([], [BOB])
+    plan = _plan_activities(current, anchor=EVE, users=(PRIMARY, BOB, CAROL), owned=("5:note",))
+    assert plan.unlink == [1, 3, 4]
+    assert plan.writes == [(6, {"res_id": EVE})]
+    assert plan.create == []
+    # the edited note wins over the place: the one kept moves, with its note
+    plan = _plan_activities(current[:2], anchor=EVE, owned=("1:note",), note="<p>new</p>")
+    assert (plan.unlink, plan.writes) == ([2], [(1, {"res_id": EVE})])
 
 
-def test_unassigned_primary_still_gets_the_contacts_activity():
-    plan = inbound.plan_activities([], [100], [], False, COMMON, None, set())
-    assert plan.contacts == [(100, False)]
-    current = [_activity(1, user_id=False)]
-    assert inbound.plan_activities(current, [100], [], False, COMMON, None, set()).writes == []
+def test_activities_of_users_no_longer_concerned_go():
+    current = [_activity(1), _activity(2, user_id=CAROL), _activity(3, "", 9, BOB)]
+    plan = _plan_activities(current, users=(PRIMARY, BOB))
+    assert plan.unlink == [2]
+    assert plan.writes == [(3, {"res_id": COMPANY})]
+
+
+def test_unassigned_primary_still_gets_one_activity():
+    plan = inbound.plan_activities([], DAN, [False], COMMON, None, set())
+    assert plan.create == [False]
+    current = [_activity(1, res_id=DAN, user_id=False)]
+    assert inbound.plan_activities(current, DAN, [False], COMMON, None, set()).writes == []
