@@ -1,6 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Shared set-up of the Odoo tests: a Graph emulator, the addon pointed at it, connected users."""
 
+import json
 import os
 
 from odoo.addons.office365_calendar_sync.emulator import GraphEmulator
@@ -20,6 +21,23 @@ __all__ = ["CLIENT_ID", "CLIENT_SECRET", "PARAM", "REDIRECT_URI", "Office365Case
 # The server key that encrypts stored tokens (office365_token_key), when the server running the
 # tests has none: tests store tokens the way production does, never with the database's key.
 TEST_TOKEN_KEY = "test-only-office365-token-key-0123456789abcdef"
+
+
+def rpc_call(case, model, method, args, kwargs=None):
+    """Call ``model.method`` through JSON-RPC as the user ``case`` (an HttpCase) is logged in
+    as; the decoded answer (``result`` or ``error``). Attack tests use it as ``_rpc``."""
+    answer = case.url_open(
+        f"/web/dataset/call_kw/{model}/{method}",
+        data=json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "call",
+                "params": {"model": model, "method": method, "args": args, "kwargs": kwargs or {}},
+            }
+        ),
+        headers={"Content-Type": "application/json"},
+    )
+    return answer.json()
 
 
 class Office365Case(TransactionCase):

@@ -1,12 +1,11 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """The "Open activity" link of an Outlook event opens the activity, for its readers only."""
 
-import json
-
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
 from ..services.mapping_activity import ACTIVITY_PATH
+from .common import rpc_call
 from .test_do_not_sync import next_monday
 from .test_oauth import Office365HttpCase
 
@@ -100,24 +99,7 @@ class TestActivityLink(Office365HttpCase):
     # ------------------------------------------------------------------
     # Stop Syncing's question, attacked through RPC by another user
     # ------------------------------------------------------------------
-    def _rpc(self, model, method, args, kwargs=None):
-        answer = self.url_open(
-            f"/web/dataset/call_kw/{model}/{method}",
-            data=json.dumps(
-                {
-                    "jsonrpc": "2.0",
-                    "method": "call",
-                    "params": {
-                        "model": model,
-                        "method": method,
-                        "args": args,
-                        "kwargs": kwargs or {},
-                    },
-                }
-            ),
-            headers={"Content-Type": "application/json"},
-        )
-        return answer.json()
+    _rpc = rpc_call
 
     @mute_logger("odoo.http")
     def test_stop_question_refused_for_another_users_mailbox(self):

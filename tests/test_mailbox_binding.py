@@ -6,7 +6,6 @@ administrator assigned; delegated mode: the identity of the Microsoft sign-in. T
 through JSON-RPC as the user, the way the web client sends them.
 """
 
-import json
 from datetime import datetime, time, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -16,7 +15,7 @@ from odoo import fields
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
-from .common import PARAM
+from .common import PARAM, rpc_call
 from .test_oauth import CALLBACK, START, Office365HttpCase, form_fields
 
 ACCOUNT_LOGGER = "odoo.addons.office365_calendar_sync.models.office365_account"
@@ -66,24 +65,7 @@ class TestMailboxBinding(Office365HttpCase):
         self.emulator.reset_counters()
 
     # ------------------------------------------------------------------
-    def _rpc(self, model, method, args, kwargs=None):
-        answer = self.url_open(
-            f"/web/dataset/call_kw/{model}/{method}",
-            data=json.dumps(
-                {
-                    "jsonrpc": "2.0",
-                    "method": "call",
-                    "params": {
-                        "model": model,
-                        "method": method,
-                        "args": args,
-                        "kwargs": kwargs or {},
-                    },
-                }
-            ),
-            headers={"Content-Type": "application/json"},
-        )
-        return answer.json()
+    _rpc = rpc_call
 
     def _as_mallory_set_email(self, email):
         answer = self._rpc("res.users", "write", [[self.mallory.id], {"email": email}])

@@ -3,7 +3,6 @@
 once a run succeeds; a wrong application setting pauses everyone without losing a sign-in, is
 named by Test connection, and fixing it resumes the sync with the stored tokens."""
 
-import json
 from datetime import timedelta
 
 from odoo.tests import tagged
@@ -11,6 +10,7 @@ from odoo.tools import mute_logger
 
 from ..services.runstats import RunStats
 from ..tools.emulator_setup import CLIENT_ID, connect_mailbox
+from .common import rpc_call
 from .test_oauth import Office365HttpCase
 
 ACCOUNT_LOGGER = "odoo.addons.office365_calendar_sync.models.office365_account"
@@ -32,24 +32,7 @@ class TestRunStatus(Office365HttpCase):
         self.ann, _box = self._o365_user(f"rs_ann_{name}", options=("events",))
         self.ben, _box = self._o365_user(f"rs_ben_{name}", options=("events",))
 
-    def _rpc(self, model, method, args, kwargs=None):
-        answer = self.url_open(
-            f"/web/dataset/call_kw/{model}/{method}",
-            data=json.dumps(
-                {
-                    "jsonrpc": "2.0",
-                    "method": "call",
-                    "params": {
-                        "model": model,
-                        "method": method,
-                        "args": args,
-                        "kwargs": kwargs or {},
-                    },
-                }
-            ),
-            headers={"Content-Type": "application/json"},
-        )
-        return answer.json()
+    _rpc = rpc_call
 
     def _status(self, user):
         """The status fields of ``user``'s preferences form, read as that user over RPC."""

@@ -14,7 +14,7 @@ from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
 
-from .common import CLIENT_SECRET, PARAM, Office365Case
+from .common import CLIENT_SECRET, PARAM, Office365Case, rpc_call
 
 DEBUG_LOGGERS = ("odoo.addons.office365_calendar_sync", "msal", "urllib3", "requests")
 
@@ -110,24 +110,7 @@ class TestSecurity(Office365Case, HttpCase):
             logging.getLogger(name).setLevel(level)
 
     # ------------------------------------------------------------------
-    def _rpc(self, model, method, args, kwargs=None):
-        answer = self.url_open(
-            f"/web/dataset/call_kw/{model}/{method}",
-            data=json.dumps(
-                {
-                    "jsonrpc": "2.0",
-                    "method": "call",
-                    "params": {
-                        "model": model,
-                        "method": method,
-                        "args": args,
-                        "kwargs": kwargs or {},
-                    },
-                }
-            ),
-            headers={"Content-Type": "application/json"},
-        )
-        return answer.json()
+    _rpc = rpc_call
 
     def _post(self, items):
         from odoo.addons.office365_calendar_sync.models.office365_subscription import (  # noqa: PLC0415

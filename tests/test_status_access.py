@@ -8,7 +8,7 @@ import json
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
-from .common import PARAM
+from .common import PARAM, rpc_call
 from .test_oauth import Office365HttpCase
 
 OPTIONS = ("activities", "events", "holidays")
@@ -51,24 +51,7 @@ class TestStatusAccess(Office365HttpCase):
             with mute_logger(ACCOUNT_LOGGER):
                 user._o365_account()._o365_sync()
 
-    def _rpc(self, model, method, args, kwargs=None):
-        answer = self.url_open(
-            f"/web/dataset/call_kw/{model}/{method}",
-            data=json.dumps(
-                {
-                    "jsonrpc": "2.0",
-                    "method": "call",
-                    "params": {
-                        "model": model,
-                        "method": method,
-                        "args": args,
-                        "kwargs": kwargs or {},
-                    },
-                }
-            ),
-            headers={"Content-Type": "application/json"},
-        )
-        return answer.json()
+    _rpc = rpc_call
 
     def _leaks(self, rows):
         """Status values that say something (anything but empty / zero / not connected)."""
