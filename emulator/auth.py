@@ -13,6 +13,7 @@ import json
 import secrets
 import time
 import uuid
+from collections import Counter
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .protocol import Response
@@ -84,6 +85,8 @@ class AuthServer:
         self._emu = emulator
         self.apps = {}
         self.codes = {}
+        # Tokens handed out, by grant type (a user's sign-in is an "authorization_code" one).
+        self.grants = Counter()
         self.access = {}
         self.refresh = {}
         self.serial = 0
@@ -428,6 +431,11 @@ class AuthServer:
                 70003,
                 "The app requested an unsupported grant type '%s'." % grant,
             )
+        answer = self._grant(grant, form)
+        self.grants[grant] += 1
+        return answer
+
+    def _grant(self, grant, form):
         client_id = self._check_client(form)
         if grant == "client_credentials":
             scope = form.get("scope") or ""

@@ -16,6 +16,7 @@ from odoo.tools import SQL, html_sanitize
 
 from ..services import inbound, mapping
 from ..services.constants import CTX_INBOUND, DEFAULT_TZ, user_tz
+from ..services.timezones import local_range
 
 # Fields of a logged activity whose edits in Odoo are remembered (and, for the organizer's
 # date and note, sent to Outlook).
@@ -75,10 +76,7 @@ class Office365InboundEventActivities(models.Model):
                 "%(first)s to %(last)s (all day)", first=first.isoformat(), last=last.isoformat()
             )
         zone, tz_name = _zone(user)
-        start = _local(self.start, zone)
-        stop = _local(self.stop or self.start, zone)
-        end_fmt = "%H:%M" if stop.date() == start.date() else "%Y-%m-%d %H:%M"
-        return "%s - %s (%s)" % (start.strftime("%Y-%m-%d %H:%M"), stop.strftime(end_fmt), tz_name)
+        return "%s (%s)" % (local_range(self.start, self.stop or self.start, zone), tz_name)
 
     def _o365_details(self, user):
         self.ensure_one()

@@ -130,6 +130,9 @@ class ResConfigSettings(models.TransientModel):
     o365_paused_reason = fields.Char("Why they are paused", compute="_compute_o365_paused")
     locals().update(DEFAULT_FIELDS)
 
+    # As base_setup's counters: a compute of a settings form needs a dependency, or the form's
+    # first onchange leaves it empty.
+    @api.depends("company_id")
     def _compute_o365_paused(self):
         paused = self.env["office365.account"].sudo().search([("paused_reason", "!=", False)])
         for record in self:
@@ -270,7 +273,9 @@ class ResConfigSettings(models.TransientModel):
                 "message": message,
                 "type": kind,
                 "sticky": kind != "success",
-                "next": {"type": "ir.actions.client", "tag": "reload"},
+                # The settings are read again (the paused accounts' alert) without reloading
+                # the page, which would take the notification away with it.
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }
 

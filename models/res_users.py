@@ -73,6 +73,11 @@ class ResUsers(models.Model):
         "Office 365 connection",
         compute="_compute_o365_account",
     )
+    # Connected, but the identity platform refuses the administrator's application settings:
+    # every option waits, the sign-in is kept and the sync resumes once the settings are fixed.
+    o365_account_paused = fields.Boolean(
+        "Paused by the application settings", compute="_compute_o365_account"
+    )
     # App-only mode: the mailbox an administrator assigned to this user (the only address the
     # user's account may be bound to; the user's own e-mail address never decides it).
     o365_assigned_mailbox = fields.Char(
@@ -108,6 +113,7 @@ class ResUsers(models.Model):
             + [
                 "o365_account_email",
                 "o365_account_state",
+                "o365_account_paused",
                 "o365_assigned_mailbox",  # shown to its user, changed by administrators only
                 "o365_sync_mode",
                 "o365_sync_interval",
@@ -141,6 +147,7 @@ class ResUsers(models.Model):
             account = by_user.get(user.id)
             user.o365_account_email = account.email if account else False
             user.o365_account_state = account.state if account else "disconnected"
+            user.o365_account_paused = bool(account and account.paused_reason)
 
     def _compute_o365_assigned_mailbox(self):
         accounts = self.env["office365.account"].sudo().search([("user_id", "in", self.ids)])

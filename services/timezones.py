@@ -8,6 +8,7 @@ either a Windows or an IANA zone name. Windows names are mapped with tzlocal's C
 from datetime import datetime, time, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dateutil import tz
 from dateutil.parser import isoparse
 from tzlocal.windows_tz import win_tz
 
@@ -99,3 +100,25 @@ def query_datetime(value):
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _utc_offset(value):
+    """``UTC+02:00``: the UTC offset of an aware datetime."""
+    offset = value.strftime("%z")
+    return f"UTC{offset[:3]}:{offset[3:]}"
+
+
+def local_range(start, stop, zone_info):
+    """``2027-03-27 10:00 - 11:00``: naive UTC ``start`` and ``stop`` as wall-clock times in
+    ``zone_info`` (the end's date only when it differs). Across a change of the clocks, or in
+    the hour that happens twice, wall-clock times alone mislead ("02:30 - 02:30"): each one
+    then says its UTC offset."""
+    start = start.replace(tzinfo=timezone.utc).astimezone(zone_info)
+    stop = stop.replace(tzinfo=timezone.utc).astimezone(zone_info)
+    first = start.strftime("%Y-%m-%d %H:%M")
+    last = stop.strftime("%H:%M" if stop.date() == start.date() else "%Y-%m-%d %H:%M")
+    if start.utcoffset() != stop.utcoffset() or any(
+        tz.datetime_ambiguous(value.replace(tzinfo=None), zone_info) for value in (start, stop)
+    ):
+        first, last = f"{first} {_utc_offset(start)}", f"{last} {_utc_offset(stop)}"
+    return f"{first} - {last}"

@@ -63,7 +63,7 @@ class TestNoteTimeZone(Office365Case):
             (
                 datetime(2027, 3, 28, 0, 30),
                 datetime(2027, 3, 28, 1, 30),
-                "2027-03-28 01:30 - 03:30",
+                "2027-03-28 01:30 UTC+01:00 - 03:30 UTC+02:00",
             ),
         ]
         for start, stop, expected in cases:

@@ -26,6 +26,7 @@ from odoo.addons.bus.websocket import WebsocketConnectionHandler
 from odoo.service.server import RequestHandler
 from odoo.tests import new_test_user, tagged
 from odoo.tests.common import ChromeBrowser
+from odoo.tools import mute_logger
 
 from .test_oauth import Office365HttpCase
 
@@ -361,6 +362,48 @@ class TestPreferencesTour(Office365HttpCase):
             "preferences-reconnect",
             "preferences-paused",
             "preferences-locked",
+        )
+
+    def test_wrong_then_right_client_id_tours(self):
+        """The administrator mistypes the client id and Test connection names it; the next
+        run pauses the user without asking them to sign in; the administrator sees the paused
+        account, fixes the id, Test connection says it resumes; the user syncs again with the
+        same sign-in (no authorization request, the same stored tokens)."""
+        user, mailbox = self._o365_user("tour_resume", options=("events",))
+        user.name = "Resuming User"
+        account = user._o365_account()
+        self.o365_sync(user)
+        tokens = account.sudo().token_cache
+        sign_ins = self.emulator.auth.grants["authorization_code"]
+
+        def cron():
+            account.write({"next_sync_at": False})
+            self.env["office365.account"]._cron_sync()
+            account.invalidate_recordset()
+
+        self.start_tour("/web", "office365_admin_wrong_client_id_tour", login="admin")
+        with mute_logger("odoo.addons.office365_calendar_sync.models.office365_account"):
+            cron()
+        self.assertIn("AADSTS700016", account.paused_reason)
+        self.assertEqual(account.state, "connected")
+        self.start_tour("/web", "office365_app_paused_preferences_tour", login="tour_resume")
+        self.start_tour("/web", "office365_admin_right_client_id_tour", login="admin")
+        self.assertFalse(account.paused_reason)
+        # Meanwhile, a meeting was booked in Outlook: the resumed run logs it.
+        self._outlook_meeting(mailbox, subject="Resumed review")
+        cron()
+        self.assertFalse(account.last_error)
+        self.assertTrue(self.env["office365.inbound.event"].search([("name", "=", "Resumed review")]))
+        self.start_tour("/web", "office365_resumed_preferences_tour", login="tour_resume")
+        self.assertEqual(
+            self.emulator.auth.grants["authorization_code"], sign_ins, "nobody signed in again"
+        )
+        self.assertEqual(account.sudo().token_cache, tokens)
+        self.assertScreenshots(
+            "settings-test-wrong",
+            "preferences-app-paused",
+            "settings-test-right",
+            "preferences-resumed",
         )
 
     def test_admin_signin_refused_tour(self):

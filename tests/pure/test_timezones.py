@@ -1,10 +1,12 @@
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from services.timezones import (
     UnknownTimeZone,
     graph_datetime,
+    local_range,
     parse_graph_datetime,
     query_datetime,
     to_iana,
@@ -86,3 +88,51 @@ def test_query_datetime():
     assert query_datetime(datetime(2026, 1, 1, 5, 6, 7)) == "2026-01-01T05:06:07Z"
     aware = datetime(2026, 1, 1, 12, tzinfo=timezone.utc).astimezone()
     assert query_datetime(aware) == "2026-01-01T12:00:00Z"
+
+
+# Europe/Brussels: summer time starts on Sunday 2027-03-28 at 02:00 (UTC+1 -> UTC+2) and ends
+# on Sunday 2027-10-31 at 03:00 (UTC+2 -> UTC+1, 02:00-03:00 happens twice).
+BRUSSELS = ZoneInfo("Europe/Brussels")
+
+
+@pytest.mark.parametrize(
+    ("start", "stop", "expected"),
+    [
+        ((2027, 3, 27, 9), (2027, 3, 27, 10), "2027-03-27 10:00 - 11:00"),
+        ((2027, 3, 28, 9), (2027, 3, 28, 10), "2027-03-28 11:00 - 12:00"),
+        (
+            (2027, 3, 27, 22),
+            (2027, 3, 28, 9),
+            "2027-03-27 23:00 UTC+01:00 - 2027-03-28 11:00 UTC+02:00",
+        ),
+        # One hour that reads as two without the offsets.
+        (
+            (2027, 3, 28, 0, 30),
+            (2027, 3, 28, 1, 30),
+            "2027-03-28 01:30 UTC+01:00 - 03:30 UTC+02:00",
+        ),
+        # One hour that reads as none without the offsets.
+        (
+            (2027, 10, 31, 0, 30),
+            (2027, 10, 31, 1, 30),
+            "2027-10-31 02:30 UTC+02:00 - 02:30 UTC+01:00",
+        ),
+        # Both ends in the hour that happens twice (the second time), same offset.
+        (
+            (2027, 10, 31, 1, 5),
+            (2027, 10, 31, 1, 55),
+            "2027-10-31 02:05 UTC+01:00 - 02:55 UTC+01:00",
+        ),
+        ((2027, 10, 31, 9), (2027, 10, 31, 10), "2027-10-31 10:00 - 11:00"),
+    ],
+)
+def test_local_range_names_the_offset_only_where_the_clock_misleads(start, stop, expected):
+    assert local_range(datetime(*start), datetime(*stop), BRUSSELS) == expected
+
+
+def test_local_range_in_utc():
+    start = datetime(2027, 3, 28, 9)
+    assert (
+        local_range(start, start + timedelta(hours=1), ZoneInfo("UTC"))
+        == "2027-03-28 09:00 - 10:00"
+    )

@@ -525,3 +525,121 @@ registry.category("web_tour.tours").add("office365_locked_preferences_tour", {
         },
     ],
 });
+
+/** Settings: type ``clientId`` as the application (client) id, then press Test connection. */
+function testConnection(clientId) {
+    return [
+        {
+            content: `Client id ${clientId}`,
+            trigger: ".o_field_widget[name='o365_client_id'] input",
+            run: `edit ${clientId}`,
+        },
+        {
+            content: "Test connection (saves first)",
+            trigger: "button.o_o365_test_connection",
+            run: "click",
+        },
+    ];
+}
+
+// The administrator mistypes the application (client) id: Test connection names the setting.
+registry.category("web_tour.tours").add("office365_admin_wrong_client_id_tour", {
+    url: "/web#action=office365_calendar_sync.res_config_settings_action",
+    steps: () => [
+        ...testConnection("11111111-2222-3333-4444-55555555555X"),
+        {
+            content: "The answer names the wrong setting, with Microsoft's code",
+            trigger:
+                ".o_notification:has(.o_notification_title:contains(Application (client) ID is wrong)):contains(AADSTS700016)",
+        },
+        {
+            content: "The typo is saved (the settings are read again)",
+            trigger:
+                ".o_field_widget[name='o365_client_id'] input:value(11111111-2222-3333-4444-55555555555X)",
+        },
+        screenshot("settings-test-wrong"),
+    ],
+});
+
+// A user whose sync the wrong setting paused: not told to sign in again.
+registry.category("web_tour.tours").add("office365_app_paused_preferences_tour", {
+    url: "/web",
+    steps: () => [
+        ...openPreferences(),
+        {
+            content: "Still connected: the sign-in is kept",
+            trigger: ".modal .o_o365_account_state:contains(Connected)",
+        },
+        {
+            content: "The started option says it is paused by the application settings",
+            trigger:
+                ".modal .o_o365_option_events .o_o365_status_app_paused:contains(Paused: application settings)",
+        },
+        {
+            trigger: ".modal .o_o365_preferences:not(:has(.o_o365_status_running))",
+        },
+        {
+            content: "... and that nothing is asked of the user",
+            trigger: ".modal .o_o365_app_paused_hint:contains(you do not need to sign in again)",
+        },
+        {
+            content: "No Reconnect, no Sync Now",
+            trigger:
+                ".modal .o_o365_preferences:not(:has(button.o_o365_reconnect)):not(:has(button.o_o365_sync_now))",
+        },
+        screenshot("preferences-app-paused"),
+    ],
+});
+
+// The administrator sees the paused accounts, fixes the id and tests again: they resume.
+registry.category("web_tour.tours").add("office365_admin_right_client_id_tour", {
+    url: "/web#action=office365_calendar_sync.res_config_settings_action",
+    steps: () => [
+        {
+            content: "The settings say which accounts the refused settings pause",
+            trigger: ".o_o365_paused:contains(account(s) paused)",
+        },
+        scrollTo(".o_o365_paused"),
+        screenshot("settings-paused"),
+        {
+            content: "... and why",
+            trigger: ".o_o365_paused:contains(AADSTS700016)",
+        },
+        ...testConnection("11111111-2222-3333-4444-555555555555"),
+        {
+            content: "Connection works, and the paused account resumes",
+            trigger:
+                ".o_notification:has(.o_notification_title:contains(Connection works)):contains(1 paused account(s) resume now)",
+        },
+        {
+            content: "The paused alert is gone (the settings are read again)",
+            trigger: ".o_form_view:not(:has(.o_o365_paused))",
+        },
+        screenshot("settings-test-right"),
+    ],
+});
+
+// The same user after the fix: syncing again, with no error and no sign-in.
+registry.category("web_tour.tours").add("office365_resumed_preferences_tour", {
+    url: "/web",
+    steps: () => [
+        ...openPreferences(),
+        {
+            trigger: ".modal .o_o365_account_state:contains(Connected)",
+        },
+        {
+            content: "The option syncs again",
+            trigger: ".modal .o_o365_option_events .o_o365_status_running:contains(Syncing)",
+        },
+        {
+            content: "... with no error and no pause left",
+            trigger:
+                ".modal .o_o365_preferences:not(:has(.o_o365_app_paused_hint:visible)):not(:has(.o_o365_option_events .text-danger:visible))",
+        },
+        {
+            trigger: ".modal button.o_o365_sync_now",
+        },
+        scrollTo(".modal .o_o365_option_events"),
+        screenshot("preferences-resumed"),
+    ],
+});
