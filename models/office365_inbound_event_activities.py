@@ -89,12 +89,24 @@ class Office365InboundEventActivities(models.Model):
                 (_("User"), user.name if user else ""),
                 (_("Organizer"), organizer),
                 (_("Internal attendees"), ", ".join(self.internal_user_ids.mapped("name"))),
-                (_("External attendees"), ", ".join(self.partner_ids.mapped("display_name"))),
+                (_("External attendees"), self._o365_contact_names()),
                 (_("Company"), self.company_partner_id.name or ""),
                 (_("When"), self._o365_when(user)),
                 (_("Location"), self.location or ""),
             ],
             links=[(_("Join the Teams meeting"), self.join_url)],
+        )
+
+    def _o365_contact_names(self):
+        """``Claire Dubois, Bob Stone (Acme)``: each contact once by name, with their company
+        when it is not the meeting's (Odoo's display name "Customer One, Claire Dubois" reads
+        as two attendees)."""
+        self.ensure_one()
+        return ", ".join(
+            partner.name
+            if not partner.parent_id or partner.parent_id == self.company_partner_id
+            else f"{partner.name} ({partner.parent_id.name})"
+            for partner in self.partner_ids
         )
 
     def _o365_deadline(self, user):

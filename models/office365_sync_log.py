@@ -84,7 +84,8 @@ class Office365SyncLog(models.Model):
         the option's latest line when that one had none either), and one line per item it
         synced or could not sync (batched: one create for all of them). The user's open pages
         are told the run ended (RUN_DONE), unless every option had nothing to say and
-        ``notify_quiet`` is False."""
+        ``notify_quiet`` is False (a quiet run after a run with changes starts a new line,
+        still without a message)."""
         vals_list = []
         for item in stats.items:
             stats.touch(item.option)  # a run with only warnings still gets its log and lines
@@ -153,7 +154,7 @@ class Office365SyncLog(models.Model):
         ]
         lines = self.env["office365.sync.log.line"].sudo().create(line_vals)
         lines._o365_post_on_records()
-        if notify_quiet or vals_list:
+        if notify_quiet or set(stats.counts) - quiet:
             self._o365_notify_run(user, stats, start)
         return logs
 

@@ -163,6 +163,8 @@ class TestInboundEvents(Office365Case):
             for text in ("alice", "bob", "carol", "Dan", "Eve", "Client Co", "Room 1", "Agenda"):
                 self.assertIn(text, note)
             self.assertIn("<li><b>Location:</b> Room 1</li>", note)
+            # Each contact once, by name (not "Client Co, Dan": the company has its own line).
+            self.assertIn("<li><b>External attendees:</b> Dan, Eve</li>", note)
             self.assertIn("<p>Agenda</p>", note)
             self.assertEqual(activity.date_deadline, self.start.date())
         # each contact's timeline shows the meeting, linking to the company
@@ -804,6 +806,11 @@ class TestInboundEvents(Office365Case):
         self.assertEqual(meeting.activity_partner_id, self.zed)
         self.assertEqual(self._activities(self.zed).user_id, self.alice)
         self.assertFalse(self._activities(self.dan))
+        # Two companies: each contact says theirs.
+        self.assertIn(
+            "<li><b>External attendees:</b> Dan (Client Co), Zed</li>",
+            str(self._activities(self.zed).note),
+        )
         note = self._timeline_notes(self.dan)
         self.assertEqual(len(note), 1)
         self.assertTrue(_links_to(note, self.zed))
