@@ -48,7 +48,10 @@ CTX_CLAIM = "office365_calendar_sync_claim"
 # with nothing to do does not ask again: the user's time zone, the highest queued request id and
 # the queued request kinds, whether a subscription row exists, whether links wait to be pushed
 # and whether meeting answers wait to be sent.
-Claim = namedtuple("Claim", "account_id tz upto kinds subscribed pending_links pending_answers")
+Claim = namedtuple(
+    "Claim",
+    "account_id tz upto kinds subscribed pending_links pending_answers created_in_round",
+)
 CATEGORY_COLOR = "preset9"
 CATEGORY_CHECK_SECONDS = 3600
 _CATEGORY_CHECKED = {}  # (db, account id, mailbox, graph url) -> time of the last check

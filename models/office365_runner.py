@@ -125,7 +125,13 @@ class Office365Runner(models.Model):
                                 WHERE l.user_id = a.user_id
                                   AND l.state IN ('pending', 'to_delete')),
                        EXISTS (SELECT 1 FROM office365_meeting_answer m
-                                WHERE m.user_id = a.user_id AND m.state = 'pending')
+                                WHERE m.user_id = a.user_id AND m.state = 'pending'),
+                       -- events we created since the delta link was issued (SyncRun's
+                       -- reconcile_created; sync_plan.delta_key in SQL)
+                       EXISTS (SELECT 1 FROM office365_link l
+                                WHERE l.user_id = a.user_id AND l.state = 'synced'
+                                  AND l.synced_values->>'_created_after' = left(encode(
+                                      sha256(convert_to(a.delta_link, 'UTF8')), 'hex'), 16))
                   FROM office365_account a
                   JOIN res_users u ON u.id = a.user_id
                   JOIN res_partner p ON p.id = u.partner_id

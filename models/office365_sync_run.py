@@ -77,7 +77,7 @@ class SyncRun:
                     if page.delta_link:
                         if full:
                             self.reconcile_full_read(seen, start, end)
-                        else:
+                        elif self._created_in_round():
                             self.reconcile_created(base, seen, start, end)
                         account.sudo().write(
                             {"delta_link": page.delta_link, "delta_window_start": start}
@@ -88,6 +88,13 @@ class SyncRun:
                     raise
                 _logger.warning("Delta state of user %s expired: full resync", self.user_id)
                 delta_link = None
+
+    def _created_in_round(self):
+        """Whether events we created wait for the round of the account's delta link (the sync
+        job's claim read it in the same snapshot; a delta round always starts from that
+        link: a reset reads in full)."""
+        claim = self.account._o365_claim()
+        return claim.created_in_round if claim else True
 
     def reconcile_created(self, base, seen, start, end):
         """Events we created after the delta link ``base`` was issued are new to the round that
@@ -188,11 +195,15 @@ class SyncRun:
         grouped = self.links.browse(list(ours)).grouped("res_model")
         # A series before its occurrences: an organizer's edit of the series rewrites the Odoo
         # recurrence, which the occurrences' links then follow.
+        applied = False
         for res_model in sorted(grouped, key=lambda name: name != "calendar.recurrence"):
             if res_model in self.env:
+                links = grouped[res_model]
+                # Just read or adopted; only a series applied before may have removed some.
                 self.env[res_model]._o365_apply_remote(
-                    grouped[res_model].exists(), ours, self.account, self.stats
+                    links.exists() if applied else links, ours, self.account, self.stats
                 )
+                applied = True
         gone = self.links.browse([by_event[rid].id for rid in removed if rid in by_event])
         gone = gone.filtered(lambda ln: ln.state != "to_delete")
         for res_model, model_links in gone.grouped("res_model").items():
@@ -308,16 +319,35 @@ class SyncRun:
     # ------------------------------------------------------------------
     # Push
     # ------------------------------------------------------------------
+    def _waiting(self):
+        """(links to push or delete, answers to send): whether any wait for this mailbox. The
+        sync job's claim read both (same snapshot); when the pull routed events, which may
+        have queued more, one query asks again. Outside the sync job: assume so."""
+        claim = self.account._o365_claim()
+        if not claim:
+            return True, True
+        if not self.routed:
+            return claim.pending_links, claim.pending_answers
+        self.env["office365.link"].flush_model(["user_id", "state"])
+        self.env["office365.meeting.answer"].flush_model(["user_id", "state"])
+        self.env.cr.execute(
+            """
+            SELECT EXISTS (SELECT 1 FROM office365_link
+                            WHERE user_id = %(user)s AND state IN ('pending', 'to_delete')),
+                   EXISTS (SELECT 1 FROM office365_meeting_answer
+                            WHERE user_id = %(user)s AND state = 'pending')
+            """,
+            {"user": self.user_id},
+        )
+        return self.env.cr.fetchone()
+
     def push(self):
         """Send what Odoo queued for this mailbox, each in ``$batch`` requests."""
         account, client, stats = self.account, self.client, self.stats
-        # The sync job's claim already knows whether links and answers wait (same snapshot);
-        # only the pull could have queued more since.
-        claim = account._o365_claim()
-        known = claim if claim and not self.routed else None
-        if not known or known.pending_links:
+        links_wait, answers_wait = self._waiting()
+        if links_wait:
             self.env["office365.link"]._o365_push(account, client, stats, self.options)
-        if "activities" in self.options and (not known or known.pending_answers):
+        if "activities" in self.options and answers_wait:
             self.env["office365.meeting.answer"]._o365_push(account, client, stats)
         if "events" in self.options:
             self.env["office365.inbound.event"].sudo()._o365_push(account, client, stats)

@@ -338,6 +338,39 @@ class TestRealDelta(Office365Case):
         self.assertEqual((link.state, link.event_id), ("detached", False), "a 404 confirms it")
         self.assertTrue(self._detach_lines())
 
+    def test_event_created_then_deleted_before_the_next_round_through_the_cron(self):
+        """Graph lists no removal of an event the client never read: the next round, claimed
+        by the sync job (which tells whether such links wait), still finds it gone."""
+        account = self.alice._o365_account()
+        Account = self.env["office365.account"]
+
+        def cron_run():
+            account.write({"next_sync_at": False})
+            self.env["office365.sync.request"].sudo().search([]).unlink()
+            Account._cron_sync()
+            account.invalidate_recordset()
+
+        cron_run()  # the first round: everything read, a delta link kept
+        activity = self._activity(self.monday)
+        cron_run()  # the activity is created in Outlook after this round's delta link
+        link = self._link(activity)
+        self.assertEqual(link.state, "synced")
+        self.assertTrue(self._claim().created_in_round)
+        self.alice_box.delete_event(link.event_id)
+        cron_run()
+        self.assertEqual((link.state, link.event_id), ("detached", False))
+        self.assertTrue(self._detach_lines())
+        # A new round: nothing of ours waits for it.
+        self.assertFalse(self._claim().created_in_round)
+
+    def _claim(self):
+        """What the sync job's claim reads of Alice's account (due now)."""
+        account = self.alice._o365_account()
+        account.write({"next_sync_at": False})
+        claimed = self.env["office365.account"]._o365_claim_next()
+        self.assertEqual(claimed, account)
+        return claimed._o365_claim()
+
     def test_unreadable_series_is_read_again_by_the_next_run(self):
         self._series()
         self.emulator.faults.add(
