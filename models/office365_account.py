@@ -21,7 +21,7 @@ from ..services import decisions, sync_plan
 from ..services.auth import TokenProvider
 from ..services.constants import CATEGORY_NAME, DEFAULT_TZ, OPTIONS, PARAM, user_tz
 from ..services.errors import GraphError, ReconnectNeeded
-from ..services.graph_client import GraphClient
+from ..services.graph_client import GraphClient, shared_session
 from ..services.pacing import MailboxPacer, throttle_delay
 from ..services.tokenkeys import (
     TokenBox,
@@ -529,7 +529,7 @@ class Office365Account(models.Model):
             config["graph_url"],
             self._o365_token_provider(config),
             mailbox=self.email if config["mode"] == "app" else None,
-            verify=config["verify"],
+            session=shared_session(config["verify"]),
             page_size=config["page_size"],
         )
         return self._o365_pace(client)

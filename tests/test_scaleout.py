@@ -26,7 +26,7 @@ _logger = logging.getLogger(__name__)
 USERS = 8
 # SQL queries per user of a no-change cycle (the claim, the run, its log; the cycle's own
 # queries spread over its users).
-QUIET_QUERIES = 15
+QUIET_QUERIES = 12  # measured 10.4 (8 users); the bench target is 15
 
 
 @tagged("post_install", "-at_install")

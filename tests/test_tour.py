@@ -393,7 +393,9 @@ class TestPreferencesTour(Office365HttpCase):
         self._outlook_meeting(mailbox, subject="Resumed review")
         cron()
         self.assertFalse(account.last_error)
-        self.assertTrue(self.env["office365.inbound.event"].search([("name", "=", "Resumed review")]))
+        self.assertTrue(
+            self.env["office365.inbound.event"].search([("name", "=", "Resumed review")])
+        )
         self.start_tour("/web", "office365_resumed_preferences_tour", login="tour_resume")
         self.assertEqual(
             self.emulator.auth.grants["authorization_code"], sign_ins, "nobody signed in again"

@@ -1,6 +1,8 @@
 """GraphClient transport rules against the emulator's fault injection."""
 
+import http.cookiejar
 import time
+import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,7 +14,7 @@ from services.errors import (
     ThrottledError,
     TransportError,
 )
-from services.graph_client import GraphClient, parse_retry_after
+from services.graph_client import GraphClient, parse_retry_after, shared_session
 
 
 def test_429_waits_retry_after(emulator, client, sleeps):
@@ -214,3 +216,30 @@ def test_before_and_after_hooks_always_pair(emulator, make_client, token_provide
     with pytest.raises(RuntimeError):
         graph.get_me()
     assert held == []
+
+
+def test_shared_session_serves_every_mailbox_and_keeps_their_requests_apart(
+    emulator, make_client, connect
+):
+    session = shared_session(emulator.ca_path)
+    assert shared_session(emulator.ca_path) is session
+    assert shared_session(True) is not session
+    alice = make_client(session=session)
+    bob = make_client(provider=connect("bob@example.com"), session=session)
+    assert alice.get_me()["mail"] == "alice@example.com"
+    assert bob.get_me()["mail"] == "bob@example.com"
+    assert alice.get_me()["mail"] == "alice@example.com"
+    # No cookie of one mailbox's answers is ever sent with another's requests.
+    cookie = http.cookiejar.Cookie(
+        0, "affinity", "1", None, False, "127.0.0.1", False, False, "/", True,
+        False, None, False, None, None, {},
+    )  # fmt: skip
+    request = urllib.request.Request(emulator.base_url)
+    assert not session.cookies._policy.set_ok(cookie, request)
+    # A client does not close the session it was given: its open connections serve the
+    # next run (closing the session would drop its connection pools).
+    adapter = session.get_adapter(emulator.base_url)
+    assert adapter.poolmanager.pools
+    alice.close()
+    assert adapter.poolmanager.pools
+    assert bob.get_me()["mail"] == "bob@example.com"
