@@ -46,8 +46,9 @@ CTX_CLAIM = "office365_calendar_sync_claim"
 # What the sync job's claim query reads with the account, in the transaction's first snapshot
 # (Odoo's cursors are REPEATABLE READ: later reads of the run see the same rows), so that a run
 # with nothing to do does not ask again: the user's time zone, the highest queued request id and
-# the queued request kinds, whether a subscription row exists, whether links wait to be pushed
-# and whether meeting answers wait to be sent.
+# the queued request kinds, whether a subscription row exists, whether links wait to be pushed,
+# whether meeting answers wait to be sent and whether events we created wait for the delta
+# round of the account's delta link (SyncRun.reconcile_created).
 Claim = namedtuple(
     "Claim",
     "account_id tz upto kinds subscribed pending_links pending_answers created_in_round",
