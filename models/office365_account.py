@@ -9,7 +9,6 @@ import hashlib
 import logging
 import os
 import threading
-import time
 import weakref
 from collections import namedtuple
 from datetime import timedelta
@@ -55,7 +54,6 @@ Claim = namedtuple(
 )
 CATEGORY_COLOR = "preset9"
 CATEGORY_CHECK_SECONDS = 3600
-_CATEGORY_CHECKED = {}  # (db, account id, mailbox, graph url) -> time of the last check
 # cursor -> pacing slots (session advisory locks) it holds: the job unlocks only when some are.
 _HELD_SLOTS = weakref.WeakKeyDictionary()
 _REENCRYPTED = set()  # (db, current key fingerprint): token caches re-encrypted by this process
@@ -120,6 +118,11 @@ class Office365Account(models.Model):
     last_error = fields.Text(copy=False)
     # The identity platform refused the application's settings (client id, secret, tenant):
     # the user's grant is intact, runs wait for the administrator (see office365_runner.py).
+    # When our Outlook category was last found or created in the mailbox, and for which
+    # mailbox and Graph endpoint: every server process and restart shares it (one check per
+    # mailbox and hour, not one per process).
+    category_checked_at = fields.Datetime(copy=False)
+    category_checked_for = fields.Char(copy=False)
     paused_reason = fields.Char(
         "Paused",
         copy=False,
@@ -252,12 +255,18 @@ class Office365Account(models.Model):
     def _o365_ensure_category(self, client, stats):
         """Create our Outlook category (with its colour) in the mailbox if it is missing.
 
-        Checked at most once per process and mailbox per hour: every created event names it.
+        Checked at most once per mailbox and hour, whichever server process runs it: every
+        created event names it.
         """
         self.ensure_one()
-        key = (self.env.cr.dbname, self.id, self.email, client.base_url)
-        checked = _CATEGORY_CHECKED.get(key)
-        if checked and time.monotonic() - checked < CATEGORY_CHECK_SECONDS:
+        key = f"{self.email}|{client.base_url}"
+        now = fields.Datetime.now()
+        checked = self.category_checked_at
+        if (
+            self.category_checked_for == key
+            and checked
+            and timedelta(0) <= now - checked < timedelta(seconds=CATEGORY_CHECK_SECONDS)
+        ):
             return
         try:
             client.ensure_category(self._o365_category_name(), CATEGORY_COLOR)
@@ -268,7 +277,7 @@ class Office365Account(models.Model):
                 level="warning",
             )
             return
-        _CATEGORY_CHECKED[key] = time.monotonic()
+        self.write({"category_checked_at": now, "category_checked_for": key})
 
     def _o365_enabled_options(self):
         self.ensure_one()

@@ -79,6 +79,10 @@ class Office365Case(TransactionCase):
         """Run the real authorization-code flow (PKCE) against the emulator for ``user``."""
         return connect_mailbox(cls.emulator, user, email)
 
+    def o365_forget_category_checks(self):
+        """The emulator's mailboxes lost their categories: the next push checks them again."""
+        self.env["office365.account"].sudo().search([]).write({"category_checked_at": False})
+
     def o365_sync(self, user, options=None):
         """One sync run of ``user`` (pull then push), as the cron does; returns its RunStats."""
         return user._o365_account()._o365_sync(options)

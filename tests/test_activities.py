@@ -10,7 +10,6 @@ from odoo import fields
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from ..models.office365_account import _CATEGORY_CHECKED
 from ..models.office365_sync_run import SyncRun
 from ..services.graph_client import EXTENDED_PROPERTY_ID
 from .common import Office365Case
@@ -48,7 +47,7 @@ class TestActivities(Office365Case):
             mailbox.events.clear()
             mailbox.sync_states.clear()
             mailbox.categories.clear()
-        _CATEGORY_CHECKED.clear()
+        self.o365_forget_category_checks()
 
     # ------------------------------------------------------------------
     def _activity(self, user=None, **vals):
@@ -125,6 +124,19 @@ class TestActivities(Office365Case):
         self.o365_sync(self.alice)
         self.assertEqual(self.emulator.counters["GET /me/outlook/masterCategories"], 0)
         self.assertEqual(len(self.o365_events(self.alice_box)), 2)
+        # ... whichever server process runs it: the check is kept on the account, not in
+        # the process; an hour later, or for another mailbox, it is made again.
+        account = self.alice._o365_account()
+        self.assertTrue(account.category_checked_at)
+        for stale in (
+            {"category_checked_at": account.category_checked_at - timedelta(hours=2)},
+            {"category_checked_for": "someone.else@example.com|" + account.email},
+        ):
+            account.write(stale)
+            self._activity(summary="Again")
+            self.emulator.reset_counters()
+            self.o365_sync(self.alice)
+            self.assertEqual(self.emulator.counters["GET /me/outlook/masterCategories"], 1)
 
     def test_user_without_admin_rights_creates_and_edits(self):
         self.alice.groups_id |= self.env.ref("base.group_partner_manager")

@@ -7,7 +7,6 @@ from urllib.parse import unquote
 from odoo import fields
 from odoo.tests import new_test_user, tagged
 
-from ..models.office365_account import _CATEGORY_CHECKED
 from .common import Office365Case
 
 
@@ -56,7 +55,7 @@ class Office365KindsCase(Office365Case):
                 mailbox.transactions.clear()
                 mailbox.sync_states.clear()
                 mailbox.categories.clear()
-        _CATEGORY_CHECKED.clear()
+        self.o365_forget_category_checks()
 
     def _activity(self, user=None, **vals):
         return (

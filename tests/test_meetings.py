@@ -8,7 +8,6 @@ from odoo import fields
 from odoo.tests import tagged
 
 from ..models.calendar_event import MS_CALENDAR_NOTE
-from ..models.office365_account import _CATEGORY_CHECKED
 from ..services.graph_client import EXTENDED_PROPERTY_ID
 from .common import Office365Case
 
@@ -44,7 +43,7 @@ class TestMeetings(Office365Case):
             mailbox.events.clear()
             mailbox.sync_states.clear()
             mailbox.categories.clear()
-        _CATEGORY_CHECKED.clear()
+        self.o365_forget_category_checks()
 
     # ------------------------------------------------------------------
     def _meeting(self, organizer=None, partners=None, context=None, **vals):

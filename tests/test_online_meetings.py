@@ -5,7 +5,6 @@ from datetime import datetime
 
 from odoo.tests import tagged
 
-from ..models.office365_account import _CATEGORY_CHECKED
 from .common import Office365Case
 
 # A Tuesday, 09:00-10:00 UTC: any fixed date works, the push does not read the sync window.
@@ -28,7 +27,7 @@ class TestOnlineMeetings(Office365Case):
             mailbox.sync_states.clear()
             mailbox.categories.clear()
             mailbox.online_meeting_providers = ["teamsForBusiness"]
-        _CATEGORY_CHECKED.clear()
+        self.o365_forget_category_checks()
 
     def _meeting(self, **vals):
         values = {

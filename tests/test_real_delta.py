@@ -9,7 +9,6 @@ from odoo import fields
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
-from ..models.office365_account import _CATEGORY_CHECKED
 from ..services.runstats import RunStats
 from .common import PARAM, Office365Case
 
@@ -61,7 +60,7 @@ class TestRealDelta(Office365Case):
                 mailbox.transactions.clear()
                 mailbox.sync_states.clear()
                 mailbox.categories.clear()
-        _CATEGORY_CHECKED.clear()
+        self.o365_forget_category_checks()
         self.emulator.faults.clear()
 
     # ------------------------------------------------------------------

@@ -6,7 +6,6 @@ from zoneinfo import ZoneInfo
 
 from odoo.tests import tagged
 
-from ..models.office365_account import _CATEGORY_CHECKED
 from ..services.recurrence import occurrence_key
 from .common import Office365Case
 
@@ -53,7 +52,7 @@ class TestRecurringMeetings(Office365Case):
             mailbox.events.clear()
             mailbox.sync_states.clear()
             mailbox.categories.clear()
-        _CATEGORY_CHECKED.clear()
+        self.o365_forget_category_checks()
 
     # ------------------------------------------------------------------
     def _weekly(self, count=6, name="Weekly review", **vals):

@@ -10,7 +10,6 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.tests import tagged
 
-from ..models.office365_account import _CATEGORY_CHECKED
 from .common import CLIENT_ID, Office365Case
 
 App = namedtuple("App", "client_id")
@@ -35,7 +34,7 @@ class TestThrottledPush(Office365Case):
             mailbox.events.clear()
             mailbox.sync_states.clear()
             mailbox.categories.clear()
-        _CATEGORY_CHECKED.clear()
+        self.o365_forget_category_checks()
         self.emulator.reset_counters()
         self.emulator.write_latency = 0.01
         self.addCleanup(setattr, self.emulator, "write_latency", 0.002)
