@@ -16,6 +16,7 @@ import psycopg2.errors
 from odoo import api, fields, models, modules
 from odoo.tools import SQL
 
+from ..services.constants import KIND_OPTION
 from ..services.errors import ApplicationRefused, GraphError, ReconnectNeeded, ThrottledError
 from ..services.runstats import RunStats
 from .office365_account import CTX_CLAIM, CTX_COMMIT, Claim
@@ -90,11 +91,36 @@ class Office365Runner(models.Model):
             AND (a.next_sync_at IS NULL
                  OR a.next_sync_at <= (statement_timestamp() at time zone 'UTC')
                  OR EXISTS (SELECT 1 FROM office365_sync_request r WHERE r.account_id = a.id)
-                 OR EXISTS (SELECT 1 FROM office365_link l
-                             WHERE l.user_id = a.user_id
-                               AND l.state IN ('pending', 'to_delete')))
+                 OR %s)
             """,
             self._o365_ready(),
+            self._o365_links_waiting(),
+        )
+
+    @api.model
+    def _o365_links_waiting(self):
+        """SQL condition on ``office365_account a``: links wait to be pushed for an option the
+        user has started, or removals queued by Stop Syncing (what ``_o365_pending_for`` takes).
+        A change left waiting when its option was stopped waits for Start Syncing without
+        making the account due at every batch."""
+        started = SQL(" OR ").join(
+            SQL(
+                "(l.kind IN %s AND s.%s)",
+                tuple(kind for kind, opt in KIND_OPTION.items() if opt == option),
+                SQL.identifier(f"o365_{option}_enabled"),
+            )
+            for option in sorted(set(KIND_OPTION.values()))
+        )
+        return SQL(
+            """
+            EXISTS (SELECT 1 FROM office365_link l
+                     WHERE l.user_id = a.user_id
+                       AND l.state IN ('pending', 'to_delete')
+                       AND ((l.state = 'to_delete' AND l.removing)
+                            OR EXISTS (SELECT 1 FROM res_users_settings s
+                                        WHERE s.user_id = a.user_id AND (%s))))
+            """,
+            started,
         )
 
     @api.model
@@ -121,9 +147,7 @@ class Office365Runner(models.Model):
                        ARRAY(SELECT DISTINCT r.kind FROM office365_sync_request r
                               WHERE r.account_id = a.id ORDER BY r.kind),
                        EXISTS (SELECT 1 FROM office365_subscription s WHERE s.account_id = a.id),
-                       EXISTS (SELECT 1 FROM office365_link l
-                                WHERE l.user_id = a.user_id
-                                  AND l.state IN ('pending', 'to_delete')),
+                       %s,
                        EXISTS (SELECT 1 FROM office365_meeting_answer m
                                 WHERE m.user_id = a.user_id AND m.state = 'pending'),
                        -- events we created since the delta link was issued (SyncRun's
@@ -142,6 +166,7 @@ class Office365Runner(models.Model):
                  LIMIT 1
                  FOR NO KEY UPDATE OF a SKIP LOCKED
                 """,
+                self._o365_links_waiting(),
                 list(skip_ids),
                 self._o365_due(),
             ),
@@ -189,7 +214,10 @@ class Office365Runner(models.Model):
     def _o365_flush_due(self):
         """The due condition reads these columns in SQL: write what the ORM still holds."""
         self.env["office365.account"].flush_model()
-        self.env["office365.link"].flush_model(["user_id", "state"])
+        self.env["office365.link"].flush_model(["user_id", "state", "kind", "removing"])
+        self.env["res.users.settings"].flush_model(
+            [f"o365_{option}_enabled" for option in set(KIND_OPTION.values())]
+        )
 
     @api.model
     def _o365_lock(self, account_id):

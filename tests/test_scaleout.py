@@ -429,3 +429,36 @@ class TestCronBatches(Office365Case):
         notified = accounts.sorted("id")[-1]
         self.env["office365.sync.request"]._o365_add({notified.id: {"change"}})
         self.assertEqual(self.env["office365.account"]._o365_claim_next(), notified)
+
+    def test_a_stopped_options_waiting_change_does_not_keep_the_account_due(self):
+        """Stop Syncing (events left in Outlook) while a change waits to be pushed: the change
+        is not sent, and it must not make the account due again and again (each batch would
+        claim it and read its delta); Start Syncing sends it."""
+        user = self.env["res.users"].search([("login", "=", "batch_0")])
+        account = user._o365_account()
+        accounts = self.env["office365.account"]
+        accounts._cron_sync()
+        partner = self.env["res.partner"].create({"name": "Stopped Co"})
+        activity = self.env["mail.activity"].create(
+            {
+                "res_model_id": self.env["ir.model"]._get_id("res.partner"),
+                "res_id": partner.id,
+                "activity_type_id": self.env.ref("mail.mail_activity_data_todo").id,
+                "summary": "Waiting",
+                "user_id": user.id,
+            }
+        )
+        link = self.env["office365.link"].sudo().search(
+            [("res_model", "=", "mail.activity"), ("res_id", "=", activity.id)]
+        )
+        self.assertEqual(link.state, "pending")
+        user._o365_stop("activities")
+        self.env["office365.sync.request"].sudo().search([]).unlink()
+        accounts._cron_sync()  # the polls due anyway
+        self.assertEqual(link.state, "pending", "not sent while stopped")
+        self.assertEqual(accounts._o365_count_due(), 0)
+        self.assertFalse(accounts._o365_claim_next())
+        user._o365_start("activities")
+        self.assertEqual(accounts._o365_claim_next(), account)
+        account._o365_run_claimed()
+        self.assertEqual(link.state, "synced")
