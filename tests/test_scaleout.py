@@ -448,8 +448,10 @@ class TestCronBatches(Office365Case):
                 "user_id": user.id,
             }
         )
-        link = self.env["office365.link"].sudo().search(
-            [("res_model", "=", "mail.activity"), ("res_id", "=", activity.id)]
+        link = (
+            self.env["office365.link"]
+            .sudo()
+            .search([("res_model", "=", "mail.activity"), ("res_id", "=", activity.id)])
         )
         self.assertEqual(link.state, "pending")
         user._o365_stop("activities")
