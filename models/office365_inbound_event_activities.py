@@ -327,8 +327,7 @@ class Office365InboundEventActivities(models.Model):
             anchor = meeting.activity_partner_id
             where = anchor._get_html_link() if anchor else ""
             meeting_link = meeting._get_html_link(title=meeting.name or _("Meeting"))
-            # Their names, not display names: "Customer One, Claire Dubois" would read as two.
-            who = ", ".join(partner.name or partner.display_name for partner in meeting.partner_ids)
+            who = meeting._o365_contact_names()
             when = meeting._o365_when(meeting.user_id)
             if done:
                 text = Markup(_("Meeting done: %(meeting)s (%(when)s) with %(who)s, see %(where)s"))

@@ -98,6 +98,16 @@ class Office365Runner(models.Model):
         )
 
     @api.model
+    def _o365_answers_waiting(self):
+        """SQL condition on ``office365_account a``: meeting answers wait to be sent."""
+        return SQL(
+            """
+            EXISTS (SELECT 1 FROM office365_meeting_answer m
+                     WHERE m.user_id = a.user_id AND m.state = 'pending')
+            """
+        )
+
+    @api.model
     def _o365_links_waiting(self):
         """SQL condition on ``office365_account a``: links wait to be pushed for an option the
         user has started, or removals queued by Stop Syncing (what ``_o365_pending_for`` takes).
@@ -148,8 +158,7 @@ class Office365Runner(models.Model):
                               WHERE r.account_id = a.id ORDER BY r.kind),
                        EXISTS (SELECT 1 FROM office365_subscription s WHERE s.account_id = a.id),
                        %s,
-                       EXISTS (SELECT 1 FROM office365_meeting_answer m
-                                WHERE m.user_id = a.user_id AND m.state = 'pending'),
+                       %s,
                        -- events we created since the delta link was issued (SyncRun's
                        -- reconcile_created; sync_plan.delta_key in SQL)
                        EXISTS (SELECT 1 FROM office365_link l
@@ -167,6 +176,7 @@ class Office365Runner(models.Model):
                  FOR NO KEY UPDATE OF a SKIP LOCKED
                 """,
                 self._o365_links_waiting(),
+                self._o365_answers_waiting(),
                 list(skip_ids),
                 self._o365_due(),
             ),
@@ -212,12 +222,19 @@ class Office365Runner(models.Model):
 
     @api.model
     def _o365_flush_due(self):
-        """The due condition reads these columns in SQL: write what the ORM still holds."""
+        """The due condition and the claim read these columns in SQL: write what the ORM still
+        holds."""
         self.env["office365.account"].flush_model()
+        self._o365_flush_waiting()
+
+    @api.model
+    def _o365_flush_waiting(self):
+        """What ``_o365_links_waiting`` and ``_o365_answers_waiting`` read."""
         self.env["office365.link"].flush_model(["user_id", "state", "kind", "removing"])
         self.env["res.users.settings"].flush_model(
             [f"o365_{option}_enabled" for option in set(KIND_OPTION.values())]
         )
+        self.env["office365.meeting.answer"].flush_model(["user_id", "state"])
 
     @api.model
     def _o365_lock(self, account_id):

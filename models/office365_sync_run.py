@@ -23,6 +23,7 @@ import logging
 from collections import defaultdict
 
 from odoo import fields
+from odoo.tools import SQL
 
 from ..services import delta_completion, sync_plan
 from ..services.errors import ResyncRequired
@@ -328,16 +329,16 @@ class SyncRun:
             return True, True
         if not self.routed:
             return claim.pending_links, claim.pending_answers
-        self.env["office365.link"].flush_model(["user_id", "state"])
-        self.env["office365.meeting.answer"].flush_model(["user_id", "state"])
+        # The same conditions as the claim's, asked again after the pull.
+        accounts = self.env["office365.account"]
+        accounts._o365_flush_waiting()
         self.env.cr.execute(
-            """
-            SELECT EXISTS (SELECT 1 FROM office365_link
-                            WHERE user_id = %(user)s AND state IN ('pending', 'to_delete')),
-                   EXISTS (SELECT 1 FROM office365_meeting_answer
-                            WHERE user_id = %(user)s AND state = 'pending')
-            """,
-            {"user": self.user_id},
+            SQL(
+                "SELECT %s, %s FROM office365_account a WHERE a.id = %s",
+                accounts._o365_links_waiting(),
+                accounts._o365_answers_waiting(),
+                self.account.id,
+            )
         )
         return self.env.cr.fetchone()
 

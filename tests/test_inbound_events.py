@@ -79,6 +79,15 @@ class TestInboundEvents(Office365Case):
             payload["organizer"] = {"emailAddress": {"address": organizer, "name": organizer}}
         return box.create_event(payload)
 
+    def _logged_by_both(self, *contacts, **kwargs):
+        """A meeting of alice's with ``contacts`` and bob, in both mailboxes, synced by alice
+        then bob; returns (alice's event, bob's copy)."""
+        event = self._create(self.alice_box, attendees=(*contacts, "bob@example.com"), **kwargs)
+        copy = self._invite(self.bob_box, event)
+        self.o365_sync(self.alice)
+        self.o365_sync(self.bob)
+        return event, copy
+
     def _invite(self, box, event):
         """The same meeting as received in another mailbox (same iCalUId): the copy the
         emulator delivered to an attendee of the tenant, else one made like it."""
@@ -391,10 +400,7 @@ class TestInboundEvents(Office365Case):
         self.assertEqual(self._meetings().state, "cancelled")
 
     def test_attendee_copy_cancelled_and_removed(self):
-        event = self._create(self.alice_box, attendees=("dan@client.com", "bob@example.com"))
-        copy = self._invite(self.bob_box, event)
-        self.o365_sync(self.alice)
-        self.o365_sync(self.bob)
+        event, copy = self._logged_by_both("dan@client.com")
         meeting = self._meetings()
         self.assertEqual(len(meeting.logged_activity_ids), 2)  # alice's and bob's, on dan
         # bob declines (his copy leaves his calendar): the meeting still exists for alice,
@@ -582,10 +588,7 @@ class TestInboundEvents(Office365Case):
         self.assertLess(len(str(rtl.note)), 30000)
 
     def test_edits_in_odoo(self):
-        event = self._create(self.alice_box, attendees=("dan@client.com", "bob@example.com"))
-        self._invite(self.bob_box, event)
-        self.o365_sync(self.alice)
-        self.o365_sync(self.bob)
+        event, _copy = self._logged_by_both("dan@client.com")
         activity = self._activities(self.dan).filtered(lambda a: a.user_id == self.alice)
         new_day = self.start.date() + timedelta(days=3)
         self.emulator.reset_counters()
@@ -771,12 +774,7 @@ class TestInboundEvents(Office365Case):
         return meeting.logged_activity_ids.filtered(lambda a: a.user_id == user)
 
     def test_organizer_and_attendee_each_have_one_activity_on_the_company(self):
-        event = self._create(
-            self.alice_box, attendees=("dan@client.com", "eve@client.com", "bob@example.com")
-        )
-        self._invite(self.bob_box, event)
-        self.o365_sync(self.alice)
-        self.o365_sync(self.bob)
+        self._logged_by_both("dan@client.com", "eve@client.com")
         self.o365_sync(self.alice)
         meeting = self._meetings()
         for user in (self.alice, self.bob):
@@ -818,12 +816,7 @@ class TestInboundEvents(Office365Case):
         self.assertFalse(self._timeline_notes(self.zed))
 
     def test_contacts_join_and_the_anchor_leaves(self):
-        event = self._create(
-            self.alice_box, attendees=("dan@client.com", "zed@other.org", "bob@example.com")
-        )
-        self._invite(self.bob_box, event)
-        self.o365_sync(self.alice)
-        self.o365_sync(self.bob)
+        event, _copy = self._logged_by_both("dan@client.com", "zed@other.org")
         meeting = self._meetings()
         self.assertEqual(meeting.activity_partner_id, self.dan)
         bobs = self._mine(self.bob, meeting)
@@ -861,16 +854,13 @@ class TestInboundEvents(Office365Case):
 
     def test_daily_close_marks_the_one_activity_done_and_tells_the_others(self):
         past = fields.Datetime.now() - timedelta(days=1)
-        event = self._create(
-            self.alice_box,
-            attendees=("dan@client.com", "zed@other.org", "bob@example.com"),
+        self._logged_by_both(
+            "dan@client.com",
+            "zed@other.org",
             subject="Done meeting",
             start=past,
             end=past + timedelta(hours=1),
         )
-        self._invite(self.bob_box, event)
-        self.o365_sync(self.alice)
-        self.o365_sync(self.bob)
         meeting = self._meetings()
         self.assertEqual(len(self._activities(self.dan)), 2)  # alice's and bob's
         model = self.env["office365.inbound.event"]
@@ -891,12 +881,7 @@ class TestInboundEvents(Office365Case):
         """Meetings logged when each contact got the organizer's activity and each other
         attendee a to-do on the meeting: the next run that reads the meeting keeps one per
         user, with the note a user rewrote."""
-        event = self._create(
-            self.alice_box, attendees=("dan@client.com", "zed@other.org", "bob@example.com")
-        )
-        self._invite(self.bob_box, event)
-        self.o365_sync(self.alice)
-        self.o365_sync(self.bob)
+        event, _copy = self._logged_by_both("dan@client.com", "zed@other.org")
         meeting = self._meetings()
         kept_alice = self._mine(self.alice, meeting)
         kept_bob = self._mine(self.bob, meeting)
