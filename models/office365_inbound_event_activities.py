@@ -319,10 +319,9 @@ class Office365InboundEventActivities(models.Model):
         if not entries:
             return self.env["mail.message"]
         _ = self.env._
-        author = self.env.ref("base.partner_root")
         subtype = self.env.ref("mail.mt_note")
         kind = self.env.ref("mail.mail_activity_data_meeting")
-        message_vals = []
+        rows = []
         for meeting, contact_ids in entries:
             anchor = meeting.activity_partner_id
             where = anchor._get_html_link() if anchor else ""
@@ -336,22 +335,40 @@ class Office365InboundEventActivities(models.Model):
             body = Markup("<p>%s</p>") % (
                 text % {"meeting": meeting_link, "when": when, "who": who, "where": where}
             )
-            for contact_id in contact_ids:
-                message_vals.append(
+            rows += [
+                ("res.partner", contact_id, body, kind if done else None)
+                for contact_id in contact_ids
+            ]
+        return self._o365_bot_messages(rows, subtype)
+
+    @api.model
+    def _o365_bot_messages(self, rows, subtype):
+        """Create, in one batch, messages by OdooBot that notify nobody: one per (model, res
+        id, body, activity type or None) of ``rows`` (see ``_o365_mark_done`` and
+        ``_o365_timeline_messages``)."""
+        author = self.env.ref("base.partner_root")
+        sender = author.email_formatted or False
+        return (
+            self.env["mail.message"]
+            .sudo()
+            .create(
+                [
                     {
-                        "model": "res.partner",
-                        "res_id": contact_id,
+                        "model": res_model,
+                        "res_id": res_id,
                         "body": body,
                         "message_type": "notification",
                         "subtype_id": subtype.id,
-                        "mail_activity_type_id": kind.id if done else False,
+                        "mail_activity_type_id": activity_type.id if activity_type else False,
                         "author_id": author.id,
-                        "email_from": author.email_formatted or False,
-                        "reply_to": author.email_formatted or False,
+                        "email_from": sender,
+                        "reply_to": sender,
                         "record_name": False,
                     }
-                )
-        return self.env["mail.message"].sudo().create(message_vals)
+                    for res_model, res_id, body, activity_type in rows
+                ]
+            )
+        )
 
     # ------------------------------------------------------------------
     # Activities edited in Odoo

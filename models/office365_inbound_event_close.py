@@ -64,27 +64,20 @@ class Office365InboundEventClose(models.Model):
         same as for an activity marked done by hand, and follows core if it changes.
         """
         activities = activities.with_context(**{CTX_INBOUND: True})
-        author = self.env.ref("base.partner_root")
         subtype = self.env.ref("mail.mt_activities")
         activities.fetch(["res_model", "res_id", "summary", "note", "user_id", "activity_type_id"])
-        message_vals = []
-        for activity in activities:
-            kind = activity.activity_type_id
-            message_vals.append(
-                {
-                    "model": activity.res_model,
-                    "res_id": activity.res_id,
-                    "body": self._o365_done_body(activity),
-                    "message_type": "notification",
-                    "subtype_id": subtype.id,
-                    "mail_activity_type_id": kind.id,
-                    "author_id": author.id,
-                    "email_from": author.email_formatted or False,
-                    "reply_to": author.email_formatted or False,
-                    "record_name": False,
-                }
-            )
-        self.env["mail.message"].sudo().create(message_vals)
+        self._o365_bot_messages(
+            [
+                (
+                    activity.res_model,
+                    activity.res_id,
+                    self._o365_done_body(activity),
+                    activity.activity_type_id,
+                )
+                for activity in activities
+            ],
+            subtype,
+        )
         to_keep = activities.filtered("activity_type_id.keep_done")
         to_keep.write({"active": False})
         (activities - to_keep).unlink()
