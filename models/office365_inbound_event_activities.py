@@ -136,6 +136,13 @@ class Office365InboundEventActivities(models.Model):
         writes = defaultdict(list)  # frozen vals -> activity ids
         meeting_writes = {}
         on_contact = self.env["ir.model"]._get_id("res.partner")
+        # What every new activity shares, looked up once for the batch.
+        base = {
+            "activity_type_id": self.env["ir.model.data"]._xmlid_to_res_id(
+                "mail.mail_activity_data_meeting", raise_if_not_found=True
+            ),
+            "res_model_id": on_contact,
+        }
         for meeting in self:
             current = by_meeting[meeting.id]
             if meeting.state == inbound.CANCELLED:
@@ -147,7 +154,7 @@ class Office365InboundEventActivities(models.Model):
                 ):
                     meeting_writes[meeting] = {"user_id": False, "activity_partner_id": False}
                 continue
-            plan, create_vals, meeting_vals, told = meeting._o365_plan_activities(current)
+            plan, create_vals, meeting_vals, told = meeting._o365_plan_activities(current, base)
             to_unlink += plan.unlink
             assignee = {activity.id: activity.user_id.id for activity in current}
             for activity_id, vals in plan.writes:
@@ -186,10 +193,10 @@ class Office365InboundEventActivities(models.Model):
         order = [by_email[email] for email in self.attendee_emails or [] if email in by_email]
         return list(dict.fromkeys(order + partners.ids))
 
-    def _o365_plan_activities(self, current):
+    def _o365_plan_activities(self, current, base):
         """(``inbound.ActivityPlan``, values of the activities to create, values for this
         meeting, contacts whose timeline gets the meeting's note) to bring its ``current``
-        activities in step with it."""
+        activities in step with it (``base``: the values every new activity shares)."""
         self.ensure_one()
         primary = self._o365_primary_user()
         note = self._o365_details(primary) + str(self.description or "")
@@ -208,17 +215,8 @@ class Office365InboundEventActivities(models.Model):
             note if note_changed else None,
             owned,
         )
-        base = {
-            **common,
-            "note": note,
-            "activity_type_id": self.env["ir.model.data"]._xmlid_to_res_id(
-                "mail.mail_activity_data_meeting", raise_if_not_found=True
-            ),
-            "o365_inbound_event_id": self.id,
-            "res_model_id": self.env["ir.model"]._get_id("res.partner"),
-            "res_id": anchor,
-        }
-        create_vals = [{**base, "user_id": uid} for uid in plan.create]
+        new = {**base, **common, "note": note, "o365_inbound_event_id": self.id, "res_id": anchor}
+        create_vals = [{**new, "user_id": uid} for uid in plan.create]
         told = inbound.timeline_contacts(contacts, anchor, self.noted_partner_ids.ids)
         meeting_vals = {}
         if note_changed:
@@ -253,9 +251,13 @@ class Office365InboundEventActivities(models.Model):
     def _o365_create_activities(self, activity_model, vals_list):
         # Subscribe each assignee once per document first: mail.activity's batch create
         # would insert the same follower twice for two activities on one document.
+        model_of = {
+            model.id: model.model
+            for model in self.env["ir.model"].browse({vals["res_model_id"] for vals in vals_list})
+        }
         self._o365_subscribe(
             [
-                (self.env["ir.model"].browse(vals["res_model_id"]).model, vals["res_id"], uid)
+                (model_of[vals["res_model_id"]], vals["res_id"], uid)
                 for vals in vals_list
                 if (uid := vals["user_id"])
             ]

@@ -413,6 +413,9 @@ def _changed(record, vals, skip=()):
         elif field.type == "many2one":
             if current.id != (value or False):
                 out[key] = value
+        elif key == "description":
+            if str(current or "") != str(record._o365_clean_description(value) or ""):
+                out[key] = value
         elif field.type == "html":
             if str(current or "") != str(field.convert_to_cache(value, record) or ""):
                 out[key] = value

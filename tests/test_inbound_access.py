@@ -13,6 +13,7 @@ from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 
+from ..models.office365_inbound_event_log import _changed
 from .common import PARAM, Office365Case
 from .test_inbound_events import _dt, _who
 
@@ -236,3 +237,30 @@ class TestInboundAccess(Office365Case):
         )
         self.o365_sync(self.alice)
         self.assertTrue(self._meeting("Chosen to share").is_private)
+
+    def test_description_is_sanitized_for_every_writer(self):
+        """The meeting's description is sanitized once by the model, not by the ORM: an
+        Outlook body, an administrator's write over RPC and an import all lose their scripts,
+        and a body Outlook sends again unchanged is not taken for an edit."""
+        hostile = '<p>Price list</p><script>alert(1)</script><img src="x" onerror="alert(2)">'
+        event = self._create(self.alice_box, ["dan@client.com"], body=hostile)
+        self.o365_sync(self.alice)
+        meeting = self._meeting()
+        for html in (meeting.description, self._activities(meeting).note):
+            self.assertIn("Price list", str(html))
+            self.assertNotIn("<script", str(html))
+            self.assertNotIn("onerror", str(html))
+        admin = self.env.ref("base.user_admin")
+        meeting.with_user(admin).write({"description": '<p>Agenda</p><script>x()</script>'})
+        self.assertEqual(str(meeting.description), "<p>Agenda</p>")
+        copy = meeting.with_user(admin).copy({"ical_uid": "copied", "description": hostile})
+        self.assertNotIn("<script", str(copy.description))
+        # Outlook sends the same body again: compared sanitized, it is not a change.
+        meeting.with_user(admin).write({"description": hostile})
+        self.assertFalse(_changed(meeting, {"description": hostile}))
+        self.assertTrue(_changed(meeting, {"description": "<p>Price list v2</p>"}))
+        self.alice_box.update_event(event["id"], {"location": {"displayName": "Room 2"}})
+        stats = self.o365_sync(self.alice)
+        self.assertEqual(meeting.location, "Room 2")
+        self.assertEqual(stats.counts["events"]["updated"], 1)
+        self.assertNotIn("<script", str(meeting.description))
