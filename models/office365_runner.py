@@ -363,14 +363,14 @@ class Office365Runner(models.Model):
         for option in options:
             stats.touch(option)
         self.write({"last_sync_at": start, "next_sync_at": self._o365_next_poll()})
-        # A periodic poll nobody asked for tells the user's pages only when it did something.
+        # A run the user did not ask for tells their open pages only when it did something.
         claim = self._o365_claim()
         self.env["office365.sync.log"]._o365_record(
             self.user_id,
             stats,
             start,
             time.monotonic() - t0,
-            notify_quiet=not claim or bool(claim.kinds),
+            requested=not claim or "manual" in claim.kinds,
         )
         return stats
 

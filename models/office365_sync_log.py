@@ -79,13 +79,15 @@ class Office365SyncLog(models.Model):
             ) or bool(log.line_ids)
 
     @api.model
-    def _o365_record(self, user, stats, start, duration, notify_quiet=True):
+    def _o365_record(self, user, stats, start, duration, requested=True):
         """Write the run's log: per option touched, one line (a run without changes updates
         the option's latest line when that one had none either), and one line per item it
-        synced or could not sync (batched: one create for all of them). The user's open pages
-        are told the run ended (RUN_DONE), unless every option had nothing to say and
-        ``notify_quiet`` is False (a quiet run after a run with changes starts a new line,
-        still without a message)."""
+        synced or could not sync (batched: one create for all of them).
+
+        The user's open pages are told the run ended (RUN_DONE): always for a run the user
+        ``requested`` (Sync Now and Start Syncing wait for its result); for any other run (a
+        poll, a change in Odoo or in Outlook), only when it did something and the user has
+        Odoo open (see :meth:`_o365_has_open_page`)."""
         vals_list = []
         for item in stats.items:
             stats.touch(item.option)  # a run with only warnings still gets its log and lines
@@ -154,9 +156,25 @@ class Office365SyncLog(models.Model):
         ]
         lines = self.env["office365.sync.log.line"].sudo().create(line_vals)
         lines._o365_post_on_records()
-        if notify_quiet or set(stats.counts) - quiet:
+        if requested or (set(stats.counts) - quiet and self._o365_has_open_page(user)):
             self._o365_notify_run(user, stats, start)
         return logs
+
+    @api.model
+    def _o365_has_open_page(self, user):
+        """Whether ``user`` has an Odoo page open (their bus presence is not offline), in one
+        query. Each bus message costs Odoo a new PostgreSQL connection when the transaction
+        commits (``bus.bus`` notifies through the ``postgres`` database, whose connections the
+        pool closes), the most expensive step of a small run in a tenant's cycle; a page that
+        opens reads the current status itself."""
+        self.env["bus.presence"].flush_model(["user_id", "status"])
+        self.env.cr.execute(
+            SQL(
+                "SELECT 1 FROM bus_presence WHERE user_id = %s AND status != 'offline' LIMIT 1",
+                user.id,
+            )
+        )
+        return bool(self.env.cr.fetchone())
 
     @api.model
     def _o365_item_names(self, user, items):

@@ -20,6 +20,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 KINDS = [
+    ("manual", "Asked by the user"),  # Sync Now, Start Syncing: the page waits for the result
     ("change", "Change notification"),
     ("missed", "Missed notifications"),
     ("renew", "Subscription needs renewal"),

@@ -401,7 +401,7 @@ class ResUsers(models.Model):
         if account.state != "connected":
             raise UserError(self.env._("Connect your Office 365 account first."))
         queued_at = fields.Datetime.now()
-        account._o365_request_sync()
+        account._o365_request_sync("manual")
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -554,7 +554,7 @@ class ResUsers(models.Model):
             for model in OPTION_MODELS[option]:
                 if hasattr(self.env[model], "_o365_backfill"):
                     self.env[model].sudo()._o365_backfill(self)
-        account._o365_request_sync()
+        account._o365_request_sync("manual")
 
     def _o365_stop(self, option, remove=False):
         """Stop all traffic for the option; events already in Outlook stay, unless ``remove``:

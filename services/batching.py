@@ -16,6 +16,7 @@ the rest of the chain: they go in batches of at most 4 parallel items.
 """
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 MAILBOX_CONCURRENCY = 4
@@ -78,11 +79,31 @@ class Outcome:
         self.error = error
 
 
-def run_parallel(func, arguments, executor_factory=None):
+# One pool of threads per process for the parallel chains of every push (each cron thread's
+# run uses at most ``parallel`` of them at once): starting new threads for each run cost more
+# than the rest of a small push. Idle threads cost nothing; more chains than threads queue.
+SHARED_THREADS = 32
+_shared = {}
+_shared_lock = threading.Lock()
+
+
+def shared_executor():
+    """The process's :class:`ThreadPoolExecutor` for :func:`run_parallel` (created once)."""
+    with _shared_lock:
+        pool = _shared.get("pool")
+        if pool is None:
+            pool = _shared["pool"] = ThreadPoolExecutor(
+                SHARED_THREADS, thread_name_prefix="graph-batch"
+            )
+        return pool
+
+
+def run_parallel(func, arguments, executor=None):
     """``func(arg)`` for every argument, in parallel threads; one :class:`Outcome` each, in order.
 
-    A single argument runs in the calling thread. Exceptions are returned, not raised, so that the
-    caller can first record what the other calls did.
+    A single argument runs in the calling thread; the others in ``executor`` (default: the
+    process's :func:`shared_executor`). Exceptions are returned, not raised, so that the caller
+    can first record what the other calls did.
     """
     if len(arguments) <= 1:
         outcomes = []
@@ -92,15 +113,12 @@ def run_parallel(func, arguments, executor_factory=None):
             except Exception as exc:  # handed back to the caller
                 outcomes.append(Outcome(error=exc))
         return outcomes
-    factory = executor_factory or (
-        lambda workers: ThreadPoolExecutor(workers, thread_name_prefix="graph-batch")
-    )
-    with factory(len(arguments)) as pool:
-        futures = [pool.submit(func, argument) for argument in arguments]
-        outcomes = []
-        for future in futures:
-            try:
-                outcomes.append(Outcome(future.result()))
-            except Exception as exc:  # handed back to the caller
-                outcomes.append(Outcome(error=exc))
+    pool = executor or shared_executor()
+    futures = [pool.submit(func, argument) for argument in arguments]
+    outcomes = []
+    for future in futures:
+        try:
+            outcomes.append(Outcome(future.result()))
+        except Exception as exc:  # handed back to the caller
+            outcomes.append(Outcome(error=exc))
     return outcomes

@@ -489,6 +489,43 @@ class TestRunFeedback(Office365Case):
         self.assertEqual(payload["message"], "Sync Office 365 events: 1 created.")
         self.assertEqual(payload["start"], fields.Datetime.to_string(log.start))
 
+    def test_a_run_nobody_asked_for_tells_only_open_pages(self):
+        """Each bus message costs Odoo a new database connection: a run the user did not ask
+        for (a poll, a change) tells the user only when it did something and Odoo is open in
+        their browser; Sync Now always gets its result."""
+        accounts = self.env["office365.account"]
+        account = self.user._o365_account()
+
+        def cron_run(subject):
+            self.box.create_event(
+                {
+                    "subject": subject,
+                    "start": {"dateTime": _iso(2, 10), "timeZone": "UTC"},
+                    "end": {"dateTime": _iso(2, 11), "timeZone": "UTC"},
+                    "attendees": [{"emailAddress": {"address": "liam@customer.example.org"}}],
+                }
+            )
+            account.next_sync_at = fields.Datetime.now() - timedelta(minutes=1)
+            self.assertGreaterEqual(accounts._cron_sync(), 1)
+            messages = self._run_done_messages()
+            self.env["bus.bus"].sudo().search([]).unlink()
+            return messages
+
+        accounts._cron_sync()  # Start Syncing's run (asked for: it says what it did)
+        self.assertTrue(self._run_done_messages())
+        self.env["bus.bus"].sudo().search([]).unlink()
+        self.assertEqual(cron_run("Visit Liam"), [], "no page open: no message")
+        self.assertEqual(self.env["office365.inbound.event"].search_count([]), 1)
+        presence = self.env["bus.presence"].create({"user_id": self.user.id, "status": "online"})
+        self.env["bus.bus"].sudo().search([]).unlink()
+        [payload] = cron_run("Visit Liam again")
+        self.assertEqual(payload["message"], "Sync Office 365 events: 1 created.")
+        presence.status = "offline"
+        self.user.with_user(self.user).action_o365_sync_now()
+        self.assertEqual(accounts._cron_sync(), 1)
+        [payload] = self._run_done_messages()
+        self.assertEqual(payload["message"], "Sync Office 365 events: nothing to change.")
+
     def test_run_with_nothing_to_do_says_so(self):
         self.assertFalse(self.o365_sync(self.user).fatal)
         [payload] = self._run_done_messages()
