@@ -2,7 +2,7 @@
 import json
 from collections import defaultdict
 
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.tools import SQL
 from odoo.tools.misc import format_datetime
 
@@ -42,6 +42,7 @@ class Office365SyncLog(models.Model):
         "With changes or problems",
         compute="_compute_changed",
         store=True,
+        precompute=True,
         index=True,
         help="The run created, updated, deleted or failed something, or stopped on an error. "
         "Runs without any change share one line: see Runs.",
@@ -100,10 +101,39 @@ class Office365SyncLog(models.Model):
             and not any(counts[key] for key in ("created", "updated", "deleted", "failed"))
         }
         folded = self._o365_fold_quiet(user, quiet, stats, start, duration)
-        for option, counts in stats.counts.items():
-            if option in folded:
-                continue
-            vals_list.append(
+        logged = [option for option in stats.counts if option not in folded]
+        problems = [item for item in stats.items if item.option in logged]
+        # The items of a run with changes (a quiet run's skips are only counted: Outlook echoing
+        # our own writes back would otherwise give each change a second line).
+        done = [item for item in stats.done if item.option in logged and item.option not in quiet]
+        names = self._o365_item_names(user, problems + done)
+
+        def line(item, **vals):
+            return {
+                **vals,
+                "direction": item.direction or False,
+                "res_model": item.res_model or False,
+                "res_id": item.res_id or False,
+                "res_name": names.get((item.res_model, item.res_id)) or False,
+                "event_id": item.event_id or False,
+                "subject": item.subject or False,
+            }
+
+        # The items synced first, the problems after (the form lists the newest first).
+        lines_of = defaultdict(list)
+        for item in done:
+            lines_of[item.option].append(
+                line(item, level=False, operation=item.operation, message=item.reason or False)
+            )
+        for item in problems:
+            operation = "failed" if item.level == "error" else False
+            lines_of[item.option].append(
+                line(item, level=item.level, operation=operation, message=item.message)
+            )
+        # One create for the logs and their lines: "changed" and the lines' user and option
+        # are then set by the inserts (precomputed), not by updates after them.
+        logs = self.sudo().create(
+            [
                 {
                     "user_id": user.id,
                     "option": option,
@@ -112,50 +142,13 @@ class Office365SyncLog(models.Model):
                     "duration": duration,
                     "message": stats.fatal or False,
                     "unlisted": stats.unlisted.get(option, 0),
-                    **counts,
+                    **stats.counts[option],
+                    "line_ids": [Command.create(vals) for vals in lines_of[option]],
                 }
-            )
-        logs = self.sudo().create(vals_list)
-        by_option = {log.option: log for log in logs}
-        problems = [item for item in stats.items if item.option in by_option]
-        # The items of a run with changes (a quiet run's skips are only counted: Outlook echoing
-        # our own writes back would otherwise give each change a second line).
-        done = [
-            item for item in stats.done if item.option in by_option and item.option not in quiet
-        ]
-        names = self._o365_item_names(user, problems + done)
-        # The items synced first, the problems after (the form lists the newest first).
-        line_vals = [
-            {
-                "log_id": by_option[item.option].id,
-                "level": False,
-                "operation": item.operation,
-                "direction": item.direction,
-                "message": item.reason or False,
-                "res_model": item.res_model or False,
-                "res_id": item.res_id or False,
-                "res_name": names.get((item.res_model, item.res_id)) or False,
-                "event_id": item.event_id or False,
-                "subject": item.subject or False,
-            }
-            for item in done
-        ] + [
-            {
-                "log_id": by_option[item.option].id,
-                "message": item.message,
-                "level": item.level,
-                "operation": "failed" if item.level == "error" else False,
-                "direction": item.direction or False,
-                "res_model": item.res_model or False,
-                "res_id": item.res_id or False,
-                "res_name": names.get((item.res_model, item.res_id)) or False,
-                "event_id": item.event_id or False,
-                "subject": item.subject or False,
-            }
-            for item in problems
-        ]
-        lines = self.env["office365.sync.log.line"].sudo().create(line_vals)
-        lines._o365_post_on_records()
+                for option in logged
+            ]
+        )
+        logs.line_ids._o365_post_on_records()
         if requested or (set(stats.counts) - quiet and self._o365_has_open_page(user)):
             self._o365_notify_run(user, stats, start)
         return logs

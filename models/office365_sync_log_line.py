@@ -15,8 +15,9 @@ class Office365SyncLogLine(models.Model):
     _order = "id desc"
 
     log_id = fields.Many2one("office365.sync.log", required=True, index=True, ondelete="cascade")
-    user_id = fields.Many2one(related="log_id.user_id", store=True, index=True)
-    option = fields.Selection(related="log_id.option", store=True)
+    # Precomputed: set by the insert of the line, not by an update after it.
+    user_id = fields.Many2one(related="log_id.user_id", store=True, index=True, precompute=True)
+    option = fields.Selection(related="log_id.option", store=True, precompute=True)
     # An item the run created, updated, deleted or skipped has an operation and no level; a
     # problem has a level (an error is a failed item: its operation is "failed").
     level = fields.Selection(

@@ -16,6 +16,7 @@ the rest of the chain: they go in batches of at most 4 parallel items.
 """
 
 import math
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -88,14 +89,14 @@ _shared_lock = threading.Lock()
 
 
 def shared_executor():
-    """The process's :class:`ThreadPoolExecutor` for :func:`run_parallel` (created once)."""
+    """The process's :class:`ThreadPoolExecutor` for :func:`run_parallel` (created once per
+    process: a forked worker does not inherit its parent's threads, so it gets its own)."""
     with _shared_lock:
-        pool = _shared.get("pool")
-        if pool is None:
-            pool = _shared["pool"] = ThreadPoolExecutor(
-                SHARED_THREADS, thread_name_prefix="graph-batch"
-            )
-        return pool
+        pid = os.getpid()
+        if _shared.get("pid") != pid:
+            _shared["pool"] = ThreadPoolExecutor(SHARED_THREADS, thread_name_prefix="graph-batch")
+            _shared["pid"] = pid
+        return _shared["pool"]
 
 
 def run_parallel(func, arguments, executor=None):
