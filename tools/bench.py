@@ -39,8 +39,16 @@ import run_tests
 
 ROOT = run_tests.ROOT
 MODULE = run_tests.MODULE
-say = run_tests.say
 section = run_tests.section
+_STARTED = time.monotonic()
+
+
+def say(text=""):
+    """``run_tests.say``; a progress line ("-- ...") starts with the seconds since this process
+    started (where a run's time goes: the rows are timed, the set-up between them is not)."""
+    if text.startswith("-- "):
+        text = f"-- [{time.monotonic() - _STARTED:.0f} s] {text[3:]}"
+    run_tests.say(text)
 
 DOMAIN = "bench.example.com"
 
