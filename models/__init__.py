@@ -27,3 +27,4 @@ from . import ir_http
 from . import hr_employee
 from . import hr_leave_type
 from . import office365_stop_wizard
+from . import ir_config_parameter

@@ -163,7 +163,7 @@ class Office365Account(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _o365_config(self):
-        get = self.env["ir.config_parameter"].sudo().get_param
+        get = self.env["ir.config_parameter"].sudo()._o365_params().get
         ca_bundle = get(PARAM + "ca_bundle") or ""
         return {
             "client_id": get(PARAM + "client_id") or "",

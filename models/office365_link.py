@@ -356,7 +356,7 @@ class Office365Link(models.Model):
 
     def _o365_transaction_id(self):
         self.ensure_one()
-        db_uuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid") or ""
+        db_uuid = self.env["ir.config_parameter"].sudo()._o365_params().get("database.uuid") or ""
         return transaction_id_for(db_uuid, self.res_model, self.id, self.generation)
 
     def _o365_ref(self):

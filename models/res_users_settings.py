@@ -182,7 +182,7 @@ class ResUsersSettings(models.Model):
     @api.model
     def _o365_admin_defaults(self):
         """{setting: value} for every setting the administrator gave a default."""
-        get = self.env["ir.config_parameter"].sudo().get_param
+        get = self.env["ir.config_parameter"].sudo()._o365_params().get
         defaults = {}
         for name in LOCKABLE_FIELDS:
             raw = get(f"{PARAM}default.{name}")
@@ -193,18 +193,20 @@ class ResUsersSettings(models.Model):
     @api.model
     def _o365_locked_fields(self):
         """The settings the administrator locked (users see them greyed and cannot change them)."""
-        get = self.env["ir.config_parameter"].sudo().get_param
+        get = self.env["ir.config_parameter"].sudo()._o365_params().get
         return {name for name in LOCKABLE_FIELDS if get(f"{PARAM}lock.{name}") == "True"}
 
     @api.model
     def _o365_is_locked(self, name):
-        """Whether the administrator locked the setting ``name``: its one parameter only (a run
-        reads a dozen settings; reading every lock for each one is a few hundred look-ups)."""
-        return self.env["ir.config_parameter"].sudo().get_param(f"{PARAM}lock.{name}") == "True"
+        """Whether the administrator locked the setting ``name`` (one cache look-up: a run reads
+        a dozen settings)."""
+        params = self.env["ir.config_parameter"].sudo()._o365_params()
+        return params.get(f"{PARAM}lock.{name}") == "True"
 
     @api.model
     def _o365_window_maximum(self, name):
-        raw = self.env["ir.config_parameter"].sudo().get_param(PARAM + WINDOW_MAXIMUM[name])
+        params = self.env["ir.config_parameter"].sudo()._o365_params()
+        raw = params.get(PARAM + WINDOW_MAXIMUM[name])
         return int(raw) if raw and str(raw).isdigit() and int(raw) > 0 else None
 
     @api.model
