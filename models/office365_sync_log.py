@@ -89,7 +89,6 @@ class Office365SyncLog(models.Model):
         ``requested`` (Sync Now and Start Syncing wait for its result); for any other run (a
         poll, a change in Odoo or in Outlook), only when it did something and the user has
         Odoo open (see :meth:`_o365_has_open_page`)."""
-        vals_list = []
         for item in stats.items:
             stats.touch(item.option)  # a run with only warnings still gets its log and lines
         with_items = {item.option for item in stats.items}

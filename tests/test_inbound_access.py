@@ -251,7 +251,7 @@ class TestInboundAccess(Office365Case):
             self.assertNotIn("<script", str(html))
             self.assertNotIn("onerror", str(html))
         admin = self.env.ref("base.user_admin")
-        meeting.with_user(admin).write({"description": '<p>Agenda</p><script>x()</script>'})
+        meeting.with_user(admin).write({"description": "<p>Agenda</p><script>x()</script>"})
         self.assertEqual(str(meeting.description), "<p>Agenda</p>")
         copy = meeting.with_user(admin).copy({"ical_uid": "copied", "description": hostile})
         self.assertNotIn("<script", str(copy.description))

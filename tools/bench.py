@@ -50,6 +50,7 @@ def say(text=""):
         text = f"-- [{time.monotonic() - _STARTED:.0f} s] {text[3:]}"
     run_tests.say(text)
 
+
 DOMAIN = "bench.example.com"
 
 
