@@ -240,8 +240,8 @@ class TestInboundAccess(Office365Case):
 
     def test_description_is_sanitized_for_every_writer(self):
         """The meeting's description is sanitized once by the model, not by the ORM: an
-        Outlook body, an administrator's write over RPC and an import all lose their scripts,
-        and a body Outlook sends again unchanged is not taken for an edit."""
+        Outlook body, an administrator's write (as RPC makes it) and a copy all lose their
+        scripts, and a body Outlook sends again unchanged is not taken for an edit."""
         hostile = '<p>Price list</p><script>alert(1)</script><img src="x" onerror="alert(2)">'
         event = self._create(self.alice_box, ["dan@client.com"], body=hostile)
         self.o365_sync(self.alice)
