@@ -15,6 +15,7 @@ class IrConfigParameter(models.Model):
         uuid, in one query, cached as ``get_param`` caches each one (Odoo clears this cache
         whenever a parameter is written). A sync run reads a few dozen of them: one cache
         look-up instead of one per parameter."""
+        self.flush_model(["key", "value"])  # a parameter written in this transaction counts
         self.env.cr.execute(
             SQL(
                 "SELECT key, value FROM ir_config_parameter "
