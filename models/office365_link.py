@@ -20,6 +20,7 @@ import logging
 from collections import defaultdict
 
 from odoo import api, fields, models
+from odoo.tools.sql import create_index
 
 from ..services import mapping, sync_plan
 from ..services.constants import KIND_OPTION
@@ -87,6 +88,18 @@ class Office365Link(models.Model):
             "A record is linked at most once per mailbox.",
         ),
     ]
+
+    def init(self):
+        # The sync job asks, for every connected account at each claim, whether links wait to
+        # be pushed (office365.account._o365_links_waiting): a few rows per user, found here
+        # instead of intersecting the user's links with every waiting link of the database.
+        create_index(
+            self.env.cr,
+            "office365_link_waiting_user_id_index",
+            self._table,
+            ["user_id"],
+            where="state IN ('pending', 'to_delete')",
+        )
 
     # ------------------------------------------------------------------
     # Recording changes (inside the user's transaction: no HTTP here)

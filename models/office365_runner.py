@@ -147,11 +147,27 @@ class Office365Runner(models.Model):
         """
         self._o365_flush_due()
         # What a run with nothing to do would otherwise ask in queries of its own comes with
-        # the claim (see Claim: the transaction's first query, same snapshot as the run).
+        # the claim (see Claim: the transaction's first query, same snapshot as the run). The
+        # claim itself only filters, orders and locks: the other columns are read for the one
+        # row it took (planned for one row: index look-ups, where the same subqueries beside
+        # the ORDER BY were computed for every due account, and the check of our created
+        # events was planned as a hash over every synced link of the database).
         self.env.cr.execute(
             SQL(
                 """
-                SELECT a.id, p.tz,
+                WITH claimed AS (
+                    SELECT a.id, a.user_id, a.delta_link
+                      FROM office365_account a
+                     WHERE a.id != ALL(%s) AND %s
+                     ORDER BY EXISTS (SELECT 1 FROM office365_sync_request r
+                                       WHERE r.account_id = a.id) DESC,
+                              a.next_sync_at NULLS FIRST, a.id
+                     LIMIT 1
+                     FOR NO KEY UPDATE OF a SKIP LOCKED
+                )
+                SELECT a.id,
+                       (SELECT p.tz FROM res_users u JOIN res_partner p ON p.id = u.partner_id
+                         WHERE u.id = a.user_id),
                        (SELECT max(r.id) FROM office365_sync_request r
                          WHERE r.account_id = a.id),
                        ARRAY(SELECT DISTINCT r.kind FROM office365_sync_request r
@@ -165,20 +181,12 @@ class Office365Runner(models.Model):
                                 WHERE l.user_id = a.user_id AND l.state = 'synced'
                                   AND l.synced_values->>'_created_after' = left(encode(
                                       sha256(convert_to(a.delta_link, 'UTF8')), 'hex'), 16))
-                  FROM office365_account a
-                  JOIN res_users u ON u.id = a.user_id
-                  JOIN res_partner p ON p.id = u.partner_id
-                 WHERE a.id != ALL(%s) AND %s
-                 ORDER BY EXISTS (SELECT 1 FROM office365_sync_request r
-                                   WHERE r.account_id = a.id) DESC,
-                          a.next_sync_at NULLS FIRST, a.id
-                 LIMIT 1
-                 FOR NO KEY UPDATE OF a SKIP LOCKED
+                  FROM claimed a
                 """,
-                self._o365_links_waiting(),
-                self._o365_answers_waiting(),
                 list(skip_ids),
                 self._o365_due(),
+                self._o365_links_waiting(),
+                self._o365_answers_waiting(),
             ),
             log_exceptions=False,
         )

@@ -71,6 +71,20 @@ class TestInstall(TransactionCase):
                 self.assertIsNotNone(self.env.cr.fetchone()[0], f"no table {model._table}")
                 model.search([], limit=1)
 
+    def test_waiting_links_have_their_partial_index(self):
+        """The sync job's claim asks, per connected account, whether links wait to be pushed:
+        a partial index on exactly that condition (created by ``init``, so on upgrade too)."""
+        self.env.cr.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'office365_link' AND indexname = %s",
+            ["office365_link_waiting_user_id_index"],
+        )
+        row = self.env.cr.fetchone()
+        self.assertTrue(row, "no partial index of the waiting links")
+        self.assertIn("(user_id)", row[0])
+        self.assertIn("WHERE", row[0])
+        for state in ("'pending'", "'to_delete'"):
+            self.assertIn(state, row[0])
+
     def test_every_record_of_the_module_exists(self):
         dangling = []
         for data in self.env["ir.model.data"].search([("module", "=", MODULE)]):
