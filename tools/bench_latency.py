@@ -227,10 +227,7 @@ def run_in_odoo(env, config):
 # --------------------------------------------------------------------------- outside Odoo
 
 
-def main(argv=None):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import run_tests  # noqa: PLC0415 (stdlib-only helper of this folder)
-
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--changes", type=int, default=50)
     parser.add_argument(
@@ -242,20 +239,69 @@ def main(argv=None):
     parser.add_argument("--cron-threads", type=int, default=2)
     parser.add_argument("--db", default=f"o365_latency_{os.getpid()}")
     parser.add_argument("--keep-db", action="store_true")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+class Prepared:
+    """This benchmark's scratch database, installed in the background: ``tools/bench.py``
+    starts it beside its own install (two processes on two cores instead of one after the
+    other) and runs the benchmark with :meth:`run` at its end."""
+
+    def __init__(self, server, argv=None):
+        import contextlib  # noqa: PLC0415
+        import threading  # noqa: PLC0415
+
+        import run_tests  # noqa: PLC0415 (stdlib-only helper of this folder)
+
+        self.args = parse_args(argv)
+        self._stack = contextlib.ExitStack()
+        self.odoo = self._stack.enter_context(
+            run_tests.scratch(server, "bench-latency", self.args.db, keep_db=self.args.keep_db)
+        )
+        self._installed = None
+        self._thread = threading.Thread(target=self._install, name="bench-latency-install")
+        self._thread.start()
+
+    def _install(self):
+        self._installed = self.odoo.install()
+
+    def wait(self):
+        """Wait for the install to end; whether it succeeded."""
+        self._thread.join()
+        return bool(self._installed)
+
+    def close(self):
+        """Drop the scratch (after the install has ended)."""
+        self._thread.join()
+        self._stack.close()
+
+    def run(self):
+        """Wait for the install, run the benchmark, drop the scratch; the exit status."""
+        import run_tests  # noqa: PLC0415
+
+        try:
+            if not self.wait():
+                return 2
+            config = {
+                "changes": self.args.changes,
+                "latency": self.args.latency,
+                "cron_threads": self.args.cron_threads,
+            }
+            return self.odoo.run_tool(
+                "bench_latency:run_in_odoo", config, http_port=run_tests.free_port()
+            )
+        finally:
+            self.close()
+
+
+def main(argv=None):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import run_tests  # noqa: PLC0415 (stdlib-only helper of this folder)
 
     server = run_tests.prepare_server("bench_latency")
     if server is None:
         return 2
-    with run_tests.scratch(server, "bench-latency", args.db, keep_db=args.keep_db) as odoo:
-        if not odoo.install():
-            return 2
-        config = {
-            "changes": args.changes,
-            "latency": args.latency,
-            "cron_threads": args.cron_threads,
-        }
-        return odoo.run_tool("bench_latency:run_in_odoo", config, http_port=run_tests.free_port())
+    return Prepared(server, argv).run()
 
 
 if __name__ == "__main__":

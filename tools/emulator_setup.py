@@ -9,6 +9,7 @@ The emulator may be a :class:`emulator.GraphEmulator` or anything with its ``bas
 emulator in another process, the demo's ``python -m emulator``.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
@@ -61,13 +62,31 @@ def connect_mailbox(emulator, user, email, redirect_uri=REDIRECT_URI):
     """Connect ``user`` to the emulator's mailbox ``email`` through the real sign-in: the
     authorization code flow with PKCE, the browser's part played by ``requests`` (the emulator
     signs in its ``login_hint`` at once). Returns the user's ``office365.account``."""
-    account = user._o365_account()
-    provider = account._o365_token_provider()
-    flow = provider.start_auth(redirect_uri, login_hint=email)
-    answer = requests.get(
-        flow["auth_uri"], allow_redirects=False, verify=emulator.ca_path, timeout=30
-    )
-    provider.finish_auth(flow, dict(parse_qsl(urlsplit(answer.headers["Location"]).query)))
-    account.write({"email": email, "state": "connected"})
-    account._o365_store_token_cache(provider.serialize())
-    return account
+    return connect_mailboxes(emulator, [(user, email)], redirect_uri)[0]
+
+
+def connect_mailboxes(emulator, pairs, redirect_uri=REDIRECT_URI, threads=1):
+    """:func:`connect_mailbox` for each ``(user, email)`` of ``pairs``; with ``threads`` > 1
+    the sign-ins' HTTP exchanges run in that many threads (the ORM work stays in the caller's
+    thread). Returns the accounts, in the order of ``pairs``."""
+    accounts = [user._o365_account() for user, _email in pairs]
+    providers = [account._o365_token_provider() for account in accounts]
+
+    def sign_in(provider, email):
+        flow = provider.start_auth(redirect_uri, login_hint=email)
+        answer = requests.get(
+            flow["auth_uri"], allow_redirects=False, verify=emulator.ca_path, timeout=30
+        )
+        provider.finish_auth(flow, dict(parse_qsl(urlsplit(answer.headers["Location"]).query)))
+        return provider.serialize()
+
+    emails = [email for _user, email in pairs]
+    if threads > 1 and len(pairs) > 1:
+        with ThreadPoolExecutor(min(threads, len(pairs))) as pool:
+            caches = list(pool.map(sign_in, providers, emails))
+    else:
+        caches = list(map(sign_in, providers, emails))
+    for account, email, cache in zip(accounts, emails, caches, strict=True):
+        account.write({"email": email, "state": "connected"})
+        account._o365_store_token_cache(cache)
+    return accounts
