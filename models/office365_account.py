@@ -551,7 +551,9 @@ class Office365Account(models.Model):
         honoured by the claim).
 
         The client sends its write chains from threads while this run's thread waits for them;
-        the hooks below are their only use of the run's cursor, one at a time.
+        the hooks below are their only use of the run's cursor, one at a time. A ``$batch``
+        write keeps its slots from one wave of chains to the next and gives them back in one
+        query at its end (``MailboxPacer.holding``).
         """
         self.ensure_one()
         cr = self.env.cr
@@ -570,8 +572,23 @@ class Office365Account(models.Model):
                 cr.execute(SQL("SELECT pg_advisory_unlock(%s, %s)", *key))
                 _HELD_SLOTS[cr] = _HELD_SLOTS.get(cr, 1) - 1
 
+        def unlock_many(keys):
+            with cursor_lock:
+                cr.execute(
+                    SQL(
+                        "SELECT count(pg_advisory_unlock(n, k)) FROM unnest(%s, %s) AS s(n, k)",
+                        [key[0] for key in keys],
+                        [key[1] for key in keys],
+                    )
+                )
+                _HELD_SLOTS[cr] = _HELD_SLOTS.get(cr, len(keys)) - len(keys)
+
         pacer = MailboxPacer(
-            self.email or f"account-{self.id}", try_lock, unlock, timeout=self._o365_pacing_timeout
+            self.email or f"account-{self.id}",
+            try_lock,
+            unlock,
+            unlock_many=unlock_many,
+            timeout=self._o365_pacing_timeout,
         )
         previous = client.on_request
         delays = [0.0]
@@ -588,6 +605,7 @@ class Office365Account(models.Model):
 
         client.before_request = pacer.acquire
         client.on_request = after
+        client.hold_slots = pacer.holding
         client.on_throttle = on_throttle
         client.max_retry_after = min(client.max_retry_after, MAX_WAIT_IN_RUN)
         return client

@@ -210,6 +210,8 @@ class GraphClient:
     :param on_throttle: ``callable(retry_after)`` when Graph answers 429, for a whole request
         or for items of a ``$batch`` (``retry_after`` in seconds, None without the header).
     :param parallel_batches: write chains in flight at once (at most Outlook's 4 per mailbox).
+    :param hold_slots: ``callable() -> context manager`` around each ``batch_write``, so that
+        pacing keeps a slot from one wave of chains to the next (default: nothing).
 
     ``batch_write`` sends its chains from worker threads: ``before_request``, ``on_request`` and
     ``on_throttle`` may then be called from several threads at once and must be thread-safe.
@@ -234,6 +236,7 @@ class GraphClient:
         max_retry_after=300.0,
         on_throttle=None,
         parallel_batches=MAILBOX_CONCURRENCY,
+        hold_slots=contextlib.nullcontext,
     ):
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
@@ -259,6 +262,7 @@ class GraphClient:
         self.max_retry_after = max_retry_after
         self.on_throttle = on_throttle
         self.parallel_batches = max(1, min(parallel_batches, MAILBOX_CONCURRENCY))
+        self.hold_slots = hold_slots
         self.request_count = 0
         # Write chains run in threads: one token refresh at a time (a refresh token is used
         # once), and exact counters.
@@ -677,7 +681,11 @@ class GraphClient:
           429/503/504, 0 for the network) and the call returns; only auth errors
           (:class:`ReconnectNeeded`...) propagate.
         """
-        ops = list(ops)
+        with self.hold_slots():
+            return self._batch_write(list(ops))
+
+    def _batch_write(self, ops):
+        """:meth:`batch_write` of a list of ops."""
         results = [None] * len(ops)
         prepared = {}
         for index, op in enumerate(ops):

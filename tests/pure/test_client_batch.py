@@ -1,10 +1,12 @@
 """Writes through $batch against the emulator."""
 
+import threading
 from urllib.parse import quote
 
 import pytest
 
 from services.graph_client import WriteOp, transaction_id_for
+from services.pacing import MailboxPacer
 
 DB = "3c5e0a1e-3f1b-4a44-9b0c-2f6a7d1e9c11"
 
@@ -280,3 +282,43 @@ def test_attendee_finds_its_copy_and_answers_through_batch(emulator, client, box
     # the declined copy left alice's calendar: answering it again is a 404
     again = client.batch_write([WriteOp("again", "accept", copies[1]["id"])])
     assert again[0].not_found and not again[0].ok
+
+
+def test_a_paced_write_takes_each_slot_once_over_all_its_waves(emulator, make_client, box):
+    """With the pacer's hooks, a write of 200 items (3 waves of 4 chains) locks 4 slots once,
+    keeps them from wave to wave, and gives them back together when it returns."""
+    calls, locked, guard = [], set(), threading.Lock()
+
+    def try_lock(key):
+        with guard:
+            calls.append("lock")
+            if key in locked:
+                return False
+            locked.add(key)
+            return True
+
+    def unlock(key):
+        with guard:
+            calls.append("unlock")
+            locked.remove(key)
+
+    def unlock_many(keys):
+        with guard:
+            calls.append(f"unlock {len(keys)}")
+            locked.difference_update(keys)
+
+    pacer = MailboxPacer("alice@example.com", try_lock, unlock, unlock_many=unlock_many)
+    graph = make_client(
+        before_request=pacer.acquire,
+        on_request=lambda *_args: pacer.release(),
+        hold_slots=pacer.holding,
+    )
+    results = graph.batch_write([_create(n) for n in range(200)])
+    assert all(r.ok for r in results) and len(box.events) == 200
+    assert emulator.counters["POST /$batch"] == 12
+    assert emulator.throttling.peak["alice@example.com"] == 4
+    assert calls == ["lock"] * 4 + ["unlock 4"]
+    assert not locked
+    # A plain request outside a write takes and gives back its slot at once.
+    graph.list_calendars()
+    assert calls[-2:] == ["lock", "unlock"] and not locked

@@ -123,3 +123,110 @@ def test_throttle_delay_follows_retry_after_else_doubles():
     assert throttle_delay(None, previous=40) == 80
     assert throttle_delay(None, previous=MAX_THROTTLE_SECONDS) == MAX_THROTTLE_SECONDS
     assert throttle_delay(10**6) == MAX_THROTTLE_SECONDS
+
+
+class CountingTable(LockTable):
+    """A :class:`LockTable` that counts its calls, as PostgreSQL queries would be counted."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = {"try_lock": 0, "unlock": 0, "unlock_many": 0}
+
+    def try_lock(self, key):
+        self.calls["try_lock"] += 1
+        return super().try_lock(key)
+
+    def unlock(self, key):
+        self.calls["unlock"] += 1
+        return super().unlock(key)
+
+    def unlock_many(self, keys):
+        self.calls["unlock_many"] += 1
+        return [LockTable.unlock(self, key) for key in keys]
+
+
+def _waves(pacer, waves, chains, active, peak, guard):
+    """``waves`` rounds of ``chains`` threads, each one request (acquire, work, release)."""
+    errors = []
+
+    def chain():
+        try:
+            pacer.acquire()
+            with guard:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            time.sleep(0.002)
+            with guard:
+                active[0] -= 1
+            pacer.release()
+        except Exception as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    for _ in range(waves):
+        threads = [threading.Thread(target=chain) for _ in range(chains)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not errors
+
+
+def test_holding_keeps_slots_between_waves_and_gives_them_back_at_once():
+    table = CountingTable()
+    pacer = MailboxPacer(
+        "a@example.com", table.try_lock, table.unlock, unlock_many=table.unlock_many, pause=0.001
+    )
+    active, peak, guard = [0], [0], threading.Lock()
+    with pacer.holding():
+        _waves(pacer, 5, 4, active, peak, guard)
+        # Released slots stay locked (spares of this pacer) while the write goes on...
+        assert len(table.held) == 4 and not pacer._held
+        with pacer.holding():  # nested: the outermost block gives them back
+            pass
+        assert len(table.held) == 4
+    # ...and leave together at its end.
+    assert not table.held
+    assert peak[0] == MAX_CONCURRENT_REQUESTS
+    assert table.calls == {"try_lock": 4, "unlock": 0, "unlock_many": 1}
+    # Outside a holding block every release gives its slot back at once, as before.
+    _waves(pacer, 2, 4, active, peak, guard)
+    assert not table.held
+    assert table.calls == {"try_lock": 12, "unlock": 8, "unlock_many": 1}
+
+
+def test_holding_hands_a_spare_to_a_waiting_thread_and_never_exceeds_the_slots():
+    table = CountingTable()
+    pacer = MailboxPacer("a@example.com", table.try_lock, table.unlock, pause=0.001)
+    active, peak, guard = [0], [0], threading.Lock()
+    with pacer.holding():
+        # More chains than slots: the fifth waits for a spare, none is ever shared.
+        _waves(pacer, 3, 6, active, peak, guard)
+    assert peak[0] == MAX_CONCURRENT_REQUESTS
+    assert not table.held
+    # Without unlock_many the spares are given back one by one.
+    assert table.calls["try_lock"] == MAX_CONCURRENT_REQUESTS
+    assert table.calls["unlock"] == MAX_CONCURRENT_REQUESTS
+
+
+def test_holding_shares_spares_with_nobody_else():
+    table = LockTable()
+    mine = MailboxPacer("a@example.com", table.try_lock, table.unlock)
+    other = MailboxPacer("a@example.com", table.try_lock, table.unlock, timeout=0)
+    together = threading.Barrier(4)
+
+    def chain():
+        mine.acquire()
+        together.wait(timeout=5)  # four requests in flight at once
+        mine.release()
+
+    with mine.holding():
+        threads = [threading.Thread(target=chain) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(mine._spare) == 4
+        # Another worker of the same mailbox finds every slot locked until the write ends.
+        with pytest.raises(PacingTimeout):
+            other.acquire()
+    assert other.acquire() in slot_keys("a@example.com")
