@@ -64,8 +64,15 @@ def serve_emulator():
     bench in Odoo's process through a local connection (``O365_BENCH_KEY`` authenticates it):
     Graph is remote, so the emulator's work never competes with the cron workers for Odoo's
     interpreter lock. Prints its port and addresses on the first line."""
+    import resource  # noqa: PLC0415
     from multiprocessing.connection import Listener  # noqa: PLC0415
 
+    # Started from Odoo's process, this one inherits Odoo's memory limit (limit_memory_hard,
+    # 2.5 GiB of address space): room for about 300 threads of 8 MiB of stack, one per open
+    # connection, and the sign-in of hundreds of users at once met "can't start new thread"
+    # (connections reset in the TLS handshake). The emulator is not an Odoo worker.
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
     sys.path.insert(0, str(ROOT))
     from emulator import GraphEmulator  # noqa: PLC0415 (pure package of this repository)
 
