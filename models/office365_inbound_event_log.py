@@ -53,13 +53,28 @@ class Office365InboundEventLog(models.Model):
 
     @api.model
     def _o365_company_people(self):
-        """(internal domains, {internal user e-mail: user id})."""
-        users = self.env["res.users"].sudo().search([("share", "=", False)])
+        """(internal domains, {internal user e-mail: user id}).
+
+        Read for every delta page, so in one query of two columns rather than through the ORM,
+        which fetched every field of every internal user and their contact (a tenant of 3,600
+        users: about 70 ms per page). The first user in Odoo's order of users wins a shared
+        address, as ``search`` gave them."""
+        self.env["res.users"].flush_model(["active", "share", "partner_id", "login"])
+        self.env["res.partner"].flush_model(["email", "name"])
+        self.env.cr.execute(
+            """
+            SELECT u.id, p.email
+              FROM res_users u
+              JOIN res_partner p ON p.id = u.partner_id
+             WHERE u.active AND NOT u.share
+             ORDER BY p.name, u.login
+            """
+        )
         user_emails = {}
-        for user in users:
-            email = mapping.clean_email(user.email)
+        for user_id, address in self.env.cr.fetchall():
+            email = mapping.clean_email(address)
             if email:
-                user_emails.setdefault(email, user.id)
+                user_emails.setdefault(email, user_id)
         param = self.env["ir.config_parameter"].sudo().get_param(PARAM + "internal_domains")
         companies = self.env["res.company"].sudo().search([])
         fallback = [c.email for c in companies if c.email] + list(user_emails)
@@ -72,18 +87,27 @@ class Office365InboundEventLog(models.Model):
 
     @api.model
     def _o365_contacts_by_email(self, emails):
-        """{e-mail: partner} for known contacts (lowest id when an address is shared)."""
+        """{e-mail: partner} for known contacts (lowest id when an address is shared).
+
+        One row per address from PostgreSQL: contacts that share an address (duplicates a CRM
+        accumulates) are not all read to keep the first."""
         if not emails:
             return {}
-        partners = (
-            self.env["res.partner"]
-            .sudo()
-            .search([("email_normalized", "in", list(emails))], order="id")
+        self.env["res.partner"].flush_model(["email_normalized", "active"])
+        self.env.cr.execute(
+            """
+            SELECT DISTINCT ON (email_normalized) email_normalized, id
+              FROM res_partner
+             WHERE email_normalized = ANY(%s) AND active
+             ORDER BY email_normalized, id
+            """,
+            [list(emails)],
         )
-        found = {}
-        for partner in partners:
-            found.setdefault(partner.email_normalized, partner)
-        return found
+        rows = self.env.cr.fetchall()
+        partners = self.env["res.partner"].sudo().browse([pid for _email, pid in rows])
+        # Their fields in one query now: each meeting later reads its own few contacts.
+        partners.mapped("commercial_partner_id")
+        return dict(zip([email for email, _pid in rows], partners, strict=True))
 
     def _o365_known(self, row):
         """This meeting as the planning sees it (``row``: this mailbox's copy, if any)."""

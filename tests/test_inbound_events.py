@@ -238,6 +238,31 @@ class TestInboundEvents(Office365Case):
         # an internal-only meeting is still never logged
         self.assertNotIn("Internal", self._meetings().mapped("name"))
 
+    def test_a_shared_address_goes_to_the_first_active_contact(self):
+        """Duplicates sharing an address (a CRM has them): the meeting goes to the contact of
+        lowest id among the active ones, whatever their number; an archived one never gets it.
+        An archived colleague's address is not a colleague's."""
+        partners = self.env["res.partner"]
+        archived = partners.create({"name": "Old Fay", "email": "fay@client.com", "active": False})
+        first = partners.create({"name": "Fay", "email": "FAY@client.com"})
+        partners.create([{"name": f"Fay {n}", "email": "fay@client.com"} for n in range(3)])
+        self.assertLess(archived.id, first.id)
+        gone = self.env["res.users"].create(
+            {"login": "gone", "name": "Gone", "email": "gone@client.com"}
+        )
+        gone.active = False
+        self._create(
+            self.alice_box, attendees=("fay@client.com", "gone@client.com"), subject="Fay"
+        )
+        self.o365_sync(self.alice)
+        meeting = self._meetings()
+        self.assertEqual(meeting.mapped("name"), ["Fay"])
+        fays = meeting.partner_ids.filtered(lambda p: p.email_normalized == "fay@client.com")
+        self.assertEqual(fays, first)
+        self.assertEqual(meeting.activity_partner_id, first)
+        self.assertNotIn(gone, meeting.internal_user_ids)
+        self.assertFalse(self._activities(archived.with_context(active_test=False)))
+
     def test_invited_by_a_contact_and_default_internal_domains(self):
         self.env["ir.config_parameter"].sudo().set_param(PARAM + "internal_domains", "")
         # a contact invites alice: logged on the contact's timeline
