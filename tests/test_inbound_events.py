@@ -251,9 +251,7 @@ class TestInboundEvents(Office365Case):
             {"login": "gone", "name": "Gone", "email": "gone@client.com"}
         )
         gone.active = False
-        self._create(
-            self.alice_box, attendees=("fay@client.com", "gone@client.com"), subject="Fay"
-        )
+        self._create(self.alice_box, attendees=("fay@client.com", "gone@client.com"), subject="Fay")
         self.o365_sync(self.alice)
         meeting = self._meetings()
         self.assertEqual(meeting.mapped("name"), ["Fay"])
