@@ -36,6 +36,18 @@ class LockTable:
             self.held.remove(key)
 
 
+def _request(pacer, active, peak, guard):
+    """One paced request: take a slot, stay in flight a moment (counted), give it back."""
+    pacer.acquire()
+    with guard:
+        active[0] += 1
+        peak[0] = max(peak[0], active[0])
+    time.sleep(0.002)
+    with guard:
+        active[0] -= 1
+    pacer.release()
+
+
 def test_slot_keys_are_int32_pairs_case_insensitive_and_distinct():
     keys = slot_keys("Alice@Example.com")
     assert keys == slot_keys("alice@example.com ")
@@ -54,14 +66,7 @@ def test_at_most_four_concurrent_requests_per_mailbox_across_threads():
         pacer = MailboxPacer("alice@example.com", table.try_lock, table.unlock, pause=0.001)
         try:
             for _ in range(5):
-                pacer.acquire()
-                with guard:
-                    active[0] += 1
-                    peak[0] = max(peak[0], active[0])
-                time.sleep(0.002)
-                with guard:
-                    active[0] -= 1
-                pacer.release()
+                _request(pacer, active, peak, guard)
         except Exception as exc:  # surfaced by the assertion below
             errors.append(exc)
 
@@ -151,14 +156,7 @@ def _waves(pacer, waves, chains, active, peak, guard):
 
     def chain():
         try:
-            pacer.acquire()
-            with guard:
-                active[0] += 1
-                peak[0] = max(peak[0], active[0])
-            time.sleep(0.002)
-            with guard:
-                active[0] -= 1
-            pacer.release()
+            _request(pacer, active, peak, guard)
         except Exception as exc:  # surfaced by the assertion below
             errors.append(exc)
 
