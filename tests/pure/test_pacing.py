@@ -151,17 +151,31 @@ class CountingTable(LockTable):
 
 
 def _waves(pacer, waves, chains, active, peak, guard):
-    """``waves`` rounds of ``chains`` threads, each one request (acquire, work, release)."""
+    """``waves`` rounds of ``chains`` threads, each one request; in each round the first
+    requests to get a slot (as many as there are slots) stay in flight together, whatever the
+    scheduling, so that each round uses every slot it can."""
     errors = []
+    together = min(chains, MAX_CONCURRENT_REQUESTS)
 
-    def chain():
+    def chain(barrier, entered):
         try:
-            _request(pacer, active, peak, guard)
+            pacer.acquire()
+            with guard:
+                first = entered[0] < together
+                entered[0] += 1
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            if first:
+                barrier.wait(timeout=5)
+            with guard:
+                active[0] -= 1
+            pacer.release()
         except Exception as exc:  # surfaced by the assertion below
             errors.append(exc)
 
     for _ in range(waves):
-        threads = [threading.Thread(target=chain) for _ in range(chains)]
+        barrier, entered = threading.Barrier(together), [0]
+        threads = [threading.Thread(target=chain, args=(barrier, entered)) for _ in range(chains)]
         for thread in threads:
             thread.start()
         for thread in threads:
