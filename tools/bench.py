@@ -1462,6 +1462,9 @@ def main(argv=None):
         raise
     if latency is None:
         return rc
+    if rc == 2:  # the bench's own set-up failed: the latency benchmark does not run either
+        latency.close()
+        return rc
     section("Near-real-time latency (tools/bench_latency.py)")
     return latency.run() or rc
 
